@@ -1,0 +1,122 @@
+"""Apply and roll back agentcore's schema migrations (yoyo, plain SQL files).
+
+Migrations run as the database owner, never on a request path: call
+:func:`apply` at deploy time (or ``agentcore migrate up``). Concurrent callers
+are safe: yoyo holds a lock row while it works, so a second process waits and
+then finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from yoyo import get_backend, read_migrations
+
+from agentcore.errors import DatabaseUnavailableError, MigrationError
+from agentcore.resources import data_dir
+
+LOCK_TIMEOUT_SECONDS = 60
+"""How long a migration run waits for another process's run to finish."""
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationState:
+    """One migration and whether the database has it."""
+
+    id: str
+    applied: bool
+
+
+def apply(dsn: str, *, migrations_dir: Path | None = None) -> list[str]:
+    """Bring the database up to the newest schema.
+
+    Args:
+        dsn: A libpq connection string or ``postgresql://`` URL.
+        migrations_dir: Another migrations folder (default: agentcore's own).
+
+    Returns:
+        The ids of the migrations applied by this call, oldest first; ``[]``
+        when the schema was already current.
+
+    Raises:
+        DatabaseUnavailableError: the database cannot be reached.
+        MigrationError: a migration failed; its transaction was rolled back.
+    """
+    migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
+    with _backend(dsn, "apply") as backend, backend.lock(LOCK_TIMEOUT_SECONDS):
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+        return [m.id for m in pending]
+
+
+def rollback(dsn: str, *, steps: int | None = 1, migrations_dir: Path | None = None) -> list[str]:
+    """Undo the newest applied migrations.
+
+    Args:
+        dsn: A libpq connection string or ``postgresql://`` URL.
+        steps: How many migrations to undo, newest first; ``None`` undoes all.
+        migrations_dir: Another migrations folder (default: agentcore's own).
+
+    Returns:
+        The ids of the migrations rolled back, newest first.
+
+    Raises:
+        DatabaseUnavailableError: the database cannot be reached.
+        MigrationError: ``steps`` is negative, or a rollback failed.
+    """
+    if steps is not None and steps < 0:
+        raise MigrationError(f"steps must be >= 0 or None, got {steps}")
+    migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
+    with _backend(dsn, "roll back") as backend, backend.lock(LOCK_TIMEOUT_SECONDS):
+        applied = list(backend.to_rollback(migrations))
+        chosen = applied if steps is None else applied[:steps]
+        backend.rollback_migrations(migrations.__class__(chosen, migrations.post_apply))
+        return [m.id for m in chosen]
+
+
+def status(dsn: str, *, migrations_dir: Path | None = None) -> list[MigrationState]:
+    """Every known migration, oldest first, and whether it is applied."""
+    migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
+    with _backend(dsn, "read the status of") as backend:
+        pending = {m.id for m in backend.to_apply(migrations)}
+        return [MigrationState(m.id, m.id not in pending) for m in migrations]
+
+
+def yoyo_url(dsn: str) -> str:
+    """Turn any libpq DSN into the ``postgresql+psycopg://`` URL yoyo expects.
+
+    Every connection parameter (unix-socket hosts and passwords included)
+    travels in the query string, so nothing is lost to URL parsing.
+    """
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise DatabaseUnavailableError(f"invalid database DSN: {exc}") from exc
+    return "postgresql+psycopg:///?" + urlencode({k: str(v) for k, v in params.items()})
+
+
+@contextmanager
+def _backend(dsn: str, action: str) -> Iterator[Any]:
+    """yoyo's backend for ``dsn``, closed afterwards, its errors translated."""
+    url = yoyo_url(dsn)
+    try:
+        backend = get_backend(url)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
+    try:
+        yield backend
+    except (MigrationError, DatabaseUnavailableError):
+        raise
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(f"lost the database connection: {exc}") from exc
+    except Exception as exc:
+        raise MigrationError(f"could not {action} migrations: {exc}") from exc
+    finally:
+        backend.connection.close()

@@ -1,0 +1,71 @@
+"""The pydantic models that cross agentcore's boundary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
+
+
+class Message(BaseModel):
+    """One chat message, in the shape of an OpenAI-style chat message.
+
+    Attributes:
+        role: ``system``, ``user``, ``assistant`` or ``tool``.
+        content: The text. May be ``None`` only for an assistant message that
+            carries ``tool_calls``.
+        name: Optional participant name.
+        tool_calls: The tool calls of an assistant message, stored verbatim.
+        tool_call_id: The call a ``tool`` message answers (required for ``tool``).
+        metadata: Free-form JSON kept with the message; never sent to a model.
+        id: Optional client-chosen id. Within one conversation an id is stored at
+            most once, so re-appending a message with a stored id is a no-op.
+        created_at: When the message was stored. Set by the repository when
+            absent; a timezone-aware value given by the caller is kept.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    content: str | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, JsonValue]] | None = None
+    tool_call_id: str | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    id: str | None = None
+    created_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _check_role_fields(self) -> Message:
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(
+                "content is required (it may be None only for an assistant message with tool_calls)"
+            )
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        if self.tool_calls is not None and self.role != "assistant":
+            raise ValueError("only an assistant message can carry tool_calls")
+        return self
+
+    def to_chat_dict(self) -> dict[str, Any]:
+        """The message as an OpenAI chat-completions message (no id, metadata or time)."""
+        return self.model_dump(
+            include={"role", "content", "name", "tool_calls", "tool_call_id"},
+            exclude_none=True,
+        ) | ({"content": None} if self.content is None else {})
+
+
+class SessionInfo(BaseModel):
+    """A summary of one stored conversation, as returned by ``list_sessions``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_name: str
+    session_id: str
+    message_count: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,286 @@
+"""The PostgreSQL :class:`~agentcore.repository.HistoryRepository` (psycopg 3).
+
+Every statement comes from ``sql/*.sql`` and is executed with bound, named
+parameters. The caller owns the connection pool; :meth:`PostgresHistoryRepository.from_dsn`
+is a convenience that opens and closes one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+
+from agentcore.errors import (
+    AgentcoreError,
+    DatabaseUnavailableError,
+    SchemaNotReadyError,
+    StorageError,
+)
+from agentcore.models import Message, SessionInfo
+from agentcore.rows import (
+    message_to_copy_row,
+    messages_from_rows_newest_first,
+    messages_to_json,
+    session_from_row,
+)
+from agentcore.sql import Queries, load_queries
+from agentcore.validation import (
+    DEFAULT_MAX_CONTENT_CHARS,
+    MessageInput,
+    check_identifier,
+    check_limit,
+    conversation_key,
+    prepare_messages,
+)
+
+
+@functools.cache
+def _queries() -> Queries:
+    return load_queries()
+
+
+class PostgresHistoryRepository:
+    """Conversation history in PostgreSQL.
+
+    Reads are one statement. An append is one round trip (a pipeline holding
+    the conversation's lock and one insert); its cost does not depend on how
+    long the conversation already is.
+
+    Args:
+        pool: An open ``psycopg_pool.AsyncConnectionPool``, owned by the caller.
+            Its connections may be in autocommit mode or not.
+        max_content_chars: The largest accepted message ``content``.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS,
+    ) -> None:
+        self._pool = pool
+        self._max_content_chars = max_content_chars
+        self._sql = _queries()
+
+    @classmethod
+    @asynccontextmanager
+    async def from_dsn(
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS,
+    ) -> AsyncIterator[PostgresHistoryRepository]:
+        """Open a pool on ``dsn``, yield a repository over it, close the pool.
+
+        Args:
+            dsn: A libpq connection string or ``postgresql://`` URL.
+            min_size: Connections kept open.
+            max_size: Most connections at once; size it to your concurrency.
+            timeout: Seconds to connect, and for a call to wait for a free
+                connection before it fails with ``DatabaseUnavailableError``.
+            max_content_chars: The largest accepted message ``content``.
+
+        Raises:
+            DatabaseUnavailableError: the database cannot be reached or refuses
+                the credentials.
+        """
+        await check_connection(dsn, timeout=timeout)
+        pool = AsyncConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
+            open=False,
+        )
+        with _db_errors(pool):
+            await pool.open(wait=True, timeout=timeout)
+        try:
+            yield cls(pool, max_content_chars=max_content_chars)
+        finally:
+            await pool.close()
+
+    async def load_history(
+        self, agent_name: str, session_id: str | None, limit: int | None = None
+    ) -> list[Message]:
+        """See :meth:`HistoryRepository.load_history`."""
+        limit = check_limit(limit)
+        key = conversation_key(agent_name, session_id, "load_history")
+        if key is None or limit == 0:
+            return []
+        params = {"agent_name": key[0], "session_id": key[1], "limit": limit}
+        with _db_errors(self._pool):
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(self._sql["load_last_messages"].text, params)
+                rows = await cur.fetchall()
+        return messages_from_rows_newest_first(rows)
+
+    async def append_messages(
+        self, agent_name: str, session_id: str | None, messages: Sequence[MessageInput]
+    ) -> int:
+        """See :meth:`HistoryRepository.append_messages`."""
+        batch = prepare_messages(messages, max_content_chars=self._max_content_chars)
+        key = conversation_key(agent_name, session_id, "append_messages")
+        if key is None or not batch:
+            return 0
+        params = {
+            "agent_name": key[0],
+            "session_id": key[1],
+            "messages": messages_to_json(batch),
+        }
+        # Without message ids the insert reads nothing that another writer
+        # could change under it (the counter row is locked by the upsert), so
+        # it runs alone. With ids, the "already stored?" check must see every
+        # earlier writer: the conversation's lock comes first, in the same
+        # implicit transaction and the same round trip.
+        statements = [self._sql["append_messages"].text]
+        if any(m.id is not None for m in batch):
+            statements.insert(0, self._sql["lock_session"].text)
+        with _db_errors(self._pool):
+            async with self._pool.connection() as conn:
+                cur = await _run_in_one_round_trip(conn, statements, params)
+                return int(cur.rowcount)
+
+    async def save_full_history(
+        self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
+    ) -> None:
+        """See :meth:`HistoryRepository.save_full_history`."""
+        batch = prepare_messages(history, max_content_chars=self._max_content_chars)
+        key = conversation_key(agent_name, session_id, "save_full_history")
+        if key is None:
+            return
+        if not batch:
+            await self.clear_session(*key)
+            return
+        agent, session = key
+        params = {"agent_name": agent, "session_id": session, "message_count": len(batch)}
+        with _db_errors(self._pool):
+            async with self._pool.connection() as conn, conn.transaction():
+                await self._replace(conn, params, batch)
+
+    async def _replace(
+        self, conn: AsyncConnection[Any], params: dict[str, Any], batch: list[Message]
+    ) -> None:
+        async with conn.pipeline():
+            await conn.execute(self._sql["lock_session"].text, params)
+            await conn.execute(self._sql["delete_messages"].text, params)
+            cur = await conn.execute(self._sql["reset_session"].text, params)
+        row = await cur.fetchone()
+        assert row is not None
+        now = row[0]
+        agent, session = params["agent_name"], params["session_id"]
+        async with cur.copy(self._sql["copy_messages"].text) as copy:
+            for seq, message in enumerate(batch):
+                await copy.write_row(message_to_copy_row(agent, session, seq, message, now))
+
+    async def clear_session(self, agent_name: str, session_id: str) -> int:
+        """See :meth:`HistoryRepository.clear_session`."""
+        params = {
+            "agent_name": check_identifier(agent_name, "agent_name"),
+            "session_id": check_identifier(session_id, "session_id"),
+        }
+        statements = [self._sql["lock_session"].text, self._sql["delete_session"].text]
+        with _db_errors(self._pool):
+            async with self._pool.connection() as conn:
+                cur = await _run_in_one_round_trip(conn, statements, params)
+                row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def list_sessions(self, agent_name: str, limit: int = 100) -> list[SessionInfo]:
+        """See :meth:`HistoryRepository.list_sessions`."""
+        agent = check_identifier(agent_name, "agent_name")
+        params = {"agent_name": agent, "limit": check_limit(limit)}
+        with _db_errors(self._pool):
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(self._sql["list_sessions"].text, params)
+                rows = await cur.fetchall()
+        return [session_from_row(agent, row) for row in rows]
+
+
+async def _run_in_one_round_trip(
+    conn: AsyncConnection[Any], statements: Sequence[LiteralString], params: dict[str, Any]
+) -> AsyncCursor[Any]:
+    """Run ``statements`` atomically in one network round trip; return the last cursor.
+
+    In pipeline mode the statements before one Sync form a single implicit
+    transaction: all of them commit together, or an error rolls all back. An
+    explicit BEGIN/COMMIT would cost a round trip each.
+    """
+    autocommit = conn.autocommit
+    if not autocommit:  # a caller's pool may hand out non-autocommit connections
+        await conn.set_autocommit(True)
+    try:
+        async with conn.pipeline():
+            cursors = [await conn.execute(statement, params) for statement in statements]
+        return cursors[-1]
+    finally:
+        if not autocommit and not conn.closed:
+            await conn.set_autocommit(False)
+
+
+async def check_connection(dsn: str, *, timeout: float = 10.0) -> None:
+    """Connect once to ``dsn`` and disconnect, to fail early with a clear reason.
+
+    Raises:
+        DatabaseUnavailableError: the DSN is malformed, the server cannot be
+            reached, or it refuses the credentials.
+    """
+    try:
+        conn = await AsyncConnection.connect(dsn, connect_timeout=max(1, round(timeout)))
+    except psycopg.Error as exc:
+        raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
+    await conn.close()
+
+
+class _db_errors:
+    """Translate psycopg and pool errors into agentcore's, keeping the cause."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, AgentcoreError) or not isinstance(exc, Exception):
+            return
+        raise _translate(exc, self._pool) from exc
+
+
+def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError:
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailableError(
+            f"no database connection became available within {pool.timeout:g}s "
+            f"(pool {pool.name!r}, max_size={pool.max_size}): the database is down "
+            "or every connection is busy"
+        )
+    if isinstance(exc, PoolClosed):
+        return DatabaseUnavailableError(f"the connection pool {pool.name!r} is closed")
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return SchemaNotReadyError(
+            "agentcore's tables do not exist in this database: apply the migrations "
+            "(agentcore.migrations.apply(dsn), or `agentcore migrate up`)"
+        )
+    if isinstance(exc, psycopg.OperationalError):
+        return DatabaseUnavailableError(f"database connection failed: {exc}")
+    if isinstance(exc, psycopg.Error):
+        return StorageError(f"database error: {exc}")
+    return StorageError(f"unexpected error while talking to the database: {exc!r}")

@@ -1,0 +1,82 @@
+"""Pure conversions between database rows and agentcore models (no I/O)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from psycopg.types.json import Jsonb
+
+from agentcore.models import Message, Role, SessionInfo
+
+MessageRow = tuple[
+    str, str | None, str | None, Any, str | None, dict[str, Any], str | None, datetime
+]
+"""The columns of ``load_last_messages``, in order."""
+
+_JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id")
+
+
+def message_from_row(row: MessageRow) -> Message:
+    """Build a :class:`Message` from a stored row (already validated on the way in)."""
+    role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at = row
+    # model_construct skips re-validation: every stored row passed prepare_messages.
+    return Message.model_construct(
+        role=cast(Role, role),
+        content=content,
+        name=name,
+        tool_calls=tool_calls,
+        tool_call_id=tool_call_id,
+        metadata=metadata,
+        id=message_id,
+        created_at=created_at,
+    )
+
+
+def messages_from_rows_newest_first(rows: Sequence[MessageRow]) -> list[Message]:
+    """Rows fetched newest first, as messages oldest first."""
+    return [message_from_row(row) for row in reversed(rows)]
+
+
+def messages_to_json(messages: Sequence[Message]) -> str:
+    """A batch as the JSON array ``append_messages`` reads (``None`` fields left out)."""
+    items = []
+    for message in messages:
+        item = {f: getattr(message, f) for f in _JSON_FIELDS if getattr(message, f) is not None}
+        if message.created_at is not None:
+            item["created_at"] = message.created_at.isoformat()
+        items.append(item)
+    return json.dumps(items, ensure_ascii=False, allow_nan=False)
+
+
+def message_to_copy_row(
+    agent_name: str, session_id: str, seq: int, message: Message, now: datetime
+) -> tuple[Any, ...]:
+    """One row for ``copy_messages``, in its column order."""
+    return (
+        agent_name,
+        session_id,
+        seq,
+        message.role,
+        message.content,
+        message.name,
+        None if message.tool_calls is None else Jsonb(message.tool_calls),
+        message.tool_call_id,
+        Jsonb(message.metadata),
+        message.id,
+        message.created_at or now,
+    )
+
+
+def session_from_row(agent_name: str, row: tuple[str, int, datetime, datetime]) -> SessionInfo:
+    """Build a :class:`SessionInfo` from a ``list_sessions`` row."""
+    session_id, message_count, created_at, updated_at = row
+    return SessionInfo(
+        agent_name=agent_name,
+        session_id=session_id,
+        message_count=message_count,
+        created_at=created_at,
+        updated_at=updated_at,
+    )

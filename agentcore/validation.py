@@ -1,0 +1,186 @@
+"""Checks applied where data enters agentcore, shared by every repository.
+
+Each check raises an :mod:`agentcore.errors` error that says what was wrong,
+before any state is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pydantic
+
+from agentcore.errors import InvalidIdentifierError, InvalidInputError, InvalidMessageError
+from agentcore.models import Message
+
+MAX_ID_LENGTH = 255
+"""Longest accepted agent name, session id or message id, in characters."""
+
+DEFAULT_MAX_CONTENT_CHARS = 1_000_000
+"""Default cap on one message's ``content``, in characters (about 1 MB of text)."""
+
+MessageInput = Message | Mapping[str, Any]
+"""A :class:`Message`, or a dict in OpenAI chat-message style that validates as one."""
+
+logger = logging.getLogger("agentcore.history")
+
+
+def conversation_key(
+    agent_name: object, session_id: object, operation: str
+) -> tuple[str, str] | None:
+    """Validate a conversation's key; ``None`` (with a warning) when there is no session.
+
+    agentcore never falls back to a shared conversation: without a session id
+    a read returns nothing and a write stores nothing.
+
+    Raises:
+        InvalidIdentifierError: a bad ``agent_name``, or a bad non-None ``session_id``.
+    """
+    agent = check_identifier(agent_name, "agent_name")
+    if session_id is None:
+        logger.warning(
+            "%s for agent %r called without a session_id: %s",
+            operation,
+            agent,
+            "no history is read" if operation == "load_history" else "nothing is stored",
+        )
+        return None
+    return agent, check_identifier(session_id, "session_id")
+
+
+def check_identifier(value: object, what: str) -> str:
+    """Return ``value`` if it is a usable identifier, else raise.
+
+    Args:
+        value: The candidate id.
+        what: Its name in error messages (``agent_name``, ``session_id``...).
+
+    Raises:
+        InvalidIdentifierError: not a string, empty or only whitespace, longer
+            than 255 characters, or containing a NUL byte.
+    """
+    if not isinstance(value, str):
+        raise InvalidIdentifierError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidIdentifierError(f"{what} must not be empty or only whitespace")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidIdentifierError(
+            f"{what} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}"
+        )
+    if "\x00" in value:
+        raise InvalidIdentifierError(f"{what} must not contain a NUL byte")
+    return value
+
+
+def check_limit(value: object, what: str = "limit") -> int | None:
+    """Return a validated row limit: ``None`` (no limit) or an int >= 0.
+
+    Raises:
+        InvalidInputError: a negative number, a bool, or not an int.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{what} must be an int or None, got {type(value).__name__}")
+    if value < 0:
+        raise InvalidInputError(f"{what} must be >= 0, got {value}")
+    return value
+
+
+def prepare_messages(messages: Sequence[MessageInput], *, max_content_chars: int) -> list[Message]:
+    """Validate a whole batch before anything is written.
+
+    Args:
+        messages: Messages or message dicts.
+        max_content_chars: The largest accepted ``content``, in characters.
+
+    Returns:
+        The batch as :class:`Message` objects, in the given order.
+
+    Raises:
+        InvalidMessageError: any message is malformed, holds a NUL byte, is too
+            large, or repeats a message id already used earlier in the batch.
+    """
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
+        raise InvalidMessageError(
+            f"messages must be a list of messages, got {type(messages).__name__}"
+        )
+    prepared: list[Message] = []
+    seen_ids: dict[str, int] = {}
+    for index, item in enumerate(messages):
+        message = _to_message(item, index)
+        _check_message(message, index, max_content_chars)
+        if message.id is not None:
+            if message.id in seen_ids:
+                raise InvalidMessageError(
+                    f"messages[{index}]: id {message.id!r} repeats messages[{seen_ids[message.id]}]"
+                )
+            seen_ids[message.id] = index
+        prepared.append(message)
+    return prepared
+
+
+def _to_message(item: object, index: int) -> Message:
+    if isinstance(item, Message):
+        return item
+    if not isinstance(item, Mapping):
+        raise InvalidMessageError(
+            f"messages[{index}] must be a Message or a dict, got {type(item).__name__}"
+        )
+    try:
+        return Message.model_validate(item)
+    except pydantic.ValidationError as exc:
+        raise InvalidMessageError(f"messages[{index}] is invalid: {_describe(exc)}") from exc
+
+
+def _describe(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
+    return "; ".join(parts)
+
+
+def _check_message(message: Message, index: int, max_content_chars: int) -> None:
+    where = f"messages[{index}]"
+    if message.content is not None and len(message.content) > max_content_chars:
+        raise InvalidMessageError(
+            f"{where}.content is {len(message.content)} characters; "
+            f"the limit is {max_content_chars}"
+        )
+    if message.id is not None:
+        try:
+            check_identifier(message.id, f"{where}.id")
+        except InvalidIdentifierError as exc:
+            raise InvalidMessageError(str(exc)) from None
+    for field in ("content", "name", "tool_call_id"):
+        text = getattr(message, field)
+        if text is not None and "\x00" in text:
+            raise InvalidMessageError(f"{where}.{field} must not contain a NUL byte")
+    for field in ("tool_calls", "metadata"):
+        problem = _json_problem(getattr(message, field))
+        if problem:
+            raise InvalidMessageError(f"{where}.{field} {problem}")
+
+
+def _json_problem(value: object) -> str | None:
+    # PostgreSQL's jsonb stores neither U+0000 nor NaN/Infinity, so the fake
+    # must refuse them too: both repositories accept exactly the same input.
+    if isinstance(value, str):
+        return "must not contain a NUL byte in any key or string" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "must not contain NaN or Infinity"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _json_problem(key) or _json_problem(item)
+            if problem:
+                return problem
+    if isinstance(value, list):
+        for item in value:
+            problem = _json_problem(item)
+            if problem:
+                return problem
+    return None

@@ -1,0 +1,63 @@
+-- Session-scoped history: every message belongs to (agent_name, session_id) and
+-- has a gap-free position seq in its conversation. Rows written before sessions
+-- existed are kept under the session id '__legacy__', in their original order.
+-- depends: 0001_conversation_history
+
+CREATE TABLE conversation_sessions (
+    agent_name varchar(255) NOT NULL,
+    session_id varchar(255) NOT NULL,
+    -- Messages stored so far; the next message's seq. Every writer of the
+    -- conversation moves it under the conversation's advisory lock.
+    next_seq bigint NOT NULL CHECK (next_seq >= 0),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (agent_name, session_id)
+);
+
+-- list_sessions: an agent's conversations, most recently written first.
+CREATE INDEX ix_conversation_sessions_recent
+    ON conversation_sessions (agent_name, updated_at DESC);
+
+ALTER TABLE conversation_history
+    ADD COLUMN session_id varchar(255),
+    ADD COLUMN seq bigint,
+    ADD COLUMN name text,
+    ADD COLUMN tool_calls jsonb,
+    ADD COLUMN tool_call_id text,
+    ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+    ADD COLUMN message_id varchar(255),
+    ALTER COLUMN content DROP NOT NULL;
+
+-- Keep the pre-session rows: one legacy conversation per agent, in the order
+-- they were written.
+UPDATE conversation_history AS h
+SET session_id = '__legacy__', seq = o.seq
+FROM (
+    SELECT id, row_number() OVER (PARTITION BY agent_name ORDER BY created_at, id) - 1 AS seq
+    FROM conversation_history
+) AS o
+WHERE h.id = o.id;
+
+INSERT INTO conversation_sessions (agent_name, session_id, next_seq, created_at, updated_at)
+SELECT agent_name, '__legacy__', count(*), min(created_at), max(created_at)
+FROM conversation_history
+GROUP BY agent_name;
+
+-- The old surrogate id is kept only for the legacy rows (so a rollback gives
+-- them back unchanged); new rows leave it NULL and pay nothing for it.
+ALTER TABLE conversation_history DROP CONSTRAINT conversation_history_pkey;
+ALTER TABLE conversation_history ALTER COLUMN id DROP NOT NULL;
+ALTER TABLE conversation_history ALTER COLUMN id DROP DEFAULT;
+ALTER TABLE conversation_history RENAME COLUMN id TO legacy_id;
+ALTER SEQUENCE conversation_history_id_seq OWNED BY NONE;
+DROP INDEX ix_conversation_history_agent_name;
+
+ALTER TABLE conversation_history
+    ALTER COLUMN session_id SET NOT NULL,
+    ALTER COLUMN seq SET NOT NULL,
+    ADD CONSTRAINT conversation_history_pkey PRIMARY KEY (agent_name, session_id, seq);
+
+-- A client-chosen message id is stored at most once per conversation.
+CREATE UNIQUE INDEX ux_conversation_history_message_id
+    ON conversation_history (agent_name, session_id, message_id)
+    WHERE message_id IS NOT NULL;

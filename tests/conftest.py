@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from tests.support import PgServer, fresh_database, migrated_template, running_server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One real PostgreSQL for the whole run, started by the tests themselves."""
+    with running_server() as params, migrated_template(params) as server:
+        yield server
+
+
+@pytest.fixture
+def database_dsn(pg_server: PgServer) -> Iterator[str]:
+    """A migrated database that only this test uses."""
+    with fresh_database(pg_server) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def empty_database_dsn(pg_server: PgServer) -> Iterator[str]:
+    """A database with no schema at all, for migration tests."""
+    with fresh_database(pg_server, migrated=False) as dsn:
+        yield dsn
+
+
+async def open_pool(dsn: str, max_size: int = 10) -> AsyncConnectionPool[Any]:
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        dsn, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+@pytest.fixture
+async def pg_pool(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    pool = await open_pool(database_dsn, max_size=16)
+    try:
+        yield pool
+    finally:
+        await pool.close()
