@@ -1,0 +1,90 @@
+"""The embedded server: concurrent starts, reuse across processes, stop from a fresh process."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from agentcore import embedded
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_START = """
+import sys
+from pathlib import Path
+from agentcore import embedded
+server = embedded.start(Path(sys.argv[1]))
+print(server.dsn)
+"""
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Under the temp dir, never $HOME: as root the wheel opens the parents of
+    # the data directory to the unprivileged user that runs PostgreSQL.
+    parent = Path(tempfile.mkdtemp(prefix="agentcore-embedded-"))
+    try:
+        yield parent / "pgdata"
+    finally:
+        embedded.stop(parent / "pgdata")
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def _start_in_subprocess(data_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _START, str(data_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_two_processes_starting_at_once_share_one_server(data_dir: Path) -> None:
+    first, second = _start_in_subprocess(data_dir), _start_in_subprocess(data_dir)
+    outputs = [p.communicate(timeout=120) for p in (first, second)]
+
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    dsns = {out.strip() for out, _ in outputs}
+    assert len(dsns) == 1
+    state = embedded.status(data_dir)
+    assert state.running and state.initialized
+    assert state.dsn in dsns
+    with psycopg.connect(state.dsn) as conn:
+        row = conn.execute("SELECT pg_postmaster_start_time() IS NOT NULL").fetchone()
+    assert row == (True,)
+
+
+@pytest.mark.slow
+def test_server_outlives_its_starter_and_stops_from_another_process(data_dir: Path) -> None:
+    starter = _start_in_subprocess(data_dir)
+    out, err = starter.communicate(timeout=120)
+    assert starter.returncode == 0, err
+    with psycopg.connect(out.strip(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (42)")
+
+    assert embedded.status(data_dir).running
+    assert embedded.stop(data_dir) is True
+    assert not embedded.status(data_dir).running
+    assert embedded.stop(data_dir) is False
+
+    for _ in range(2):  # the second time, this process's earlier handle is reused
+        server = embedded.start(data_dir)
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SELECT x FROM kept").fetchall() == [(42,)]
+        assert embedded.stop(data_dir) is True
+
+
+def test_status_of_a_missing_directory_says_nothing_runs(tmp_path: Path) -> None:
+    state = embedded.status(tmp_path / "nowhere")
+    assert (state.initialized, state.running, state.dsn) == (False, False, None)
+    assert embedded.stop(tmp_path / "nowhere") is False
