@@ -7,6 +7,7 @@ from agentcore.errors import (
     InvalidInputError,
     InvalidMessageError,
     MigrationError,
+    NotFoundError,
     SchemaNotReadyError,
     StorageError,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Message",
     "MessageInput",
     "MigrationError",
+    "NotFoundError",
     "PostgresHistoryRepository",
     "Role",
     "SchemaNotReadyError",

@@ -38,3 +38,7 @@ class SchemaNotReadyError(StorageError):
 
 class MigrationError(AgentcoreError):
     """Applying or rolling back a schema migration failed."""
+
+
+class NotFoundError(AgentcoreError, LookupError):
+    """Something that was asked for by name (an agent's or a session's history) does not exist."""

@@ -274,9 +274,11 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
         )
     if isinstance(exc, PoolClosed):
         return DatabaseUnavailableError(f"the connection pool {pool.name!r} is closed")
-    if isinstance(exc, psycopg.errors.UndefinedTable):
+    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+        # A missing column means an older schema (0001 without 0002): same cure.
         return SchemaNotReadyError(
-            "agentcore's tables do not exist in this database: apply the migrations "
+            "agentcore's tables are missing or out of date in this database: apply the "
+            "migrations "
             "(agentcore.migrations.apply(dsn), or `agentcore migrate up`)"
         )
     if isinstance(exc, psycopg.OperationalError):

@@ -1,0 +1,5 @@
+"""``python -m agentcore``: the same as the ``agentcore`` command."""
+
+from agentcore.cli import main
+
+raise SystemExit(main())

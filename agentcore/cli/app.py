@@ -1,0 +1,144 @@
+"""Argument parsing, dispatch and error reporting for the ``agentcore`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from agentcore.cli import commands
+from agentcore.errors import AgentcoreError, SchemaNotReadyError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+"""An error the user can fix: bad input, unreachable database, schema not ready."""
+EXIT_USAGE = 2
+"""Bad command-line syntax (argparse's own code)."""
+EXIT_INTERRUPTED = 130
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``agentcore`` command.
+
+    Args:
+        argv: The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The process exit status: 0 on success, 1 for an error the user can
+        fix (one line on stderr; a traceback too with ``--debug``), 2 for a
+        usage error, 130 when interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    command: Command = args.command
+    try:
+        return command(args)
+    except AgentcoreError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"agentcore: error: {describe(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("agentcore: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def describe(exc: AgentcoreError) -> str:
+    """The error as one line (driver messages often span several)."""
+    if isinstance(exc, SchemaNotReadyError):
+        return (
+            "migrations not applied: agentcore's tables are missing or out of date "
+            "in this database; run `agentcore migrate up` with the same --dsn"
+        )
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``agentcore`` argument parser."""
+    # Options every command accepts, before or after the command name. On the
+    # subcommands they default to SUPPRESS so that a value given before the
+    # command is not overwritten by the subparser's default.
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
+        "--dsn",
+        default=argparse.SUPPRESS,
+        help="PostgreSQL DSN or URL (default: $AGENTCORE_DATABASE_URL, else the embedded database)",
+    )
+    shared.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log debug output and show tracebacks",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="agentcore",
+        description="Session-scoped, persistent conversation history for AI agents.",
+        parents=[shared],
+    )
+    parser.set_defaults(dsn=None, debug=False)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def add(name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[shared], help=help_text, description=help_text)
+        p.set_defaults(command=command)
+        return p
+
+    add("demo", commands.demo, "two concurrent sessions of one agent, then a resumed one")
+
+    chat = add("chat", commands.chat, "talk to an agent in one session")
+    _conversation_args(chat)
+    chat.add_argument("message", nargs="?", help="send one message and exit (default: a loop)")
+    chat.add_argument("--model", choices=["echo", "openai"], default="echo")
+    chat.add_argument(
+        "--model-name",
+        default="gpt-4o-mini",
+        help="the model for --model openai (reads OPENAI_API_KEY and OPENAI_BASE_URL)",
+    )
+    chat.add_argument("--instructions", help="the agent's system prompt")
+    chat.add_argument(
+        "--history-limit",
+        type=int,
+        default=50,
+        help="how many stored messages the model sees (default: 50)",
+    )
+
+    history = add("history", commands.history, "print one session's messages")
+    _conversation_args(history)
+    history.add_argument("--limit", type=int, help="only the last N messages")
+    history.add_argument("--json", action="store_true", help="print JSON")
+
+    sessions = add("sessions", commands.sessions, "list an agent's sessions, newest first")
+    sessions.add_argument("--agent", required=True, help="the agent's name")
+    sessions.add_argument("--limit", type=int, default=100, help="at most N (default: 100)")
+    sessions.add_argument("--json", action="store_true", help="print JSON")
+
+    forget = add("forget", commands.forget, "delete one session's history")
+    _conversation_args(forget)
+
+    migrate = add("migrate", commands.migrate, "apply, roll back or show the schema migrations")
+    migrate.add_argument(
+        "action",
+        nargs="?",
+        choices=["up", "down", "status"],
+        default="status",
+        help="up: apply all pending; down: roll back; status (default): list them",
+    )
+    migrate.add_argument("--steps", type=int, default=1, help="how many to roll back (default: 1)")
+    migrate.add_argument("--all", action="store_true", help="with down: roll back every migration")
+
+    db = add("db", commands.db, "the embedded database: info (default) or stop")
+    db.add_argument("action", nargs="?", choices=["info", "stop"], default="info")
+    return parser
+
+
+def _conversation_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agent", required=True, help="the agent's name")
+    parser.add_argument("--session", required=True, help="the session id")

@@ -1,0 +1,135 @@
+"""The CLI's commands. Each takes the parsed arguments and returns an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from agentcore import embedded, migrations
+from agentcore.cli import render
+from agentcore.cli.database import Database, explicit_dsn, open_repository, prepare, resolve
+from agentcore.errors import InvalidInputError, NotFoundError
+from agentcore.repository import HistoryRepository
+from agentcore.validation import check_identifier, check_limit
+
+
+def history(args: argparse.Namespace) -> int:
+    """``agentcore history``: print one session's messages, oldest first."""
+    agent, session = _conversation(args)
+    limit = check_limit(args.limit, "--limit")
+    database = _database(args)
+
+    async def run() -> str:
+        async with open_repository(database.dsn) as repository:
+            messages = await repository.load_history(agent, session, limit)
+            if not messages and limit != 0:
+                await _require_session(repository, agent, session)
+        return render.messages_json(messages) if args.json else render.messages_text(messages)
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def sessions(args: argparse.Namespace) -> int:
+    """``agentcore sessions``: list an agent's sessions, most recently written first."""
+    agent = check_identifier(args.agent, "--agent")
+    limit = check_limit(args.limit, "--limit")
+    database = _database(args)
+
+    async def run() -> str:
+        async with open_repository(database.dsn) as repository:
+            found = await repository.list_sessions(agent, limit=limit if limit is not None else 100)
+            if not found and limit != 0:
+                raise _unknown_agent(agent)
+        return render.sessions_json(found) if args.json else render.sessions_text(found)
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def forget(args: argparse.Namespace) -> int:
+    """``agentcore forget``: delete one session's history."""
+    agent, session = _conversation(args)
+    database = _database(args)
+
+    async def run() -> int:
+        async with open_repository(database.dsn) as repository:
+            removed = await repository.clear_session(agent, session)
+            if removed == 0:
+                await _require_session(repository, agent, session)
+        return removed
+
+    removed = asyncio.run(run())
+    print(f"forgot session {session!r} of agent {agent!r} ({removed} messages)")
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """``agentcore migrate [up|down|status]``."""
+    dsn = resolve(args.dsn).dsn
+    if args.action == "up":
+        applied = migrations.apply(dsn)
+        print("\n".join(f"applied {m}" for m in applied) or "already up to date")
+    elif args.action == "down":
+        if args.steps < 0:
+            raise InvalidInputError(f"--steps must be >= 0, got {args.steps}")
+        undone = migrations.rollback(dsn, steps=None if args.all else args.steps)
+        print("\n".join(f"rolled back {m}" for m in undone) or "nothing to roll back")
+    else:
+        for state in migrations.status(dsn):
+            print(f"{'applied' if state.applied else 'pending':<8} {state.id}")
+    return 0
+
+
+def db(args: argparse.Namespace) -> int:
+    """``agentcore db [info|stop]``: the embedded default database."""
+    data_dir = embedded.default_data_dir()
+    if args.action == "stop":
+        stopped = embedded.stop(data_dir)
+        print(f"{'stopped' if stopped else 'not running'}: embedded PostgreSQL in {data_dir}")
+        return 0
+    state = embedded.status(data_dir)
+    if state.running:
+        status = f"running (pid {state.pid})"
+    elif state.initialized:
+        status = "stopped (starts on the next command that needs it)"
+    else:
+        status = "not created yet (created on the next command that needs it)"
+    print(f"data directory: {state.data_dir}")
+    print(f"status:         {status}")
+    if state.dsn:
+        print(f"dsn:            {state.dsn}")
+    if explicit_dsn(args.dsn):
+        print("note:           a DSN is set (--dsn or AGENTCORE_DATABASE_URL): commands use it")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """``agentcore demo``."""
+    raise NotImplementedError
+
+
+def chat(args: argparse.Namespace) -> int:
+    """``agentcore chat``."""
+    raise NotImplementedError
+
+
+def _database(args: argparse.Namespace, *, apply_migrations: bool = False) -> Database:
+    database = resolve(args.dsn)
+    prepare(database, apply_migrations=apply_migrations)
+    return database
+
+
+def _conversation(args: argparse.Namespace) -> tuple[str, str]:
+    return check_identifier(args.agent, "--agent"), check_identifier(args.session, "--session")
+
+
+async def _require_session(repository: HistoryRepository, agent: str, session: str) -> None:
+    """Raise when ``(agent, session)`` has no stored conversation: it was mistyped."""
+    if not await repository.list_sessions(agent, limit=1):
+        raise _unknown_agent(agent)
+    raise NotFoundError(f"agent {agent!r} has no session {session!r} (see `agentcore sessions`)")
+
+
+def _unknown_agent(agent: str) -> NotFoundError:
+    return NotFoundError(f"unknown agent {agent!r}: no conversations are stored for it")
