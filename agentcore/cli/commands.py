@@ -7,8 +7,12 @@ import asyncio
 
 from agentcore import embedded, migrations
 from agentcore.cli import render
+from agentcore.cli.chat import build_model, run_chat
 from agentcore.cli.database import Database, explicit_dsn, open_repository, prepare, resolve
+from agentcore.cli.demo import run_demo
 from agentcore.errors import InvalidInputError, NotFoundError
+from agentcore.models import AgentConfig
+from agentcore.openai_model import OpenAIChatModel
 from agentcore.repository import HistoryRepository
 from agentcore.validation import check_identifier, check_limit
 
@@ -105,13 +109,48 @@ def db(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """``agentcore demo``."""
-    raise NotImplementedError
+    """``agentcore demo``: applies the migrations, even to a database given by DSN."""
+    database = resolve(args.dsn)
+    where = (
+        f"embedded PostgreSQL in {embedded.default_data_dir()}"
+        if database.embedded
+        else "the database given by --dsn / AGENTCORE_DATABASE_URL"
+    )
+    applied = prepare(database, apply_migrations=True)
+    print(f"Database: {where}" + (f" (applied {', '.join(applied)})" if applied else ""))
+
+    async def run() -> None:
+        async with open_repository(database.dsn) as repository:
+            await run_demo(repository, print)
+
+    asyncio.run(run())
+    return 0
 
 
 def chat(args: argparse.Namespace) -> int:
-    """``agentcore chat``."""
-    raise NotImplementedError
+    """``agentcore chat``: one turn with MESSAGE, else a loop over stdin."""
+    agent, session = _conversation(args)
+    limit = check_limit(args.history_limit, "--history-limit")
+    config = AgentConfig(
+        name=agent,
+        instructions=args.instructions,
+        include_history=True,
+        history_limit=limit,
+        model=args.model_name if args.model == "openai" else None,
+    )
+    model = build_model(args.model, args.model_name)
+    database = _database(args)
+
+    async def run() -> None:
+        try:
+            async with open_repository(database.dsn) as repository:
+                await run_chat(repository, model, config, session, args.message, print)
+        finally:
+            if isinstance(model, OpenAIChatModel):
+                await model.aclose()
+
+    asyncio.run(run())
+    return 0
 
 
 def _database(args: argparse.Namespace, *, apply_migrations: bool = False) -> Database:
