@@ -62,28 +62,15 @@ def describe(exc: AgentcoreError) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``agentcore`` argument parser."""
-    # Options every command accepts, before or after the command name. On the
-    # subcommands they default to SUPPRESS so that a value given before the
-    # command is not overwritten by the subparser's default.
-    shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument(
-        "--dsn",
-        default=argparse.SUPPRESS,
-        help="PostgreSQL DSN or URL (default: $AGENTCORE_DATABASE_URL, else the embedded database)",
-    )
-    shared.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="log debug output and show tracebacks",
-    )
-
     parser = argparse.ArgumentParser(
         prog="agentcore",
         description="Session-scoped, persistent conversation history for AI agents.",
-        parents=[shared],
     )
-    parser.set_defaults(dsn=None, debug=False)
+    _shared_options(parser, default_dsn=None, default_debug=False)
+    # Every command accepts the same options after its name too. There they
+    # default to SUPPRESS, so a value given before the command is kept.
+    shared = argparse.ArgumentParser(add_help=False)
+    _shared_options(shared, default_dsn=argparse.SUPPRESS, default_debug=argparse.SUPPRESS)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     def add(name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
@@ -142,3 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _conversation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", required=True, help="the agent's name")
     parser.add_argument("--session", required=True, help="the session id")
+
+
+def _shared_options(
+    parser: argparse.ArgumentParser, *, default_dsn: object, default_debug: object
+) -> None:
+    parser.add_argument(
+        "--dsn",
+        default=default_dsn,
+        help="PostgreSQL DSN or URL (default: $AGENTCORE_DATABASE_URL, else the embedded database)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default_debug,
+        help="log debug output and show tracebacks",
+    )
