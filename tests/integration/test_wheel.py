@@ -1,0 +1,162 @@
+"""The built wheel works on its own: installed into a fresh virtualenv, run from elsewhere.
+
+Builds the wheel with ``pip wheel`` (hatchling from PyPI, in pip's isolated
+build environment) and installs it with its dependencies from PyPI, without
+the ``embedded`` extra, into a new venv. Slow: about a minute with a cold pip cache.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(
+    *argv: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    built = _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-q",
+        "-w",
+        out,
+        ROOT,
+        cwd=out,
+    )
+    assert built.returncode == 0, built.stderr
+    (path,) = out.glob("agentcore-*.whl")
+    return path
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The bin/ folder of a fresh venv holding the wheel and its dependencies."""
+    home = tmp_path_factory.mktemp("venv")
+    venv.create(home / "venv", with_pip=True)
+    bin_dir = home / "venv" / ("Scripts" if os.name == "nt" else "bin")
+    done = _run(
+        bin_dir / "python",
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-q",
+        wheel,
+        cwd=home,
+    )
+    assert done.returncode == 0, done.stderr
+    yield bin_dir
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTCORE_", "PYTHON"))}
+    return env | {"AGENTCORE_DATA_DIR": str(tmp / "data")}
+
+
+def test_the_wheel_carries_the_sql_and_the_migrations(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"agentcore/_data/sql/history.sql", "agentcore/_data/sql/sessions.sql"} <= names
+    assert "agentcore/_data/migrations/0002_session_scoped_history.rollback.sql" in names
+    assert "agentcore/py.typed" in names
+    assert "agentcore/cli/__init__.py" in names
+
+
+def test_installed_command_runs_the_demo_and_the_migrations(
+    installed: Path, empty_database_dsn: str, tmp_path: Path
+) -> None:
+    env = _env(tmp_path)
+    # Run from an empty folder: only the installed copy of agentcore can be imported.
+    status = _run(
+        installed / "agentcore",
+        "migrate",
+        "status",
+        "--dsn",
+        empty_database_dsn,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.split()[::2] == ["pending", "pending"]
+
+    first = _run(
+        installed / "agentcore", "demo", "--dsn", empty_database_dsn, cwd=tmp_path, env=env
+    )
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_conversation_history, 0002_session_scoped_history" in first.stdout
+    assert "Run 1:" in first.stdout
+    second = _run(
+        installed / "python",
+        "-m",
+        "agentcore",
+        "demo",
+        "--dsn",
+        empty_database_dsn,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert second.returncode == 0, second.stderr
+    assert "Run 2:" in second.stdout
+    assert "I remember 4 earlier messages" in second.stdout
+
+    status = _run(
+        installed / "agentcore",
+        "migrate",
+        "status",
+        "--dsn",
+        empty_database_dsn,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert status.stdout.split() == [
+        "applied",
+        "0001_conversation_history",
+        "applied",
+        "0002_session_scoped_history",
+    ]
+    where = _run(
+        installed / "python",
+        "-c",
+        "import agentcore.resources as r; print(r.data_dir('sql'))",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert "site-packages" in where.stdout and "_data" in where.stdout
+
+
+def test_without_the_embedded_extra_the_default_database_names_the_extra(
+    installed: Path, tmp_path: Path
+) -> None:
+    run = _run(
+        installed / "agentcore", "sessions", "--agent", "a", cwd=tmp_path, env=_env(tmp_path)
+    )
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "agentcore: error: the embedded database needs the 'embedded' extra: "
+        "pip install 'agentcore[embedded]' (or pass a DSN with --dsn)"
+    ]
+    info = _run(installed / "agentcore", "db", "info", cwd=tmp_path, env=_env(tmp_path))
+    assert info.returncode == 0, info.stderr
+    assert "not created yet" in info.stdout
