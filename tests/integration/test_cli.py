@@ -374,3 +374,31 @@ def test_a_wrong_password_is_one_line(cli) -> None:
     dsn = psycopg.conninfo.make_conninfo(server.dsn, user="pw_user", password="wrong")
     run = cli("sessions", "--agent", "a", "--dsn", dsn)
     assert_one_line_error(run, 'password authentication failed for user "pw_user"')
+
+
+def test_migrate_up_keeps_a_predecessor_databases_rows_under_the_legacy_session(
+    cli, empty_database_dsn: str
+) -> None:
+    with psycopg.connect(empty_database_dsn) as conn:  # made by the predecessor, not by yoyo
+        conn.execute(
+            "CREATE TABLE conversation_history (id serial PRIMARY KEY,"
+            " agent_name varchar(255) NOT NULL, role varchar(50) NOT NULL,"
+            " content text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(
+            "INSERT INTO conversation_history (agent_name, role, content)"
+            " VALUES ('support', 'user', 'old question'), ('support', 'assistant', 'old answer')"
+        )
+    up = cli("migrate", "up", "--dsn", empty_database_dsn)
+    assert up.code == 0, up.err
+    run = cli(
+        "history",
+        "--agent",
+        "support",
+        "--session",
+        "__legacy__",
+        "--json",
+        "--dsn",
+        empty_database_dsn,
+    )
+    assert [m["content"] for m in json.loads(run.out)] == ["old question", "old answer"]
