@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -295,3 +296,32 @@ def test_bad_agent_name_is_rejected_when_the_agent_is_built() -> None:
 def test_history_limit_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="history_limit"):
         config(history_limit=-1)
+
+
+async def test_a_reply_the_store_refuses_stores_neither_message() -> None:
+    repo = InMemoryHistoryRepository()
+    model = ScriptedModel([Message(role="assistant", content="bad \x00 reply")])
+
+    with pytest.raises(InvalidMessageError, match=r"messages\[1\]\.content"):
+        await Agent(config(), model, repo).execute_agent("hello", session_id="s1")
+
+    assert await repo.list_sessions(AGENT) == []
+
+
+async def test_a_turn_cancelled_during_the_model_call_stores_nothing() -> None:
+    started = asyncio.Event()
+
+    class Hanging:
+        async def complete(self, messages: object, *, config: AgentConfig) -> Message:
+            started.set()
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+    repo = InMemoryHistoryRepository()
+    task = asyncio.create_task(Agent(config(), Hanging(), repo).execute_agent("hi", "s1"))
+    await started.wait()
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await repo.list_sessions(AGENT) == []
