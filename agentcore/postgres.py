@@ -175,6 +175,7 @@ class PostgresHistoryRepository:
     ) -> None:
         async with conn.pipeline():
             await conn.execute(self._sql["lock_session"].text, params)
+            await conn.execute(self._sql["lock_session_counter"].text, params)
             await conn.execute(self._sql["delete_messages"].text, params)
             cur = await conn.execute(self._sql["reset_session"].text, params)
         row = await cur.fetchone()
@@ -191,7 +192,11 @@ class PostgresHistoryRepository:
             "agent_name": check_identifier(agent_name, "agent_name"),
             "session_id": check_identifier(session_id, "session_id"),
         }
-        queries = [self._sql["lock_session"], self._sql["delete_session"]]
+        queries = [
+            self._sql["lock_session"],
+            self._sql["lock_session_counter"],
+            self._sql["delete_session"],
+        ]
         with _db_errors(self._pool):
             async with self._connection() as conn:
                 cur = await _run_in_one_round_trip(conn, queries, params)

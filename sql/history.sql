@@ -8,6 +8,16 @@
 -- Two conversations whose hashes collide only wait for each other.
 SELECT pg_advisory_xact_lock(hashtext(%(agent_name)s), hashtext(%(session_id)s));
 
+-- name: lock_session_counter
+-- Wait for, then hold, the conversation's counter row. An append without ids
+-- takes only this row lock (not lock_session), so a replace or a clear takes
+-- it before deleting: the next statement's snapshot then holds every append
+-- committed meanwhile, and none of their rows is left behind.
+SELECT 1
+FROM conversation_sessions
+WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
+FOR UPDATE;
+
 -- name: load_last_messages
 -- The last %(limit)s messages (all when NULL), newest first: one backward scan
 -- of the primary key. The caller reverses them to oldest-first.
@@ -64,6 +74,7 @@ FROM fresh CROSS JOIN counter;
 
 -- name: delete_messages
 -- Remove every message of the conversation (the first half of a replace).
+-- Runs after lock_session and lock_session_counter.
 DELETE FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;
 
@@ -85,7 +96,7 @@ COPY conversation_history (
 
 -- name: delete_session
 -- Forget a conversation: its counter row and all its messages. Runs after
--- lock_session; returns how many messages it had.
+-- lock_session and lock_session_counter; returns how many messages it had.
 WITH counter AS (
     DELETE FROM conversation_sessions
     WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
