@@ -181,7 +181,19 @@ async def test_appends_racing_replaces_and_clears_on_one_session(
     await bounded(writers(), wrecker())
 
     stored = assert_counters_match_rows(database_dsn).get((A, "mixed"), [])
-    last_start, last_end, last_batch = destructive[-1]
+    check_last_write_wins(stored, destructive[-1], spans, writers_count)
+    FIGURES["concurrency: appends"] += writers_count * turns
+    FIGURES["concurrency: side operations (replace/clear + list)"] += len(destructive)
+
+
+def check_last_write_wins(
+    stored: list[str | None],
+    last: tuple[float, float, list[str]],
+    spans: dict[str, tuple[float, float]],
+    writers_count: int,
+) -> None:
+    """``stored`` is the last replace's batch, then whole turns; none lost, none resurrected."""
+    last_start, last_end, last_batch = last
     assert stored[: len(last_batch)] == last_batch
     appended = stored[len(last_batch) :]
     assert len(appended) % 2 == 0 and len(set(appended)) == len(appended)
@@ -200,8 +212,6 @@ async def test_appends_racing_replaces_and_clears_on_one_session(
         assert [s for s in appended if s and s.startswith(f"w{w}/") and s.endswith("q")] == [
             f"w{w}/{t}:q" for t in sorted(mine)
         ]
-    FIGURES["concurrency: appends"] += writers_count * turns
-    FIGURES["concurrency: side operations (replace/clear + list)"] += len(destructive)
 
 
 WRITER_SCRIPT = textwrap.dedent(
@@ -233,10 +243,17 @@ async def test_two_processes_appending_to_one_session(database_dsn: str, tmp_pat
 
     async def process(name: str, ids: str) -> None:
         child = await asyncio.create_subprocess_exec(
-            sys.executable, str(script), database_dsn, name, str(turns), ids,
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            str(script),
+            database_dsn,
+            name,
+            str(turns),
+            ids,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await child.communicate()
+        _, err = await child.communicate()
         assert child.returncode == 0, err.decode()
 
     await bounded(process("p1", "ids"), process("p2", "no-ids"))

@@ -90,9 +90,9 @@ async def test_killed_backends_leave_whole_operations_and_a_working_pool(
             batch = [
                 {"role": "user", "content": f"k{i}-{j}", "id": f"k{i}-{j}"} for j in range(size)
             ]
-            after = [m["content"] for m in batch] if replace else before + [
-                m["content"] for m in batch
-            ]
+            after = (
+                [m["content"] for m in batch] if replace else before + [m["content"] for m in batch]
+            )
             call = repo.save_full_history if replace else repo.append_messages
             async with repo._pool.connection() as conn:  # the pool's only backend
                 pid = conn.info.backend_pid
@@ -105,7 +105,7 @@ async def test_killed_backends_leave_whole_operations_and_a_working_pool(
                     "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (A, session)
                 )
                 task = asyncio.ensure_future(call(A, session, batch))
-                await wait_until(lambda: backend_waits_for_lock(admin, pid), "blocked")
+                await wait_until(lambda pid=pid: backend_waits_for_lock(admin, pid), "blocked")
             else:
                 task = asyncio.ensure_future(call(A, session, batch))
                 await asyncio.sleep(rng.uniform(0, 0.012))
@@ -118,7 +118,7 @@ async def test_killed_backends_leave_whole_operations_and_a_working_pool(
                 assert isinstance(exc, StorageError), repr(exc)
                 errors[type(exc).__name__] += 1
                 interrupted += 1
-            await wait_until(lambda: backend_gone(admin, pid), "the backend is gone")
+            await wait_until(lambda pid=pid: backend_gone(admin, pid), "the backend is gone")
 
             stored = await contents(admin, session)
             assert stored in (before, after), f"kill {i}: a partial write is visible"
@@ -272,7 +272,9 @@ async def test_an_exhausted_pool_makes_callers_wait_then_fail_with_a_typed_error
         await admin.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (A, "busy"))
         holders = [
             asyncio.ensure_future(
-                repo.append_messages(A, "busy", [{"role": "user", "content": f"h{n}", "id": f"h{n}"}])
+                repo.append_messages(
+                    A, "busy", [{"role": "user", "content": f"h{n}", "id": f"h{n}"}]
+                )
             )
             for n in range(2)
         ]

@@ -148,9 +148,7 @@ class HistoryMachine(RuleBasedStateMachine):
         super().__init__()
         self.runner.run(self.runner.reset())
         self.memory = InMemoryHistoryRepository(max_content_chars=MAX_CONTENT)
-        self.postgres = PostgresHistoryRepository(
-            self.runner.pool, max_content_chars=MAX_CONTENT
-        )
+        self.postgres = PostgresHistoryRepository(self.runner.pool, max_content_chars=MAX_CONTENT)
         FIGURES["model-based: sequences run"] += 1
 
     def both(self, method: str, *args: Any) -> tuple[Any, ...]:
@@ -183,7 +181,12 @@ class HistoryMachine(RuleBasedStateMachine):
         replace=st.booleans(),
     )
     def rejected_write(
-        self, agent: str, session: str | None, batch: list[Any], bad: Any, where: int,
+        self,
+        agent: str,
+        session: str | None,
+        batch: list[Any],
+        bad: Any,
+        where: int,
         replace: bool,
     ) -> None:
         batch.insert(min(where, len(batch)), bad)
