@@ -134,11 +134,25 @@ def built_sql(tree: ast.Module) -> list[str]:
         )
         if building and any(SQL_WORDS.search(text) for text in literal_texts(node)):
             found.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+    return found + sql_literals(tree) + sql_composition(tree)
+
+
+def sql_literals(tree: ast.Module) -> list[str]:
+    """String literals (not docstrings) that are SQL statements."""
     skip = docstrings(tree)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
-            if STATEMENT_START.match(node.value) and SQL_WORDS.search(node.value.upper()):
-                found.append(f"line {node.lineno}: SQL literal {node.value[:60]!r}")
+    return [
+        f"line {node.lineno}: SQL literal {node.value[:60]!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in skip
+        and STATEMENT_START.match(node.value)
+        and SQL_WORDS.search(node.value.upper())
+    ]
+
+
+def sql_composition(tree: ast.Module) -> list[str]:
+    found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "psycopg":
             if any(alias.name == "sql" for alias in node.names):
@@ -196,7 +210,7 @@ BAD_SNIPPETS = [
     "async def f(conn, q: str):\n    await conn.execute(q)\n",
     "async def f(conn, qs: list[str]):\n    for q in qs:\n        await conn.execute(q)\n",
     'async def f(cur):\n    async with cur.copy("COPY t FROM STDIN"):\n        pass\n',
-    'async def f(conn, self):\n    await conn.execute(self._sql[name].text)\n',
+    "async def f(conn, self):\n    await conn.execute(self._sql[name].text)\n",
     "from psycopg import sql\n",
     'def f():\n    return Query("x", "d", "SELECT 1", "here")\n',
     'X = " ".join(["SELECT", "1"])\n',
@@ -211,7 +225,7 @@ def test_the_scan_catches_sql_built_in_python(snippet: str) -> None:
 
 
 GOOD_SNIPPETS = [
-    'async def f(self, conn, p):\n    await conn.execute(self._sql["load_last_messages"].text, p)\n',
+    'async def f(self, conn, p):\n    await conn.execute(self._sql["list_sessions"].text, p)\n',
     "async def f(conn, queries: Sequence[Query], p):\n"
     "    return [await conn.execute(q.text, p) for q in queries]\n",
     'def f(what, n):\n    return f"{what} is {n} characters; the limit is 255"\n',
