@@ -121,10 +121,7 @@ class PostgresHistoryRepository:
         if key is None or limit == 0:
             return []
         params = {"agent_name": key[0], "session_id": key[1], "limit": limit}
-        with _db_errors(self._pool):
-            async with self._connection() as conn:
-                cur = await conn.execute(self._sql["load_last_messages"].text, params)
-                rows = await cur.fetchall()
+        rows = await self._read(self._sql["load_last_messages"], params)
         return messages_from_rows_newest_first(rows)
 
     async def append_messages(
@@ -208,11 +205,28 @@ class PostgresHistoryRepository:
         """See :meth:`HistoryRepository.list_sessions`."""
         agent = check_identifier(agent_name, "agent_name")
         params = {"agent_name": agent, "limit": check_limit(limit)}
-        with _db_errors(self._pool):
-            async with self._connection() as conn:
-                cur = await conn.execute(self._sql["list_sessions"].text, params)
-                rows = await cur.fetchall()
+        rows = await self._read(self._sql["list_sessions"], params)
         return [session_from_row(agent, row) for row in rows]
+
+    async def _read(self, query: Query, params: dict[str, Any]) -> list[Any]:
+        """Run one read-only statement; once more on a new connection if the first broke.
+
+        The server can end an idle connection so that the socket shows nothing
+        yet (its goodbye arrived with the previous reply): the first statement
+        sent on it fails. A read is safe to repeat; a write is not, and is not
+        repeated.
+        """
+        with _db_errors(self._pool):
+            for attempt in (1, 2):
+                async with self._connection() as conn:
+                    try:
+                        cur = await conn.execute(query.text, params)
+                        return await cur.fetchall()
+                    except psycopg.OperationalError:
+                        if attempt == 2:
+                            raise
+                        await conn.close()  # the pool replaces it
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:

@@ -76,12 +76,14 @@ async def test_killed_backends_leave_whole_operations_and_a_working_pool(
     database_dsn: str,
 ) -> None:
     rng = random.Random(2024)
-    admin = await admin_connection(database_dsn)
     errors: Counter[str] = Counter()
     interrupted = 0
-    async with PostgresHistoryRepository.from_dsn(
-        database_dsn, min_size=1, max_size=1, timeout=10
-    ) as repo:
+    async with (
+        await admin_connection(database_dsn) as admin,
+        PostgresHistoryRepository.from_dsn(
+            database_dsn, min_size=1, max_size=1, timeout=10
+        ) as repo,
+    ):
         for i in range(KILLS):
             session = f"victim-{i % 4}"
             before = await contents(admin, session)
@@ -128,7 +130,6 @@ async def test_killed_backends_leave_whole_operations_and_a_working_pool(
             if stored == before:  # retrying is safe: ids make it exactly once
                 await call(A, session, batch)
                 assert await contents(admin, session) == after
-    await admin.close()
     # Enough of the kills must have hit an operation in flight, or this proves nothing.
     assert interrupted >= KILLS // 4, (interrupted, errors)
     FIGURES["faults: backends killed (pg_terminate_backend)"] += KILLS
@@ -263,10 +264,12 @@ async def test_an_exhausted_pool_makes_callers_wait_then_fail_with_a_typed_error
     database_dsn: str,
 ) -> None:
     timeout = 0.5
-    admin = await admin_connection(database_dsn)
-    async with PostgresHistoryRepository.from_dsn(
-        database_dsn, min_size=2, max_size=2, timeout=timeout
-    ) as repo:
+    async with (
+        await admin_connection(database_dsn) as admin,
+        PostgresHistoryRepository.from_dsn(
+            database_dsn, min_size=2, max_size=2, timeout=timeout
+        ) as repo,
+    ):
         # Two callers hold both connections, blocked on the conversation lock.
         await admin.execute("BEGIN")
         await admin.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (A, "busy"))
@@ -296,5 +299,4 @@ async def test_an_exhausted_pool_makes_callers_wait_then_fail_with_a_typed_error
         assert await asyncio.wait_for(asyncio.gather(*holders), 10) == [1, 1]
         assert len(await asyncio.wait_for(waiter, 10)) in (1, 2)
         assert len(await repo.load_history(A, "busy")) == 2
-    await admin.close()
     FIGURES["faults: callers refused by an exhausted pool"] += len(waits)
