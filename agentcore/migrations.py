@@ -8,6 +8,7 @@ then finds nothing left to do.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from yoyo import get_backend, read_migrations
 
 from agentcore.errors import DatabaseUnavailableError, MigrationError
 from agentcore.resources import data_dir
+from agentcore.sql import Queries, load_queries
 
 LOCK_TIMEOUT_SECONDS = 60
 """How long a migration run waits for another process's run to finish."""
@@ -50,7 +52,7 @@ def apply(dsn: str, *, migrations_dir: Path | None = None) -> list[str]:
         MigrationError: a migration failed; its transaction was rolled back.
     """
     migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
-    with _backend(dsn, "apply") as backend, backend.lock(LOCK_TIMEOUT_SECONDS):
+    with _backend(dsn, "apply") as backend, _lock(backend):
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
         return [m.id for m in pending]
@@ -74,7 +76,7 @@ def rollback(dsn: str, *, steps: int | None = 1, migrations_dir: Path | None = N
     if steps is not None and steps < 0:
         raise MigrationError(f"steps must be >= 0 or None, got {steps}")
     migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
-    with _backend(dsn, "roll back") as backend, backend.lock(LOCK_TIMEOUT_SECONDS):
+    with _backend(dsn, "roll back") as backend, _lock(backend):
         applied = list(backend.to_rollback(migrations))
         chosen = applied if steps is None else applied[:steps]
         backend.rollback_migrations(migrations.__class__(chosen, migrations.post_apply))
@@ -100,6 +102,26 @@ def yoyo_url(dsn: str) -> str:
     except psycopg.ProgrammingError as exc:
         raise DatabaseUnavailableError(f"invalid database DSN: {exc}") from exc
     return "postgresql+psycopg:///?" + urlencode({k: str(v) for k, v in params.items()})
+
+
+@functools.cache
+def _queries() -> Queries:
+    return load_queries()
+
+
+@contextmanager
+def _lock(backend: Any) -> Iterator[None]:
+    """yoyo's migration lock, refused at once to a role that may not take it."""
+    cursor = backend.connection.cursor()
+    cursor.execute(_queries()["can_take_migration_lock"].text, {"lock_table": backend.lock_table})
+    row = cursor.fetchone()
+    if row is not None and row[0] is False:
+        raise MigrationError(
+            f"the database role may not write yoyo's lock table {backend.lock_table!r}: "
+            "run the migrations as the role that owns agentcore's tables"
+        )
+    with backend.lock(LOCK_TIMEOUT_SECONDS):
+        yield
 
 
 @contextmanager

@@ -8,13 +8,15 @@ is a convenience that opens and closes one.
 from __future__ import annotations
 
 import functools
+import select
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
+from psycopg.pq import ConnStatus
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from agentcore.errors import (
@@ -30,7 +32,7 @@ from agentcore.rows import (
     messages_to_json,
     session_from_row,
 )
-from agentcore.sql import Queries, load_queries
+from agentcore.sql import Queries, Query, load_queries
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
     MessageInput,
@@ -119,10 +121,7 @@ class PostgresHistoryRepository:
         if key is None or limit == 0:
             return []
         params = {"agent_name": key[0], "session_id": key[1], "limit": limit}
-        with _db_errors(self._pool):
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(self._sql["load_last_messages"].text, params)
-                rows = await cur.fetchall()
+        rows = await self._read(self._sql["load_last_messages"], params)
         return messages_from_rows_newest_first(rows)
 
     async def append_messages(
@@ -143,12 +142,12 @@ class PostgresHistoryRepository:
         # it runs alone. With ids, the "already stored?" check must see every
         # earlier writer: the conversation's lock comes first, in the same
         # implicit transaction and the same round trip.
-        statements = [self._sql["append_messages"].text]
+        queries = [self._sql["append_messages"]]
         if any(m.id is not None for m in batch):
-            statements.insert(0, self._sql["lock_session"].text)
+            queries.insert(0, self._sql["lock_session"])
         with _db_errors(self._pool):
-            async with self._pool.connection() as conn:
-                cur = await _run_in_one_round_trip(conn, statements, params)
+            async with self._connection() as conn:
+                cur = await _run_in_one_round_trip(conn, queries, params)
                 return int(cur.rowcount)
 
     async def save_full_history(
@@ -165,7 +164,7 @@ class PostgresHistoryRepository:
         agent, session = key
         params = {"agent_name": agent, "session_id": session, "message_count": len(batch)}
         with _db_errors(self._pool):
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._connection() as conn, conn.transaction():
                 await self._replace(conn, params, batch)
 
     async def _replace(
@@ -191,31 +190,90 @@ class PostgresHistoryRepository:
             "agent_name": check_identifier(agent_name, "agent_name"),
             "session_id": check_identifier(session_id, "session_id"),
         }
-        statements = [
-            self._sql["lock_session"].text,
-            self._sql["delete_session"].text,  # waits for in-flight appends
-            self._sql["delete_messages"].text,
+        queries = [
+            self._sql["lock_session"],
+            self._sql["delete_session"],  # waits for in-flight appends
+            self._sql["delete_messages"],
         ]
         with _db_errors(self._pool):
-            async with self._pool.connection() as conn:
-                cur = await _run_in_one_round_trip(conn, statements, params)
+            async with self._connection() as conn:
+                cur = await _run_in_one_round_trip(conn, queries, params)
                 return int(cur.rowcount)
 
     async def list_sessions(self, agent_name: str, limit: int = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
         agent = check_identifier(agent_name, "agent_name")
         params = {"agent_name": agent, "limit": check_limit(limit)}
-        with _db_errors(self._pool):
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(self._sql["list_sessions"].text, params)
-                rows = await cur.fetchall()
+        rows = await self._read(self._sql["list_sessions"], params)
         return [session_from_row(agent, row) for row in rows]
+
+    async def _read(self, query: Query, params: dict[str, Any]) -> list[Any]:
+        """Run one read-only statement; once more on a new connection if the first broke.
+
+        The server can end an idle connection so that the socket shows nothing
+        yet (its goodbye arrived with the previous reply): the first statement
+        sent on it fails. A read is safe to repeat; a write is not, and is not
+        repeated.
+        """
+        with _db_errors(self._pool):
+            for attempt in (1, 2):
+                async with self._connection() as conn:
+                    try:
+                        cur = await conn.execute(query.text, params)
+                        return await cur.fetchall()
+                    except psycopg.OperationalError:
+                        if attempt == 2:
+                            raise
+                        await conn.close()  # the pool replaces it
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection from the pool that the server has not already ended.
+
+        After a server restart, a failover or ``pg_terminate_backend``, the
+        pool's idle connections are dead, and each would fail one call before
+        the pool notices. The server announces the end (an error message, then
+        end of file) on the idle socket, so a look at the socket, which costs
+        no round trip, finds them: they are closed, which makes the pool
+        replace them, and the next one is taken.
+        """
+        for _ in range(self._pool.max_size + 1):
+            async with self._pool.connection() as conn:
+                if _still_open(conn):
+                    yield conn
+                    return
+                await conn.close()
+        raise DatabaseUnavailableError(
+            f"every connection of pool {self._pool.name!r} was closed by the server"
+        )
+
+
+def _still_open(conn: AsyncConnection[Any]) -> bool:
+    """Whether an idle connection is still usable, judged without a round trip.
+
+    An idle connection receives nothing unless the server is ending it (or a
+    notification or notice arrives, which nothing in agentcore asks for): any
+    pending input means the connection is not trusted with the next statement.
+    """
+    if conn.closed or conn.pgconn.status != ConnStatus.OK:
+        return False
+    try:
+        fd = conn.pgconn.socket
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return not poller.poll(0)
+        readable, _, _ = select.select([fd], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
 
 
 async def _run_in_one_round_trip(
-    conn: AsyncConnection[Any], statements: Sequence[LiteralString], params: dict[str, Any]
+    conn: AsyncConnection[Any], queries: Sequence[Query], params: dict[str, Any]
 ) -> AsyncCursor[Any]:
-    """Run ``statements`` atomically in one network round trip; return the last cursor.
+    """Run ``queries`` atomically in one network round trip; return the last cursor.
 
     In pipeline mode the statements before one Sync form a single implicit
     transaction: all of them commit together, or an error rolls all back. An
@@ -226,7 +284,7 @@ async def _run_in_one_round_trip(
         await conn.set_autocommit(True)
     try:
         async with conn.pipeline():
-            cursors = [await conn.execute(statement, params) for statement in statements]
+            cursors = [await conn.execute(query.text, params) for query in queries]
         return cursors[-1]
     finally:
         if not autocommit and not conn.closed:

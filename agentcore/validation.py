@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pydantic
@@ -60,7 +61,8 @@ def check_identifier(value: object, what: str) -> str:
 
     Raises:
         InvalidIdentifierError: not a string, empty or only whitespace, longer
-            than 255 characters, or containing a NUL byte.
+            than 255 characters, containing a NUL byte, or not encodable as
+            UTF-8 (a lone surrogate).
     """
     if not isinstance(value, str):
         raise InvalidIdentifierError(f"{what} must be a string, got {type(value).__name__}")
@@ -72,7 +74,22 @@ def check_identifier(value: object, what: str) -> str:
         )
     if "\x00" in value:
         raise InvalidIdentifierError(f"{what} must not contain a NUL byte")
+    if not _is_utf8(value):
+        raise InvalidIdentifierError(f"{what} {_SURROGATE}")
     return value
+
+
+_SURROGATE = "must be valid Unicode text (it holds a lone surrogate, which UTF-8 cannot encode)"
+
+
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_limit(value: object, what: str = "limit") -> int | None:
@@ -111,8 +128,7 @@ def prepare_messages(messages: Sequence[MessageInput], *, max_content_chars: int
     prepared: list[Message] = []
     seen_ids: dict[str, int] = {}
     for index, item in enumerate(messages):
-        message = _to_message(item, index)
-        _check_message(message, index, max_content_chars)
+        message = _check_message(_to_message(item, index), index, max_content_chars)
         if message.id is not None:
             if message.id in seen_ids:
                 raise InvalidMessageError(
@@ -144,7 +160,8 @@ def _describe(exc: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _check_message(message: Message, index: int, max_content_chars: int) -> None:
+def _check_message(message: Message, index: int, max_content_chars: int) -> Message:
+    """Check what the model cannot; return the message as PostgreSQL stores it."""
     where = f"messages[{index}]"
     if message.content is not None and len(message.content) > max_content_chars:
         raise InvalidMessageError(
@@ -157,30 +174,58 @@ def _check_message(message: Message, index: int, max_content_chars: int) -> None
         except InvalidIdentifierError as exc:
             raise InvalidMessageError(str(exc)) from None
     for field in ("content", "name", "tool_call_id"):
-        text = getattr(message, field)
-        if text is not None and "\x00" in text:
-            raise InvalidMessageError(f"{where}.{field} must not contain a NUL byte")
-    for field in ("tool_calls", "metadata"):
-        problem = _json_problem(getattr(message, field))
+        problem = _text_problem(getattr(message, field))
         if problem:
             raise InvalidMessageError(f"{where}.{field} {problem}")
+    update: dict[str, Any] = {}
+    for field in ("tool_calls", "metadata"):
+        value = getattr(message, field)
+        if not value:
+            continue
+        try:
+            update[field] = _as_jsonb(value)
+        except _JsonProblem as exc:
+            raise InvalidMessageError(f"{where}.{field} {exc}") from None
+    return message.model_copy(update=update) if update else message
 
 
-def _json_problem(value: object) -> str | None:
-    # PostgreSQL's jsonb stores neither U+0000 nor NaN/Infinity, so the fake
-    # must refuse them too: both repositories accept exactly the same input.
+def _text_problem(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if "\x00" in text:
+        return "must not contain a NUL byte"
+    return None if _is_utf8(text) else _SURROGATE
+
+
+class _JsonProblem(Exception):
+    pass
+
+
+def _as_jsonb(value: Any) -> Any:
+    """``value`` as PostgreSQL's jsonb gives it back, or :class:`_JsonProblem`.
+
+    Both repositories store exactly this, so they return the same thing: jsonb
+    keeps object keys shortest first, then in UTF-8 byte order; it reads a
+    number as an exact decimal, so a float written in exponent form
+    (``1e+16``) comes back as an int, and ``-0.0`` as ``0.0``. It stores
+    neither U+0000, nor lone surrogates, nor NaN or Infinity.
+    """
     if isinstance(value, str):
-        return "must not contain a NUL byte in any key or string" if "\x00" in value else None
+        problem = _text_problem(value)
+        if problem:
+            raise _JsonProblem(f"{problem} (in a key or string)")
+        return value
     if isinstance(value, float):
-        return None if math.isfinite(value) else "must not contain NaN or Infinity"
+        if not math.isfinite(value):
+            raise _JsonProblem("must not contain NaN or Infinity")
+        text = repr(value)
+        if "e+" in text:
+            return int(Decimal(text))
+        return 0.0 if value == 0 else value
     if isinstance(value, dict):
-        for key, item in value.items():
-            problem = _json_problem(key) or _json_problem(item)
-            if problem:
-                return problem
+        items = [(_as_jsonb(k), _as_jsonb(v)) for k, v in value.items()]
+        items.sort(key=lambda kv: (len(kv[0].encode("utf-8")), kv[0].encode("utf-8")))
+        return dict(items)
     if isinstance(value, list):
-        for item in value:
-            problem = _json_problem(item)
-            if problem:
-                return problem
-    return None
+        return [_as_jsonb(item) for item in value]
+    return value

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support import PgServer, fresh_database, migrated_template, running_server
@@ -45,3 +46,23 @@ async def pg_pool(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
         yield pool
     finally:
         await pool.close()
+
+
+# Hypothesis: "ci" is the default (every run of the suite); `pytest
+# --hypothesis-profile=long` runs the long variants. Registered here, in the
+# top conftest, so that the option finds the profile when pytest starts.
+settings.register_profile(
+    "ci",
+    max_examples=300,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "long",
+    max_examples=3000,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("ci")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pytest_postgresql.janitor import DatabaseJanitor
 
@@ -79,3 +80,30 @@ def fresh_database(server: PgServer, *, migrated: bool = True) -> Iterator[str]:
     name = f"agentcore_test_{os.getpid()}_{next(_counter)}"
     with server.janitor(name, template=server.template if migrated else None):
         yield server.dsn(name)
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def least_privilege_grants() -> str:
+    """The SQL block of docs/operations.md's "Least-privilege role" section."""
+    text = (DOCS / "operations.md").read_text(encoding="utf-8")
+    section = text.split("## Least-privilege role", 1)[1].split("\n## ", 1)[0]
+    return section.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+@contextmanager
+def app_role(owner_dsn: str) -> Iterator[str]:
+    """Run the documented grants on ``owner_dsn``'s database; yield the app role's DSN."""
+    dbname = conninfo_to_dict(owner_dsn)["dbname"]
+    role = f"agentcore_app_{os.getpid()}_{next(_counter)}"
+    grants = least_privilege_grants().replace("agentcore_app", role)
+    grants = grants.replace("DATABASE agentcore ", f'DATABASE "{dbname}" ')
+    with psycopg.connect(owner_dsn, autocommit=True) as conn:
+        conn.execute(grants.encode())
+    try:
+        yield make_conninfo(owner_dsn, user=role, password="change-me")
+    finally:
+        with psycopg.connect(owner_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"'.encode())
+            conn.execute(f'DROP ROLE "{role}"'.encode())

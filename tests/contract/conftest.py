@@ -6,20 +6,32 @@ import pytest
 
 from agentcore import HistoryRepository, InMemoryHistoryRepository, PostgresHistoryRepository
 from tests.conftest import open_pool
-from tests.support import PgServer, fresh_database
+from tests.support import PgServer, app_role, fresh_database
 
 
-@pytest.fixture(params=["memory", "postgres"])
+@pytest.fixture(params=["memory", "postgres", "postgres-app-role"])
 async def repo(
     request: pytest.FixtureRequest, pg_server: PgServer
 ) -> AsyncIterator[HistoryRepository]:
-    """Every contract test runs once against each repository."""
+    """Every contract test runs against each repository.
+
+    ``postgres-app-role`` connects as a role holding only the grants that
+    docs/operations.md documents (no DDL), as a production app should.
+    """
     if request.param == "memory":
         yield InMemoryHistoryRepository()
         return
     with fresh_database(pg_server) as dsn:
-        pool = await open_pool(dsn)
-        try:
-            yield PostgresHistoryRepository(pool)
-        finally:
-            await pool.close()
+        if request.param == "postgres":
+            pool = await open_pool(dsn)
+            try:
+                yield PostgresHistoryRepository(pool)
+            finally:
+                await pool.close()
+            return
+        with app_role(dsn) as app_dsn:
+            pool = await open_pool(app_dsn)
+            try:
+                yield PostgresHistoryRepository(pool)
+            finally:
+                await pool.close()

@@ -1,0 +1,39 @@
+"""Plumbing for the reliability tests: a figures collector and a private server."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentcore import embedded
+from agentcore.embedded import EmbeddedServer
+
+FIGURES: Counter[str] = Counter()
+"""What the reliability tests did in this run (operations, faults, inputs), by name."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("agentcore reliability figures")
+        for name, value in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+@pytest.fixture(scope="session")
+def private_server() -> Iterator[EmbeddedServer]:
+    """A throw-away embedded server of its own, which a test may stop and start.
+
+    Separate from the shared test server, so an outage or a changed
+    ``pg_hba.conf`` touches no other test.
+    """
+    server = embedded.start(
+        Path(tempfile.mkdtemp(prefix="agentcore-private-")) / "pgdata", throwaway=True
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
