@@ -1,20 +1,38 @@
 """agentcore: session-scoped, persistent conversation history for AI agents."""
 
+from agentcore.agent import Agent
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
     InvalidIdentifierError,
     InvalidInputError,
     InvalidMessageError,
+    InvalidWorkflowError,
     MigrationError,
+    MissingDependencyError,
+    ModelError,
     SchemaNotReadyError,
     StorageError,
+    UnknownAgentError,
+    UnknownNameError,
+    UnknownWorkflowError,
+    WorkflowError,
 )
+from agentcore.facade import ExecutionFacade
 from agentcore.memory import InMemoryHistoryRepository
-from agentcore.models import Message, Role, SessionInfo
+from agentcore.model_client import ModelClient
+from agentcore.models import AgentConfig, AgentResult, Message, Role, SessionInfo
+from agentcore.offline_models import EchoModel, ScriptedModel
+from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
 from agentcore.repository import HistoryRepository
 from agentcore.validation import DEFAULT_MAX_CONTENT_CHARS, MAX_ID_LENGTH, MessageInput
+from agentcore.workflows import (
+    REQUIRED_SIGNATURE,
+    AgentRunner,
+    CustomWorkflowExecutor,
+    load_workflows,
+)
 
 LEGACY_SESSION_ID = "__legacy__"
 """The session id under which migration 0002 keeps rows written before sessions existed."""
@@ -23,19 +41,38 @@ __all__ = [
     "DEFAULT_MAX_CONTENT_CHARS",
     "LEGACY_SESSION_ID",
     "MAX_ID_LENGTH",
+    "REQUIRED_SIGNATURE",
+    "Agent",
+    "AgentConfig",
+    "AgentResult",
+    "AgentRunner",
     "AgentcoreError",
+    "CustomWorkflowExecutor",
     "DatabaseUnavailableError",
+    "EchoModel",
+    "ExecutionFacade",
     "HistoryRepository",
     "InMemoryHistoryRepository",
     "InvalidIdentifierError",
     "InvalidInputError",
     "InvalidMessageError",
+    "InvalidWorkflowError",
     "Message",
     "MessageInput",
     "MigrationError",
+    "MissingDependencyError",
+    "ModelClient",
+    "ModelError",
+    "OpenAIChatModel",
     "PostgresHistoryRepository",
     "Role",
     "SchemaNotReadyError",
+    "ScriptedModel",
     "SessionInfo",
     "StorageError",
+    "UnknownAgentError",
+    "UnknownNameError",
+    "UnknownWorkflowError",
+    "WorkflowError",
+    "load_workflows",
 ]

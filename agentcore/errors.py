@@ -38,3 +38,70 @@ class SchemaNotReadyError(StorageError):
 
 class MigrationError(AgentcoreError):
     """Applying or rolling back a schema migration failed."""
+
+
+class MissingDependencyError(AgentcoreError, ImportError):
+    """An optional dependency is not installed (the message names the extra to install)."""
+
+
+class ModelError(AgentcoreError):
+    """A model client failed to produce a reply; nothing of the turn was stored.
+
+    Attributes:
+        status: The HTTP status the model server answered with, or ``None`` when
+            there was no HTTP answer (connection failure, timeout, bad reply).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again later may succeed (rate limit, server error, no answer)."""
+        return self.status is None or self.status in (408, 409, 429) or self.status >= 500
+
+
+class UnknownNameError(InvalidInputError):
+    """A name was looked up that is not registered.
+
+    Attributes:
+        name: The name that was asked for.
+        available: The names that exist, sorted.
+    """
+
+    kind = "name"
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        self.name = name
+        self.available = sorted(available)
+        known = ", ".join(repr(n) for n in self.available) or "none"
+        super().__init__(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
+
+
+class UnknownAgentError(UnknownNameError):
+    """No agent with that name was given to the facade."""
+
+    kind = "agent"
+
+
+class UnknownWorkflowError(UnknownNameError):
+    """No workflow with that name is registered."""
+
+    kind = "workflow"
+
+
+class InvalidWorkflowError(InvalidInputError):
+    """A custom workflow class was rejected when it was registered."""
+
+
+class WorkflowError(AgentcoreError):
+    """A custom workflow raised; the original exception is the ``__cause__``.
+
+    Attributes:
+        workflow_name: The registered name of the workflow that failed.
+    """
+
+    def __init__(self, message: str, *, workflow_name: str) -> None:
+        super().__init__(message)
+        self.workflow_name = workflow_name

@@ -69,3 +69,43 @@ class SessionInfo(BaseModel):
     message_count: int
     created_at: datetime
     updated_at: datetime
+
+
+class AgentConfig(BaseModel):
+    """What an agent is: its name, its instructions and how much history it sees.
+
+    Attributes:
+        name: The agent's name; with a session id it keys the stored conversation.
+        instructions: The system prompt, sent first on every call (never stored).
+        include_history: Load the session's history before calling the model and
+            append the turn after. Without it, nothing is read or stored.
+        history_limit: How many of the latest stored messages the model sees
+            (all when ``None``). Stored history is never truncated by it.
+        model: The model name passed to the model client (clients may have a default).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    instructions: str | None = None
+    include_history: bool = False
+    history_limit: int | None = Field(default=None, ge=0)
+    model: str | None = None
+
+
+class AgentResult(BaseModel):
+    """The outcome of one agent turn.
+
+    Attributes:
+        agent_name: The agent that ran.
+        output: The reply's text (``""`` when the reply holds only tool calls).
+        messages: The messages this turn added: the input, then the reply.
+        session_id: The session the turn was run under, as given (``None``: none).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_name: str
+    output: str
+    messages: list[Message]
+    session_id: str | None

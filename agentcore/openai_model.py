@@ -1,0 +1,149 @@
+"""A model client for any OpenAI-compatible chat-completions server.
+
+Needs the optional ``openai`` package (``pip install 'agentcore[openai]'``); it
+is imported only when an :class:`OpenAIChatModel` is created, so ``import
+agentcore`` works without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from agentcore.errors import InvalidInputError, MissingDependencyError, ModelError
+from agentcore.models import AgentConfig, Message
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletion
+
+
+def _openai() -> ModuleType:
+    try:
+        return importlib.import_module("openai")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "OpenAIChatModel needs the openai package: pip install 'agentcore[openai]'"
+        ) from exc
+
+
+class OpenAIChatModel:
+    """Replies through the official ``openai`` SDK's chat-completions API.
+
+    Pass either ``client`` (an ``openai.AsyncOpenAI`` you own and close) or the
+    connection settings, from which this model creates its own client; close
+    that one with :meth:`aclose` or ``async with``.
+
+    Args:
+        model: The default model name; ``AgentConfig.model`` overrides it.
+        base_url: The server's API root (e.g. ``http://localhost:11434/v1``).
+        api_key: The API key (local servers usually accept any string).
+        client: An ``openai.AsyncOpenAI`` to use instead of creating one.
+        timeout: Seconds before a request is abandoned (own client only).
+        max_retries: How often the SDK retries 429/5xx/connection errors (own client only).
+        request_options: Extra ``chat.completions.create`` arguments sent on
+            every call (``temperature``, ``tools``...).
+
+    Raises:
+        MissingDependencyError: the ``openai`` package is not installed.
+        InvalidInputError: both ``client`` and connection settings were given.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        client: AsyncOpenAI | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        request_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._sdk = _openai()
+        if client is not None and (base_url is not None or api_key is not None):
+            raise InvalidInputError(
+                "give OpenAIChatModel either a client or base_url/api_key, not both"
+            )
+        self._owns_client = client is None
+        self._client: AsyncOpenAI = client or self._sdk.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+        )
+        self._model = model
+        self._request_options = dict(request_options or {})
+        self._base_url = str(self._client.base_url)
+
+    async def complete(self, messages: Sequence[Message], *, config: AgentConfig) -> Message:
+        """Send the conversation to ``/chat/completions`` and return the first choice.
+
+        Args:
+            messages: The conversation, sent as chat messages (``to_chat_dict``).
+            config: The agent; its ``model`` (else this client's ``model``) is used.
+
+        Returns:
+            The reply as an assistant :class:`Message` (``tool_calls`` kept verbatim).
+
+        Raises:
+            InvalidInputError: no model name is configured.
+            ModelError: the server answered with an HTTP error (``status`` set),
+                could not be reached, or sent an unusable reply.
+        """
+        model = config.model or self._model
+        if not model:
+            raise InvalidInputError(
+                f"agent {config.name!r} has no model name: set AgentConfig.model "
+                "or OpenAIChatModel(model=...)"
+            )
+        sdk = self._sdk
+        try:
+            completion = await self._client.chat.completions.create(
+                model=model,
+                messages=[m.to_chat_dict() for m in messages],  # type: ignore[misc]
+                **self._request_options,
+            )
+        except sdk.APIStatusError as exc:
+            raise ModelError(
+                f"model server {self._base_url} answered HTTP {exc.status_code} "
+                f"for model {model!r}: {exc.message}",
+                status=exc.status_code,
+            ) from exc
+        except sdk.APIConnectionError as exc:
+            raise ModelError(
+                f"could not reach model server {self._base_url}: {exc.message}"
+            ) from exc
+        except sdk.OpenAIError as exc:
+            raise ModelError(f"model server {self._base_url} failed: {exc}") from exc
+        return _reply_message(completion, self._base_url)
+
+    async def aclose(self) -> None:
+        """Close the SDK client if this model created it (an injected one is left open)."""
+        if self._owns_client:
+            await self._client.close()
+
+    async def __aenter__(self) -> OpenAIChatModel:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _reply_message(completion: ChatCompletion, base_url: str) -> Message:
+    if not completion.choices:
+        raise ModelError(f"model server {base_url} returned no choices")
+    reply = completion.choices[0].message
+    tool_calls = (
+        [call.model_dump(mode="json", exclude_none=True) for call in reply.tool_calls]
+        if reply.tool_calls
+        else None
+    )
+    content = reply.content
+    if content is None and not tool_calls:
+        content = reply.refusal or ""
+    return Message(role="assistant", content=content, tool_calls=tool_calls)
