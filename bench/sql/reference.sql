@@ -26,3 +26,10 @@ SELECT %(agent_name)s, %(session_id)s, counter.first_seq + v.n, v.role, v.conten
 FROM counter CROSS JOIN (
     VALUES (0, 'user', %(user_content)s::text), (1, 'assistant', %(assistant_content)s::text)
 ) AS v (n, role, content);
+
+-- name: reference_copy
+-- Bulk-load rows with a raw COPY (the baseline for save_full_history), same columns.
+COPY conversation_history (
+    agent_name, session_id, seq, role, content, name, tool_calls, tool_call_id,
+    metadata, message_id, created_at
+) FROM STDIN;

@@ -31,3 +31,7 @@ SELECT pg_current_wal_insert_lsn();
 -- name: wal_bytes_since
 -- WAL bytes written since %(start)s.
 SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %(start)s::pg_lsn)::bigint;
+
+-- name: server_setting
+-- One server setting, for the report.
+SELECT current_setting(%(name)s);
