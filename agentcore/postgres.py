@@ -171,10 +171,12 @@ class PostgresHistoryRepository:
     async def _replace(
         self, conn: AsyncConnection[Any], params: dict[str, Any], batch: list[Message]
     ) -> None:
+        # Order matters: the counter row's lock (reset_session) comes before the
+        # delete, whose snapshot must include appends that were in flight.
         async with conn.pipeline():
             await conn.execute(self._sql["lock_session"].text, params)
-            await conn.execute(self._sql["delete_messages"].text, params)
             cur = await conn.execute(self._sql["reset_session"].text, params)
+            await conn.execute(self._sql["delete_messages"].text, params)
         row = await cur.fetchone()
         assert row is not None
         now = row[0]
@@ -189,13 +191,15 @@ class PostgresHistoryRepository:
             "agent_name": check_identifier(agent_name, "agent_name"),
             "session_id": check_identifier(session_id, "session_id"),
         }
-        statements = [self._sql["lock_session"].text, self._sql["delete_session"].text]
+        statements = [
+            self._sql["lock_session"].text,
+            self._sql["delete_session"].text,  # waits for in-flight appends
+            self._sql["delete_messages"].text,
+        ]
         with _db_errors(self._pool):
             async with self._pool.connection() as conn:
                 cur = await _run_in_one_round_trip(conn, statements, params)
-                row = await cur.fetchone()
-        assert row is not None
-        return int(row[0])
+                return int(cur.rowcount)
 
     async def list_sessions(self, agent_name: str, limit: int = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""

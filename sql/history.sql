@@ -21,7 +21,9 @@ LIMIT %(limit)s;
 -- Append a JSON array of messages after the last one, in order. Messages whose
 -- id is already stored in this conversation are skipped; the counter in
 -- conversation_sessions advances by the number actually inserted, so seq stays
--- gap-free. Runs after lock_session, in the same transaction.
+-- gap-free. The counter upsert locks the conversation's row against other
+-- writers; when the batch carries ids, lock_session runs first in the same
+-- transaction so that the "already stored?" check sees every earlier writer.
 WITH batch AS (
     SELECT m.value AS msg, m.ordinality AS ord
     FROM jsonb_array_elements(%(messages)s::jsonb) WITH ORDINALITY AS m
@@ -62,37 +64,32 @@ SELECT
     coalesce((fresh.msg ->> 'created_at')::timestamptz, now())
 FROM fresh CROSS JOIN counter;
 
--- name: delete_messages
--- Remove every message of the conversation (the first half of a replace).
-DELETE FROM conversation_history
-WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;
-
 -- name: reset_session
 -- Point the conversation's counter at %(message_count)s messages, creating the
--- row if needed; returns the transaction's time, used for messages without one.
+-- row if needed. Its row lock makes in-flight appends finish first, so the
+-- delete_messages that follows sees their rows. Returns the transaction's
+-- time, used for messages that carry none.
 INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
 VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
 ON CONFLICT (agent_name, session_id) DO UPDATE
     SET next_seq = excluded.next_seq, updated_at = now()
 RETURNING now();
 
+-- name: delete_session
+-- Remove the conversation's counter row. Like reset_session, it waits for
+-- in-flight appends, so the delete_messages that follows sees their rows.
+DELETE FROM conversation_sessions
+WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;
+
+-- name: delete_messages
+-- Remove every message of the conversation. Runs after reset_session or
+-- delete_session in the same transaction, never before them.
+DELETE FROM conversation_history
+WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;
+
 -- name: copy_messages
--- Bulk-load a replaced conversation's rows (the second half of a replace).
+-- Bulk-load a replaced conversation's rows, after delete_messages.
 COPY conversation_history (
     agent_name, session_id, seq, role, content, name, tool_calls, tool_call_id,
     metadata, message_id, created_at
 ) FROM STDIN;
-
--- name: delete_session
--- Forget a conversation: its counter row and all its messages. Runs after
--- lock_session; returns how many messages it had.
-WITH counter AS (
-    DELETE FROM conversation_sessions
-    WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
-),
-removed AS (
-    DELETE FROM conversation_history
-    WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
-    RETURNING 1
-)
-SELECT count(*) FROM removed;

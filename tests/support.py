@@ -29,8 +29,9 @@ class PgServer:
     def dsn(self, dbname: str) -> str:
         return make_conninfo("", **(self.params | {"dbname": dbname}))
 
-    def janitor(self, dbname: str, *, template: str | None = None, as_template: bool = False
-                ) -> DatabaseJanitor:
+    def janitor(
+        self, dbname: str, *, template: str | None = None, as_template: bool = False
+    ) -> DatabaseJanitor:
         return DatabaseJanitor(
             user=self.params.get("user", "postgres"),
             host=self.params.get("host", "localhost"),
@@ -51,8 +52,9 @@ def running_server() -> Iterator[dict[str, Any]]:
         return
     # Never under the repository or $HOME: as root the server's wheel opens the
     # data directory's parents to the unprivileged user that runs PostgreSQL.
-    server = embedded.start(Path(tempfile.mkdtemp(prefix="agentcore-test-")) / "pgdata",
-                            throwaway=True)
+    server = embedded.start(
+        Path(tempfile.mkdtemp(prefix="agentcore-test-")) / "pgdata", throwaway=True
+    )
     try:
         yield conninfo_to_dict(server.dsn)
     finally:

@@ -10,8 +10,9 @@ from tests.support import PgServer, fresh_database
 
 
 @pytest.fixture(params=["memory", "postgres"])
-async def repo(request: pytest.FixtureRequest, pg_server: PgServer
-               ) -> AsyncIterator[HistoryRepository]:
+async def repo(
+    request: pytest.FixtureRequest, pg_server: PgServer
+) -> AsyncIterator[HistoryRepository]:
     """Every contract test runs once against each repository."""
     if request.param == "memory":
         yield InMemoryHistoryRepository()

@@ -227,7 +227,9 @@ async def test_list_sessions_most_recently_written_first(repo: HistoryRepository
     await repo.append_messages(A, "first", [user("again")])
     infos = await repo.list_sessions(A)
     assert [(i.session_id, i.message_count) for i in infos] == [
-        ("first", 2), ("third", 1), ("second", 1)
+        ("first", 2),
+        ("third", 1),
+        ("second", 1),
     ]
     assert all(i.agent_name == A and i.created_at <= i.updated_at for i in infos)
     assert infos[0].updated_at > infos[0].created_at
@@ -301,8 +303,18 @@ async def test_bad_session_id_is_rejected_everywhere(repo: HistoryRepository, ba
 
 @pytest.mark.parametrize(
     "odd",
-    ["'; DROP TABLE conversation_history; --", "%s", "%(x)s", "$1", "a\\b", 'q"uo\'te',
-     "ünïcødé ☃ 🎉", "\u200fRTL", "x" * 255, " padded "],
+    [
+        "'; DROP TABLE conversation_history; --",
+        "%s",
+        "%(x)s",
+        "$1",
+        "a\\b",
+        "q\"uo'te",
+        "ünïcødé ☃ 🎉",
+        "\u200fRTL",
+        "x" * 255,
+        " padded ",
+    ],
 )
 async def test_unusual_ids_are_stored_verbatim(repo: HistoryRepository, odd: str) -> None:
     await repo.append_messages(odd, odd, [user(odd)])
@@ -323,20 +335,34 @@ async def test_every_message_field_round_trips(repo: HistoryRepository) -> None:
     when = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     sent = [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Weather in Oslo?", "name": "alice", "id": "u1",
-         "metadata": {"client": {"ip": "10.0.0.1", "tags": ["a", 1, 2.5, None, True]}},
-         "created_at": when},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
-        {"role": "tool", "content": "{\"temp\": -3}", "tool_call_id": "call_1", "name": "weather"},
+        {
+            "role": "user",
+            "content": "Weather in Oslo?",
+            "name": "alice",
+            "id": "u1",
+            "metadata": {"client": {"ip": "10.0.0.1", "tags": ["a", 1, 2.5, None, True]}},
+            "created_at": when,
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                }
+            ],
+        },
+        {"role": "tool", "content": '{"temp": -3}', "tool_call_id": "call_1", "name": "weather"},
         {"role": "assistant", "content": "It is -3 °C."},
     ]
     await repo.append_messages(A, "s", sent)
     loaded = await repo.load_history(A, "s")
     for got, want in zip(loaded, sent, strict=True):
         assert got.model_dump(exclude={"created_at"}) == Message.model_validate(want).model_dump(
-            exclude={"created_at"})
+            exclude={"created_at"}
+        )
         assert got.created_at is not None
     assert loaded[1].created_at == when
     assert [m.to_chat_dict() for m in loaded][2]["content"] is None
