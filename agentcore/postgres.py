@@ -137,15 +137,17 @@ class PostgresHistoryRepository:
             "agent_name": key[0],
             "session_id": key[1],
             "messages": messages_to_json(batch),
+            "message_count": len(batch),
         }
-        # Without message ids the insert reads nothing that another writer
-        # could change under it (the counter row is locked by the upsert), so
-        # it runs alone. With ids, the "already stored?" check must see every
+        # Without message ids there is nothing to deduplicate: one statement,
+        # whose counter upsert locks the conversation's row against other
+        # writers. With ids, the "already stored?" check must see every
         # earlier writer: the conversation's lock comes first, in the same
         # implicit transaction and the same round trip.
-        statements = [self._sql["append_messages"].text]
         if any(m.id is not None for m in batch):
-            statements.insert(0, self._sql["lock_session"].text)
+            statements = [self._sql["lock_session"].text, self._sql["append_messages"].text]
+        else:
+            statements = [self._sql["append_new_messages"].text]
         with _db_errors(self._pool):
             async with self._pool.connection() as conn:
                 cur = await _run_in_one_round_trip(conn, statements, params)
@@ -225,6 +227,8 @@ async def _run_in_one_round_trip(
     if not autocommit:  # a caller's pool may hand out non-autocommit connections
         await conn.set_autocommit(True)
     try:
+        if len(statements) == 1:  # a lone statement is one round trip without a pipeline
+            return await conn.execute(statements[0], params)
         async with conn.pipeline():
             cursors = [await conn.execute(statement, params) for statement in statements]
         return cursors[-1]
