@@ -12,9 +12,9 @@ from psycopg.types.json import Jsonb
 from agentcore.models import Message, Role, SessionInfo
 
 MessageRow = tuple[
-    str, str | None, str | None, Any, str | None, dict[str, Any], str | None, datetime
+    str, str | None, str | None, str | None, str | None, str, str | None, datetime
 ]
-"""The columns of ``load_last_messages``, in order."""
+"""The columns of ``load_last_messages``, in order (``tool_calls`` and ``metadata`` as JSON text)."""
 
 _JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id")
 
@@ -40,9 +40,10 @@ def message_from_row(row: MessageRow) -> Message:
             "role": cast(Role, role),
             "content": content,
             "name": name,
-            "tool_calls": tool_calls,
+            "tool_calls": None if tool_calls is None else json.loads(tool_calls),
             "tool_call_id": tool_call_id,
-            "metadata": metadata,
+            # Most messages carry no metadata; a fresh dict per message, never shared.
+            "metadata": {} if metadata == "{}" else json.loads(metadata),
             "id": message_id,
             "created_at": created_at,
         },

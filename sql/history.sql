@@ -10,8 +10,10 @@ SELECT pg_advisory_xact_lock(hashtext(%(agent_name)s), hashtext(%(session_id)s))
 
 -- name: load_last_messages
 -- The last %(limit)s messages (all when NULL), newest first: one backward scan
--- of the primary key. The caller reverses them to oldest-first.
-SELECT role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at
+-- of the primary key. The caller reverses them to oldest-first. The jsonb
+-- columns come back as text: decoding them in Python is cheaper than psycopg's
+-- generic jsonb loader, and an empty metadata object costs no decoding at all.
+SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at
 FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
 ORDER BY seq DESC
