@@ -11,10 +11,8 @@ from psycopg.types.json import Jsonb
 
 from agentcore.models import Message, Role, SessionInfo
 
-MessageRow = tuple[
-    str, str | None, str | None, str | None, str | None, str, str | None, datetime
-]
-"""The columns of ``load_last_messages``, in order (``tool_calls`` and ``metadata`` as JSON text)."""
+MessageRow = tuple[str, str | None, str | None, str | None, str | None, str, str | None, datetime]
+"""The columns of ``load_last_messages``, in order (the JSON columns as text)."""
 
 _JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id")
 

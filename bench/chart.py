@@ -1,6 +1,6 @@
 """Draw the growth curve of a ``bench.turns`` JSON report (needs the ``bench`` extra).
 
-    python -m bench.chart bench/results/turns-full.json docs/performance-growth.png
+python -m bench.chart bench/results/turns-full.json docs/performance-growth.png
 """
 
 from __future__ import annotations

@@ -25,8 +25,7 @@ USER_CONTENT = ("Could you summarise where we are with the quarterly report and 
 ]
 ASSISTANT_CONTENT = (
     "Here is where things stand: the draft report is done, two figures still need "
-    "checking against the ledger, and the budget review moved to Thursday. "
-    * 6
+    "checking against the ledger, and the budget review moved to Thursday. " * 6
 )[:600]
 
 Turn = Callable[[str, int], Awaitable[None]]
@@ -40,8 +39,9 @@ def bench_queries() -> Queries:
 class RepositoryTurn:
     """Contenders 1 and 6: ``load_history(limit=20)`` then ``append_messages``."""
 
-    def __init__(self, repo: PostgresHistoryRepository | InMemoryHistoryRepository,
-                 agent: str) -> None:
+    def __init__(
+        self, repo: PostgresHistoryRepository | InMemoryHistoryRepository, agent: str
+    ) -> None:
         self._repo = repo
         self._agent = agent
 
@@ -136,8 +136,7 @@ class RewriteTurn:
                     "message_id": message_id,
                     "created_at": created_at,
                 }
-                for role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at
-                in rows
+                for role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at in rows
             ]
             for role, content in (("user", USER_CONTENT), ("assistant", ASSISTANT_CONTENT)):
                 window.append(

@@ -33,10 +33,14 @@ async def measure(dsn: str, repeats: int, turns: int) -> dict[str, Any]:
                 cpu = time.process_time()
                 run = await bench.run(key, 16, 1000, repeat, turns, phase="cpu")
                 cpu = time.process_time() - cpu
-                found[key].append({"turns_per_s": run.turns_per_s,
-                                   "cpu_us_per_turn": cpu / run.turns * 1e6})
-                print(f"#{repeat} {key:<10} {run.turns_per_s:7.0f} turns/s "
-                      f"{cpu / run.turns * 1e6:6.0f} µs CPU/turn", file=sys.stderr)
+                found[key].append(
+                    {"turns_per_s": run.turns_per_s, "cpu_us_per_turn": cpu / run.turns * 1e6}
+                )
+                print(
+                    f"#{repeat} {key:<10} {run.turns_per_s:7.0f} turns/s "
+                    f"{cpu / run.turns * 1e6:6.0f} µs CPU/turn",
+                    file=sys.stderr,
+                )
     summary = {
         key: {
             "turns_per_s": statistics.median(r["turns_per_s"] for r in runs),
@@ -64,11 +68,13 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     ref = report["summary"]["reference"]
-    print("| contender | turns/s | client CPU µs/turn | × reference turns/s |")
+    print("| contender | turns/s | client CPU µs/turn | x reference turns/s |")
     print("|---|---:|---:|---:|")
     for key, row in report["summary"].items():
-        print(f"| {key} | {row['turns_per_s']:.0f} | {row['cpu_us_per_turn']:.0f} | "
-              f"{row['turns_per_s'] / ref['turns_per_s']:.2f} |")
+        print(
+            f"| {key} | {row['turns_per_s']:.0f} | {row['cpu_us_per_turn']:.0f} | "
+            f"{row['turns_per_s'] / ref['turns_per_s']:.2f} |"
+        )
     return 0
 
 

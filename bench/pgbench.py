@@ -99,4 +99,3 @@ def run_pgbench(
         latencies_ms=latencies,
         output=done.stdout,
     )
-

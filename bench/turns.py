@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -86,8 +87,8 @@ class Plan:
         return max(4, (total or self.turns_per_run) // concurrency)
 
 
-QUICK = Plan(repeats=3, turns_per_run=240, growth_turns=60)
-FULL = Plan()
+QUICK = Plan(repeats=3, turns_per_run=200, growth_turns=40)
+FULL = Plan(repeats=5, turns_per_run=1500, growth_turns=300)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Run:
     turns_per_s: float
     p50_ms: float
     p99_ms: float
+    client_cpu_us_per_turn: float
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -150,8 +152,13 @@ class Bench:
             await self.admin.execute(self.sql["seed_sessions"].text, params)
         await self.admin.execute(self.sql["analyze_history"].text)
 
-    def make_turn(self, key: str, pool: AsyncConnectionPool[Any] | None, agent: str,
-                  memory: InMemoryHistoryRepository | None = None) -> Turn:
+    def make_turn(
+        self,
+        key: str,
+        pool: AsyncConnectionPool[Any] | None,
+        agent: str,
+        memory: InMemoryHistoryRepository | None = None,
+    ) -> Turn:
         if key == "memory":
             assert memory is not None
             return RepositoryTurn(memory, agent)
@@ -166,12 +173,18 @@ class Bench:
             return RewriteTurn(pool, agent, self.sql)
         raise ValueError(f"unknown contender {key!r}")
 
-    async def run(self, key: str, concurrency: int, history: int, repeat: int,
-                  turns_per_session: int, phase: str = "turns") -> Run:
+    async def run(
+        self,
+        key: str,
+        concurrency: int,
+        history: int,
+        repeat: int,
+        turns_per_session: int,
+        phase: str = "turns",
+    ) -> Run:
         agent = f"{phase}-{key}-c{concurrency}-h{history}-r{repeat}-{os.getpid()}"
         if key == "pgbench":
-            return await self._run_pgbench(agent, concurrency, history, repeat,
-                                           turns_per_session)
+            return await self._run_pgbench(agent, concurrency, history, repeat, turns_per_session)
         pool: AsyncConnectionPool[Any] | None = None
         memory: InMemoryHistoryRepository | None = None
         if key == "memory":
@@ -181,26 +194,43 @@ class Bench:
                 await memory.save_full_history(agent, str(session), seeded)
         else:
             await self.seed(agent, concurrency, history)
-            pool = AsyncConnectionPool(self.dsn, min_size=concurrency, max_size=concurrency,
-                                       kwargs={"autocommit": True}, open=False)
+            pool = AsyncConnectionPool(
+                self.dsn,
+                min_size=concurrency,
+                max_size=concurrency,
+                kwargs={"autocommit": True},
+                open=False,
+            )
             await pool.open(wait=True, timeout=120)
         try:
             warm = self.make_turn(key, pool, agent + "-warm", memory)
             await _sessions(warm, concurrency, WARM_UP_TURNS, None)
             turn = self.make_turn(key, pool, agent, memory)
             latencies: list[float] = []
+            cpu = time.process_time()
             started = time.perf_counter()
             await _sessions(turn, concurrency, turns_per_session, latencies)
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu
         finally:
             if pool is not None:
                 await pool.close()
-        return _run(key, concurrency, history, repeat, seconds, seconds and
-                    len(latencies) / seconds, [x * 1000 for x in latencies])
+        return _run(
+            key,
+            concurrency,
+            history,
+            repeat,
+            seconds,
+            seconds and len(latencies) / seconds,
+            [x * 1000 for x in latencies],
+            cpu,
+        )
 
-    async def _run_pgbench(self, agent: str, concurrency: int, history: int, repeat: int,
-                           turns_per_session: int) -> Run:
+    async def _run_pgbench(
+        self, agent: str, concurrency: int, history: int, repeat: int, turns_per_session: int
+    ) -> Run:
         await self.seed(agent, concurrency, history)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = await asyncio.to_thread(
             run_pgbench,
             self.dsn,
@@ -214,8 +244,18 @@ class Bench:
                 "assistant_content": ASSISTANT_CONTENT,
             },
         )
-        return _run("pgbench", concurrency, history, repeat,
-                    done.turns / done.turns_per_s, done.turns_per_s, done.latencies_ms)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return _run(
+            "pgbench",
+            concurrency,
+            history,
+            repeat,
+            done.turns / done.turns_per_s,
+            done.turns_per_s,
+            done.latencies_ms,
+            cpu,
+        )
 
     async def matrix(self, log: Callable[[str], None]) -> list[Run]:
         """Every contender at every (C, H), repeats alternating the order."""
@@ -224,10 +264,17 @@ class Bench:
             for history in self.plan.histories:
                 for repeat in range(self.plan.repeats):
                     for key in _rotated(self.contenders, repeat):
-                        result = await self.run(key, concurrency, history, repeat,
-                                                self.plan.turns_per_session(concurrency))
-                        log(f"C={concurrency:<3} H={history:<5} #{repeat} {key:<10} "
-                            f"{result.turns_per_s:9.0f} turns/s  p50 {result.p50_ms:6.2f} ms")
+                        result = await self.run(
+                            key,
+                            concurrency,
+                            history,
+                            repeat,
+                            self.plan.turns_per_session(concurrency),
+                        )
+                        log(
+                            f"C={concurrency:<3} H={history:<5} #{repeat} {key:<10} "
+                            f"{result.turns_per_s:9.0f} turns/s  p50 {result.p50_ms:6.2f} ms"
+                        )
                         runs.append(result)
         return runs
 
@@ -237,8 +284,9 @@ class Bench:
         for history in self.plan.growth_histories:
             for repeat in range(self.plan.repeats):
                 for key in _rotated(self.contenders, repeat):
-                    result = await self.run(key, 1, history, repeat, self.plan.growth_turns,
-                                            phase="growth")
+                    result = await self.run(
+                        key, 1, history, repeat, self.plan.growth_turns, phase="growth"
+                    )
                     log(f"growth H={history:<5} #{repeat} {key:<10} p50 {result.p50_ms:6.3f} ms")
                     runs.append(result)
         return runs
@@ -249,16 +297,28 @@ class Bench:
         messages = seed_messages(size)
         now = datetime.now(UTC)
         results: list[dict[str, Any]] = []
-        async with AsyncConnectionPool(self.dsn, min_size=1, max_size=1,
-                                       kwargs={"autocommit": True}) as pool:
+        async with AsyncConnectionPool(
+            self.dsn, min_size=1, max_size=1, kwargs={"autocommit": True}
+        ) as pool:
             repo = PostgresHistoryRepository(pool)
             for repeat in range(self.plan.repeats):
                 for key in _rotated(["save_full_history", "raw_copy"], repeat):
                     agent, session = f"save-{os.getpid()}", f"{key}-{repeat}"
                     if key == "raw_copy":
                         rows = [
-                            (agent, session, seq, m.role, m.content, None, None, None,
-                             Jsonb(m.metadata), None, now)
+                            (
+                                agent,
+                                session,
+                                seq,
+                                m.role,
+                                m.content,
+                                None,
+                                None,
+                                None,
+                                Jsonb(m.metadata),
+                                None,
+                                now,
+                            )
                             for seq, m in enumerate(messages)
                         ]
                         started = time.perf_counter()
@@ -271,8 +331,9 @@ class Bench:
                         await repo.save_full_history(agent, session, messages)
                     seconds = time.perf_counter() - started
                     log(f"save {size} #{repeat} {key:<18} {seconds * 1000:8.1f} ms")
-                    results.append({"contender": key, "repeat": repeat, "messages": size,
-                                    "seconds": seconds})
+                    results.append(
+                        {"contender": key, "repeat": repeat, "messages": size, "seconds": seconds}
+                    )
         return results
 
     async def access_path(self) -> dict[str, Any]:
@@ -284,8 +345,9 @@ class Bench:
                 continue
             agent = f"wire-{key}-{os.getpid()}"
             await self.seed(agent, 1, 1000)
-            async with AsyncConnectionPool(self.dsn, min_size=1, max_size=1,
-                                           kwargs={"autocommit": True}) as pool:
+            async with AsyncConnectionPool(
+                self.dsn, min_size=1, max_size=1, kwargs={"autocommit": True}
+            ) as pool:
                 turn = self.make_turn(key, pool, agent)
                 for n in range(WARM_UP_TURNS):
                     await turn("0", n)
@@ -296,17 +358,22 @@ class Bench:
                 start = await (await self.admin.execute(self.sql["wal_position"].text)).fetchone()
                 for n in range(turns):
                     await turn("0", n)
-                wal = await (await self.admin.execute(
-                    self.sql["wal_bytes_since"].text, {"start": str(start[0])})).fetchone()
+                wal = await (
+                    await self.admin.execute(
+                        self.sql["wal_bytes_since"].text, {"start": str(start[0])}
+                    )
+                ).fetchone()
             found[key] = wire.describe(count) | {"wal_bytes_per_turn": wal[0] / turns}
         if "pgbench" in self.contenders:
-            found["pgbench"] = {"statements": 2, "round_trips": 2,
-                                "note": "by construction: 2 prepared statements, a Sync each"}
+            found["pgbench"] = {
+                "statements": 2,
+                "round_trips": 2,
+                "note": "by construction: 2 prepared statements, a Sync each",
+            }
         return found
 
 
-async def _sessions(turn: Turn, sessions: int, turns: int, latencies: list[float] | None
-                    ) -> None:
+async def _sessions(turn: Turn, sessions: int, turns: int, latencies: list[float] | None) -> None:
     async def one(session: str) -> None:
         for n in range(turns):
             started = time.perf_counter()
@@ -317,10 +384,28 @@ async def _sessions(turn: Turn, sessions: int, turns: int, latencies: list[float
     await asyncio.gather(*(one(str(s)) for s in range(sessions)))
 
 
-def _run(key: str, concurrency: int, history: int, repeat: int, seconds: float,
-         turns_per_s: float, latencies_ms: list[float]) -> Run:
-    return Run(key, concurrency, history, repeat, len(latencies_ms), seconds, turns_per_s,
-               percentile(latencies_ms, 50), percentile(latencies_ms, 99))
+def _run(
+    key: str,
+    concurrency: int,
+    history: int,
+    repeat: int,
+    seconds: float,
+    turns_per_s: float,
+    latencies_ms: list[float],
+    cpu_s: float,
+) -> Run:
+    return Run(
+        key,
+        concurrency,
+        history,
+        repeat,
+        len(latencies_ms),
+        seconds,
+        turns_per_s,
+        percentile(latencies_ms, 50),
+        percentile(latencies_ms, 99),
+        cpu_s / len(latencies_ms) * 1e6,
+    )
 
 
 def _rotated(items: Sequence[str], by: int) -> list[str]:
@@ -351,80 +436,131 @@ def summarize(runs: list[Run]) -> dict[tuple[str, int, int], dict[str, float]]:
             "turns_per_s": statistics.median(r.turns_per_s for r in group),
             "p50_ms": statistics.median(r.p50_ms for r in group),
             "p99_ms": statistics.median(r.p99_ms for r in group),
+            "client_cpu_us_per_turn": statistics.median(r.client_cpu_us_per_turn for r in group),
             "repeats": len(group),
         }
         for key, group in groups.items()
     }
 
 
-def targets(matrix: dict[tuple[str, int, int], dict[str, float]],
-            growth: dict[tuple[str, int, int], dict[str, float]],
-            save_full: list[dict[str, Any]], plan: Plan) -> list[dict[str, Any]]:
+def targets(
+    matrix: dict[tuple[str, int, int], dict[str, float]],
+    growth: dict[tuple[str, int, int], dict[str, float]],
+    save_full: list[dict[str, Any]],
+    plan: Plan,
+) -> list[dict[str, Any]]:
     """The issue's targets, each a ratio of medians from this run."""
     found: list[dict[str, Any]] = []
 
-    def ratio(a: tuple[str, int, int], b: tuple[str, int, int], table: Any, field: str
-              ) -> float | None:
+    def ratio(
+        a: tuple[str, int, int], b: tuple[str, int, int], table: Any, field: str
+    ) -> float | None:
         if a in table and b in table and table[b][field]:
             return float(table[a][field] / table[b][field])
         return None
 
     def add(name: str, value: float | None, limit: float, higher_is_better: bool) -> None:
         ok = None if value is None else (value >= limit if higher_is_better else value <= limit)
-        found.append({"target": name, "ratio": value,
-                      "limit": f"{'>=' if higher_is_better else '<='} {limit}", "met": ok})
+        found.append(
+            {
+                "target": name,
+                "ratio": value,
+                "limit": f"{'>=' if higher_is_better else '<='} {limit}",
+                "met": ok,
+            }
+        )
 
     for c in (16, 64):
-        add(f"repository / reference turns/s, C={c}, H=1000",
+        add(
+            f"repository / reference turns/s, C={c}, H=1000",
             ratio(("repository", c, 1000), ("reference", c, 1000), matrix, "turns_per_s"),
-            0.9, True)
+            0.9,
+            True,
+        )
     for h in plan.histories:
-        add(f"execute_agent / reference turns/s, C=16, H={h}",
-            ratio(("agent", 16, h), ("reference", 16, h), matrix, "turns_per_s"), 0.8, True)
+        add(
+            f"execute_agent / reference turns/s, C=16, H={h}",
+            ratio(("agent", 16, h), ("reference", 16, h), matrix, "turns_per_s"),
+            0.8,
+            True,
+        )
     low, high = min(plan.growth_histories), max(plan.growth_histories)
-    add(f"repository p50 latency, H={high} / H={low} (C=1)",
-        ratio(("repository", 1, high), ("repository", 1, low), growth, "p50_ms"), 1.25, False)
+    add(
+        f"repository p50 latency, H={high} / H={low} (C=1)",
+        ratio(("repository", 1, high), ("repository", 1, low), growth, "p50_ms"),
+        1.25,
+        False,
+    )
     lib = [r["seconds"] for r in save_full if r["contender"] == "save_full_history"]
     raw = [r["seconds"] for r in save_full if r["contender"] == "raw_copy"]
-    add(f"save_full_history({plan.save_full_size}) / raw COPY time",
-        statistics.median(lib) / statistics.median(raw) if lib and raw else None, 1.5, False)
+    add(
+        f"save_full_history({plan.save_full_size}) / raw COPY time",
+        statistics.median(lib) / statistics.median(raw) if lib and raw else None,
+        1.5,
+        False,
+    )
     return found
 
 
 def markdown(report: dict[str, Any]) -> str:
     """The report as markdown tables."""
     lines: list[str] = []
+    _turn_tables(report, lines)
+    _growth_table(report, lines)
+    _save_and_wire_tables(report, lines)
+    _target_tables(report, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _turn_tables(report: dict[str, Any], lines: list[str]) -> None:
     matrix = {tuple(row["key"]): row for row in report["matrix"]}
     plan = report["plan"]
-    lines.append("### Turns: throughput and latency (medians of "
-                 f"{plan['repeats']} repeats)\n")
+    lines.append(f"### Turns: throughput and latency (medians of {plan['repeats']} repeats)\n")
     for c in plan["concurrency"]:
         for h in plan["histories"]:
             ref = matrix.get(("reference", c, h))
             lines.append(f"**C={c}, H={h}**\n")
-            lines.append("| contender | turns/s | p50 ms | p99 ms | × reference |")
-            lines.append("|---|---:|---:|---:|---:|")
+            lines.append(
+                "| contender | turns/s | p50 ms | p99 ms | client CPU µs/turn | x reference |"
+            )
+            lines.append("|---|---:|---:|---:|---:|---:|")
             for key in report["contenders"]:
                 row = matrix.get((key, c, h))
                 if row is None:
                     continue
-                vs = f"{row['turns_per_s'] / ref['turns_per_s']:.2f}" if ref else "–"
-                lines.append(f"| {CONTENDERS[key]} | {row['turns_per_s']:.0f} | "
-                             f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {vs} |")
+                vs = f"{row['turns_per_s'] / ref['turns_per_s']:.2f}" if ref else "-"
+                lines.append(
+                    f"| {CONTENDERS[key]} | {row['turns_per_s']:.0f} | "
+                    f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+                    f"{row['client_cpu_us_per_turn']:.0f} | {vs} |"
+                )
             lines.append("")
+
+
+def _growth_table(report: dict[str, Any], lines: list[str]) -> None:
+    plan = report["plan"]
     growth = {tuple(row["key"]): row for row in report["growth"]}
     lines.append("### Growth: C=1, median turn latency (ms) by stored history H\n")
     hs = plan["growth_histories"]
-    lines.append("| contender | " + " | ".join(f"H={h}" for h in hs) + f" | H={hs[-1]} ÷ H={hs[0]} |")
+    lines.append(
+        "| contender | " + " | ".join(f"H={h}" for h in hs) + f" | H={hs[-1]} / H={hs[0]} |"
+    )
     lines.append("|---|" + "---:|" * (len(hs) + 1))
     for key in report["contenders"]:
         cells = [growth.get((key, 1, h)) for h in hs]
         if not all(cells):
             continue
         ratio = cells[-1]["p50_ms"] / cells[0]["p50_ms"]
-        lines.append(f"| {CONTENDERS[key]} | " + " | ".join(f"{c['p50_ms']:.3f}" for c in cells)
-                     + f" | {ratio:.2f}× |")
+        lines.append(
+            f"| {CONTENDERS[key]} | "
+            + " | ".join(f"{c['p50_ms']:.3f}" for c in cells)
+            + f" | {ratio:.2f}x |"
+        )
     lines.append("")
+
+
+def _save_and_wire_tables(report: dict[str, Any], lines: list[str]) -> None:
+    plan = report["plan"]
     save = report["save_full"]
     lines.append(f"### save_full_history vs raw COPY ({plan['save_full_size']} messages)\n")
     lines.append("| contender | median ms | runs (ms) |")
@@ -432,22 +568,32 @@ def markdown(report: dict[str, Any]) -> str:
     for key in ("save_full_history", "raw_copy"):
         times = [r["seconds"] * 1000 for r in save if r["contender"] == key]
         if times:
-            lines.append(f"| {key} | {statistics.median(times):.1f} | "
-                         + ", ".join(f"{t:.1f}" for t in times) + " |")
+            lines.append(
+                f"| {key} | {statistics.median(times):.1f} | "
+                + ", ".join(f"{t:.1f}" for t in times)
+                + " |"
+            )
     lines.append("")
     lines.append("### Statements and round trips per turn (steady state, from the wire)\n")
     lines.append("| contender | statements | round trips | WAL bytes/turn |")
     lines.append("|---|---:|---:|---:|")
     for key, row in report["access_path"].items():
         wal = row.get("wal_bytes_per_turn")
-        lines.append(f"| {CONTENDERS[key]} | {row['statements']} | {row['round_trips']} | "
-                     f"{'–' if wal is None else f'{wal:.0f}'} |")
+        lines.append(
+            f"| {CONTENDERS[key]} | {row['statements']} | {row['round_trips']} | "
+            f"{'-' if wal is None else f'{wal:.0f}'} |"
+        )
     lines.append("")
+
+
+def _target_tables(report: dict[str, Any], lines: list[str]) -> None:
+    matrix = {tuple(row["key"]): row for row in report["matrix"]}
+    plan = report["plan"]
     lines.append("### Targets (ratios of medians, this run)\n")
     lines.append("| target | ratio | limit | met |")
     lines.append("|---|---:|---|---|")
     for t in report["targets"]:
-        value = "–" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        value = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
         lines.append(f"| {t['target']} | {value} | {t['limit']} | {met} |")
     lines.append("")
@@ -462,9 +608,8 @@ def markdown(report: dict[str, Any]) -> str:
             parts = []
             for other in ("pgbench", "rewrite", "memory"):
                 row = matrix.get((other, c, h))
-                parts.append(f"{repo['turns_per_s'] / row['turns_per_s']:.2f}" if row else "–")
+                parts.append(f"{repo['turns_per_s'] / row['turns_per_s']:.2f}" if row else "-")
             lines.append(f"| {c} | {h} | " + " | ".join(parts) + " |")
-    return "\n".join(lines) + "\n"
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -532,8 +677,9 @@ async def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     try:
         import agentcore.agent  # noqa: F401
     except ImportError:
-        print("contender 'agent' skipped: agentcore.agent is not on this branch yet",
-              file=sys.stderr)
+        print(
+            "contender 'agent' skipped: agentcore.agent is not on this branch yet", file=sys.stderr
+        )
         contenders.remove("agent")
 
     def log(text: str) -> None:
@@ -561,22 +707,35 @@ async def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         "growth": [{"key": list(k), **v} for k, v in growth.items()],
         "save_full": save_runs,
         "targets": targets(matrix, growth, save_runs, plan),
-        "runs": {"matrix": [asdict(r) for r in matrix_runs],
-                 "growth": [asdict(r) for r in growth_runs]},
+        "runs": {
+            "matrix": [asdict(r) for r in matrix_runs],
+            "growth": [asdict(r) for r in growth_runs],
+        },
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.turns", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.turns",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="a short run (< 2 minutes)")
     parser.add_argument("--dsn", help="use this database instead of a throw-away server")
-    parser.add_argument("--out", type=Path, help="where to write the JSON report "
-                        "(default bench/results/turns-quick.json or turns-full.json)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where to write the JSON report "
+        "(default bench/results/turns-quick.json or turns-full.json)",
+    )
     parser.add_argument("--chart", type=Path, help="also draw the growth curve to this PNG")
     parser.add_argument("--repeats", type=int, help="override the number of repeats (>= 3)")
-    parser.add_argument("--skip", action="append", choices=list(CONTENDERS),
-                        help="leave a contender out (repeatable)")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        choices=list(CONTENDERS),
+        help="leave a contender out (repeatable)",
+    )
     parser.add_argument("--silent", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     out = args.out or Path("bench/results") / f"turns-{'quick' if args.quick else 'full'}.json"

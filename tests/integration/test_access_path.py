@@ -82,8 +82,10 @@ async def test_append_with_message_ids_locks_and_inserts_in_one_round_trip(
     one_connection: AsyncConnectionPool[Any],
 ) -> None:
     repo = PostgresHistoryRepository(one_connection)
-    batch = [Message(role="user", content="hi", id="m-1"), Message(role="assistant",
-                                                                     content="hello", id="m-2")]
+    batch = [
+        Message(role="user", content="hi", id="m-1"),
+        Message(role="assistant", content="hello", id="m-2"),
+    ]
     with traced(await _pgconn(one_connection)) as wire:
         assert await repo.append_messages(AGENT, SESSION, batch) == 2
     assert (wire.statements, wire.round_trips, wire.syncs) == (2, 1, 1)
@@ -106,7 +108,7 @@ def test_wire_count_reads_libpq_trace_lines() -> None:
     from bench.wire import parse_trace
 
     count: WireCount = parse_trace(
-        "F\t10\tParse\t \"\" \"SELECT 1\" 0\nF\t4\tSync\nB\t5\tReadyForQuery\t I\n"
-        "F\t12\tQuery\t \"BEGIN\"\nB\t5\tReadyForQuery\t T\n"
+        'F\t10\tParse\t "" "SELECT 1" 0\nF\t4\tSync\nB\t5\tReadyForQuery\t I\n'
+        'F\t12\tQuery\t "BEGIN"\nB\t5\tReadyForQuery\t T\n'
     )
     assert (count.statements, count.round_trips, count.syncs) == (1, 2, 1)

@@ -11,8 +11,16 @@ from agentcore.rows import MessageRow, message_from_row
 NOW = datetime(2025, 5, 5, 12, 0, tzinfo=UTC)
 ROWS: list[MessageRow] = [
     ("user", "hello", None, None, None, "{}", None, NOW),
-    ("assistant", None, "bot", '[{"id": "c1", "type": "function"}]', None, '{"k": [1, 2]}', "m1",
-     NOW),
+    (
+        "assistant",
+        None,
+        "bot",
+        '[{"id": "c1", "type": "function"}]',
+        None,
+        '{"k": [1, 2]}',
+        "m1",
+        NOW,
+    ),
     ("tool", "42", None, None, "c1", "{}", None, NOW),
 ]
 
@@ -20,10 +28,16 @@ ROWS: list[MessageRow] = [
 @pytest.mark.parametrize("row", ROWS)
 def test_message_from_row_equals_a_validated_message(row: MessageRow) -> None:
     role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at = row
-    validated = Message(role=role, content=content, name=name,
-                        tool_calls=None if tool_calls is None else json.loads(tool_calls),
-                        tool_call_id=tool_call_id, metadata=json.loads(metadata),
-                        id=message_id, created_at=created_at)
+    validated = Message(
+        role=role,
+        content=content,
+        name=name,
+        tool_calls=None if tool_calls is None else json.loads(tool_calls),
+        tool_call_id=tool_call_id,
+        metadata=json.loads(metadata),
+        id=message_id,
+        created_at=created_at,
+    )
     built = message_from_row(row)
     assert built == validated
     assert built.model_dump() == validated.model_dump()
