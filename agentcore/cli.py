@@ -15,14 +15,10 @@ from agentcore.postgres import PostgresHistoryRepository
 async def _demo(dsn: str) -> None:
     session = f"demo-{uuid.uuid4().hex[:8]}"
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
-        await repo.append_messages(
-            "demo-agent",
-            session,
-            [
-                {"role": "user", "content": "Hello, who are you?"},
-                {"role": "assistant", "content": "I am the agentcore demo."},
-            ],
-        )
+        await repo.append_messages("demo-agent", session, [
+            {"role": "user", "content": "Hello, who are you?"},
+            {"role": "assistant", "content": "I am the agentcore demo."},
+        ])
         for message in await repo.load_history("demo-agent", session):
             print(f"[{session}] {message.role}: {message.content}")
 

@@ -84,7 +84,9 @@ def start(data_dir: Path, *, throwaway: bool = False) -> EmbeddedServer:
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
-        handle = get_server(data_dir, cleanup_mode="delete" if throwaway else None)
+        handle = get_server(
+            data_dir, cleanup_mode="delete" if throwaway else None
+        )
     except Exception as exc:
         raise DatabaseUnavailableError(
             f"could not start the embedded PostgreSQL in {data_dir}: {exc}"

@@ -136,7 +136,16 @@ class RewriteTurn:
                     "message_id": message_id,
                     "created_at": created_at,
                 }
-                for role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at in rows
+                for (
+                    role,
+                    content,
+                    name,
+                    tool_calls,
+                    tool_call_id,
+                    metadata,
+                    message_id,
+                    created_at,
+                ) in rows
             ]
             for role, content in (("user", USER_CONTENT), ("assistant", ASSISTANT_CONTENT)):
                 window.append(
