@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         return run([str(BIN / "agentcore"), "demo", *rest])
     checks = [
-        [str(PYTHON), "-m", "ruff", "check", "agentcore", "tests", "run.py"],
+        [str(PYTHON), "-m", "ruff", "check", "agentcore", "tests", "bench", "run.py"],
         [str(PYTHON), "-m", "mypy", "agentcore"],
         [str(BIN / "lint-imports")],
     ]

@@ -136,15 +136,17 @@ class PostgresHistoryRepository:
             "agent_name": key[0],
             "session_id": key[1],
             "messages": messages_to_json(batch),
+            "message_count": len(batch),
         }
-        # Without message ids the insert reads nothing that another writer
-        # could change under it (the counter row is locked by the upsert), so
-        # it runs alone. With ids, the "already stored?" check must see every
+        # Without message ids there is nothing to deduplicate: one statement,
+        # whose counter upsert locks the conversation's row against other
+        # writers. With ids, the "already stored?" check must see every
         # earlier writer: the conversation's lock comes first, in the same
         # implicit transaction and the same round trip.
-        queries = [self._sql["append_messages"]]
         if any(m.id is not None for m in batch):
-            queries.insert(0, self._sql["lock_session"])
+            queries = [self._sql["lock_session"], self._sql["append_messages"]]
+        else:
+            queries = [self._sql["append_new_messages"]]
         with _db_errors(self._pool):
             async with self._connection() as conn:
                 cur = await _run_in_one_round_trip(conn, queries, params)
@@ -283,6 +285,8 @@ async def _run_in_one_round_trip(
     if not autocommit:  # a caller's pool may hand out non-autocommit connections
         await conn.set_autocommit(True)
     try:
+        if len(queries) == 1:  # a lone statement is one round trip without a pipeline
+            return await conn.execute(queries[0].text, params)
         async with conn.pipeline():
             cursors = [await conn.execute(query.text, params) for query in queries]
         return cursors[-1]

@@ -11,28 +11,45 @@ from psycopg.types.json import Jsonb
 
 from agentcore.models import Message, Role, SessionInfo
 
-MessageRow = tuple[
-    str, str | None, str | None, Any, str | None, dict[str, Any], str | None, datetime
-]
-"""The columns of ``load_last_messages``, in order."""
+MessageRow = tuple[str, str | None, str | None, str | None, str | None, str, str | None, datetime]
+"""The columns of ``load_last_messages``, in order (the JSON columns as text)."""
 
 _JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id")
+
+
+_MESSAGE_FIELDS = frozenset(Message.model_fields)
+_new_message = Message.__new__
+_set = object.__setattr__
 
 
 def message_from_row(row: MessageRow) -> Message:
     """Build a :class:`Message` from a stored row (already validated on the way in)."""
     role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at = row
-    # model_construct skips re-validation: every stored row passed prepare_messages.
-    return Message.model_construct(
-        role=cast(Role, role),
-        content=content,
-        name=name,
-        tool_calls=tool_calls,
-        tool_call_id=tool_call_id,
-        metadata=metadata,
-        id=message_id,
-        created_at=created_at,
+    # Every stored row passed prepare_messages, so it is not validated again.
+    # This is what Message.model_construct does, minus its per-field loop: a
+    # load builds up to `limit` messages per call, and model_construct alone was
+    # a third of a turn's client CPU (docs/performance.md). The result is equal
+    # to model_construct's (tests/unit/test_rows.py checks it).
+    message = _new_message(Message)
+    _set(
+        message,
+        "__dict__",
+        {
+            "role": cast(Role, role),
+            "content": content,
+            "name": name,
+            "tool_calls": None if tool_calls is None else json.loads(tool_calls),
+            "tool_call_id": tool_call_id,
+            # Most messages carry no metadata; a fresh dict per message, never shared.
+            "metadata": {} if metadata == "{}" else json.loads(metadata),
+            "id": message_id,
+            "created_at": created_at,
+        },
     )
+    _set(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
+    _set(message, "__pydantic_extra__", None)
+    _set(message, "__pydantic_private__", None)
+    return message
 
 
 def messages_from_rows_newest_first(rows: Sequence[MessageRow]) -> list[Message]:

@@ -18,12 +18,6 @@ def test_every_statement_has_a_name_description_and_text() -> None:
         assert "%s" not in query.text, f"{name}: use named %(param)s placeholders"
 
 
-def test_every_named_statement_is_used_and_every_used_name_exists() -> None:
-    code = "\n".join(p.read_text() for p in (ROOT / "agentcore").glob("*.py"))
-    used = set(re.findall(r'_sql\["([a-z_]+)"\]', code))
-    assert used == set(load_queries())
-
-
 def test_unknown_name_fails_loudly_listing_known_names() -> None:
     with pytest.raises(KeyError, match=r"no SQL statement named 'nope'; known: .*append_messages"):
         load_queries()["nope"]

@@ -1,0 +1,1 @@
+"""Benchmarks for agentcore (not part of the library; see docs/performance.md)."""

@@ -1,0 +1,114 @@
+"""The statements and network round trips of a turn, counted on the wire.
+
+Not a timing test: it fails when a change adds a statement or a round trip to
+the access path (load the window, append the turn), which is what a turn's
+latency is made of. Counted from libpq's protocol trace of the one pooled
+connection (see bench/wire.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from psycopg import pq
+from psycopg_pool import AsyncConnectionPool
+
+from agentcore import Message, PostgresHistoryRepository
+from bench.wire import WireCount, traced
+from tests.conftest import open_pool
+
+AGENT, SESSION = "bench-agent", "session-1"
+# psycopg prepares a statement server-side on its 5th execution on a connection.
+WARM_UP_TURNS = 6
+
+
+@pytest.fixture
+async def one_connection(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    pool = await open_pool(database_dsn, max_size=1)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def _pgconn(pool: AsyncConnectionPool[Any]) -> pq.abc.PGconn:
+    async with pool.connection() as conn:
+        return conn.pgconn
+
+
+def _turn_messages(n: int) -> list[Message]:
+    return [
+        Message(role="user", content=f"question {n} " * 20),
+        Message(role="assistant", content=f"answer {n} " * 60),
+    ]
+
+
+async def _turn(repo: PostgresHistoryRepository, n: int) -> None:
+    await repo.load_history(AGENT, SESSION, limit=20)
+    await repo.append_messages(AGENT, SESSION, _turn_messages(n))
+
+
+async def test_first_turn_is_two_statements_in_two_round_trips(
+    one_connection: AsyncConnectionPool[Any],
+) -> None:
+    repo = PostgresHistoryRepository(one_connection)
+    with traced(await _pgconn(one_connection)) as wire:
+        await _turn(repo, 0)
+    assert (wire.statements, wire.round_trips) == (2, 2)
+
+
+async def test_steady_state_turn_is_two_prepared_statements_in_two_round_trips(
+    one_connection: AsyncConnectionPool[Any],
+) -> None:
+    repo = PostgresHistoryRepository(one_connection)
+    for n in range(WARM_UP_TURNS):
+        await _turn(repo, n)
+    pgconn = await _pgconn(one_connection)
+    with traced(pgconn) as load:
+        window = await repo.load_history(AGENT, SESSION, limit=20)
+    with traced(pgconn) as append:
+        stored = await repo.append_messages(AGENT, SESSION, _turn_messages(99))
+    assert len(window) == 2 * WARM_UP_TURNS
+    assert stored == 2
+    assert (load.statements, load.round_trips) == (1, 1)
+    assert (append.statements, append.round_trips) == (1, 1)
+    # Prepared: no statement is parsed again once warm.
+    assert load.frontend["Parse"] == append.frontend["Parse"] == 0
+
+
+async def test_append_with_message_ids_locks_and_inserts_in_one_round_trip(
+    one_connection: AsyncConnectionPool[Any],
+) -> None:
+    repo = PostgresHistoryRepository(one_connection)
+    batch = [
+        Message(role="user", content="hi", id="m-1"),
+        Message(role="assistant", content="hello", id="m-2"),
+    ]
+    with traced(await _pgconn(one_connection)) as wire:
+        assert await repo.append_messages(AGENT, SESSION, batch) == 2
+    assert (wire.statements, wire.round_trips, wire.syncs) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("size", [10, 1000])
+async def test_save_full_history_round_trips_do_not_grow_with_the_history(
+    one_connection: AsyncConnectionPool[Any], size: int
+) -> None:
+    repo = PostgresHistoryRepository(one_connection)
+    history = [Message(role="user", content=f"m{i}") for i in range(size)]
+    with traced(await _pgconn(one_connection)) as wire:
+        await repo.save_full_history(AGENT, SESSION, history)
+    # BEGIN; one pipeline (lock, delete, reset counter); COPY; COMMIT.
+    assert (wire.statements, wire.round_trips) == (6, 4)
+    assert wire.frontend["CopyData"] >= 1
+
+
+def test_wire_count_reads_libpq_trace_lines() -> None:
+    from bench.wire import parse_trace
+
+    count: WireCount = parse_trace(
+        'F\t10\tParse\t "" "SELECT 1" 0\nF\t4\tSync\nB\t5\tReadyForQuery\t I\n'
+        'F\t12\tQuery\t "BEGIN"\nB\t5\tReadyForQuery\t T\n'
+    )
+    assert (count.statements, count.round_trips, count.syncs) == (1, 2, 1)
