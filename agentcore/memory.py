@@ -29,6 +29,9 @@ class _Conversation:
     created_at: datetime
     updated_at: datetime
     messages: list[Message] = field(default_factory=list)
+    # The message ids stored, so that an append's "already stored?" check does
+    # not cost more as the conversation grows.
+    ids: set[str] = field(default_factory=set)
 
 
 class InMemoryHistoryRepository:
@@ -69,7 +72,7 @@ class InMemoryHistoryRepository:
             return 0
         with self._lock:
             conversation = self._conversations.get(key)
-            stored_ids = {m.id for m in conversation.messages} if conversation else set()
+            stored_ids = conversation.ids if conversation else set()
             fresh = [m for m in batch if m.id is None or m.id not in stored_ids]
             if not fresh:
                 return 0
@@ -78,6 +81,7 @@ class InMemoryHistoryRepository:
                 conversation = self._conversations[key] = _Conversation(now, now)
             conversation.updated_at = now
             conversation.messages.extend(_stamped(m, now) for m in fresh)
+            conversation.ids.update(m.id for m in fresh if m.id is not None)
             return len(fresh)
 
     async def save_full_history(
@@ -96,6 +100,7 @@ class InMemoryHistoryRepository:
             conversation = self._conversations.setdefault(key, _Conversation(now, now))
             conversation.updated_at = now
             conversation.messages = [_stamped(m, now) for m in batch]
+            conversation.ids = {m.id for m in batch if m.id is not None}
 
     async def clear_session(self, agent_name: str, session_id: str) -> int:
         """See :meth:`HistoryRepository.clear_session`."""
