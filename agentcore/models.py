@@ -22,6 +22,10 @@ class Message(BaseModel):
         tool_calls: The tool calls of an assistant message, stored verbatim.
         tool_call_id: The call a ``tool`` message answers (required for ``tool``).
         metadata: Free-form JSON kept with the message; never sent to a model.
+            ``metadata`` and ``tool_calls`` are stored as PostgreSQL's jsonb
+            keeps them, by both repositories alike: equal to what was given,
+            but object keys come back shortest first, and a float written in
+            exponent form (``1e+16``) comes back as an int.
         id: Optional client-chosen id. Within one conversation an id is stored at
             most once, so re-appending a message with a stored id is a no-op.
         created_at: When the message was stored. Set by the repository when
