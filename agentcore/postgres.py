@@ -250,7 +250,7 @@ class _Checkout:
     about 10 µs per checkout, 8% of a turn's client CPU (docs/performance.md).
     """
 
-    __slots__ = ("_pool", "_checkout")
+    __slots__ = ("_checkout", "_pool")
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
@@ -259,7 +259,7 @@ class _Checkout:
     async def __aenter__(self) -> AsyncConnection[Any]:
         for _ in range(self._pool.max_size + 1):
             checkout = self._pool.connection()
-            conn = await checkout.__aenter__()
+            conn: AsyncConnection[Any] = await checkout.__aenter__()
             if _still_open(conn):
                 self._checkout = checkout
                 return conn
