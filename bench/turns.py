@@ -723,6 +723,7 @@ async def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         if not args.silent:
             print(text, file=sys.stderr, flush=True)
 
+    host = machine()  # before the run: its load average is the machine's, not the bench's
     started = time.perf_counter()
     async with Bench(dsn, plan, contenders) as bench:
         access = await bench.access_path()
@@ -735,7 +736,7 @@ async def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         "command": " ".join(["python", "-m", "bench.turns", *sys.argv[1:]]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "elapsed_s": round(time.perf_counter() - started, 1),
-        "machine": machine(),
+        "machine": host,
         "server": await server_settings(dsn),
         "pgbench": str(pgbench_binary().name),
         "plan": asdict(plan),
