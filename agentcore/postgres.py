@@ -224,9 +224,10 @@ class PostgresHistoryRepository:
                         cur = await conn.execute(query.text, params)
                         return await cur.fetchall()
                     except psycopg.OperationalError:
-                        if attempt == 2:
+                        # Only a lost connection is worth a second try: a
+                        # statement_timeout (QueryCanceled) would just repeat.
+                        if attempt == 2 or not conn.broken:
                             raise
-                        await conn.close()  # the pool replaces it
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _connection(self) -> _Checkout:
@@ -378,8 +379,17 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
             "migrations "
             "(agentcore.migrations.apply(dsn), or `agentcore migrate up`)"
         )
-    if isinstance(exc, psycopg.OperationalError):
+    if isinstance(exc, psycopg.OperationalError) and _lost_connection(exc):
         return DatabaseUnavailableError(f"database connection failed: {exc}")
     if isinstance(exc, psycopg.Error):
         return StorageError(f"database error: {exc}")
     return StorageError(f"unexpected error while talking to the database: {exc!r}")
+
+
+def _lost_connection(exc: psycopg.OperationalError) -> bool:
+    # psycopg's OperationalError also covers errors the server raised on a live
+    # connection (statement_timeout, lock_timeout): those are StorageError. A
+    # client-side failure has no SQLSTATE; the server reports connection
+    # trouble as class 08 and shutdowns as 57P.
+    state = exc.sqlstate
+    return state is None or state.startswith(("08", "57P"))

@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import psycopg
 import pytest
@@ -402,3 +404,77 @@ def test_migrate_up_keeps_a_predecessor_databases_rows_under_the_legacy_session(
         empty_database_dsn,
     )
     assert [m["content"] for m in json.loads(run.out)] == ["old question", "old answer"]
+
+
+class _ChatCompletions(BaseHTTPRequestHandler):
+    """A loopback OpenAI-compatible server: records each request, answers with one reply."""
+
+    requests: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(
+            {"path": self.path, "auth": self.headers["Authorization"], "body": body}
+        )
+        said = body["messages"][-1]["content"]
+        reply = json.dumps(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": f"served: {said}"},
+                    }
+                ],
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep pytest's output clean
+        return
+
+
+def test_chat_with_openai_talks_to_an_openai_compatible_server(
+    cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatCompletions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
+        args = [
+            "--agent",
+            "a",
+            "--session",
+            "s",
+            "--model",
+            "openai",
+            "--model-name",
+            "tiny",
+            "--dsn",
+            database_dsn,
+        ]
+        first = cli("chat", *args, "hello")
+        second = cli("chat", *args, "again")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (first.code, first.out.strip()) == (0, "served: hello"), first.err
+    assert second.out.strip() == "served: again"
+    last = _ChatCompletions.requests[-1]
+    assert last["path"] == "/v1/chat/completions" and last["auth"] == "Bearer sk-local"
+    assert last["body"]["model"] == "tiny"
+    assert [(m["role"], m["content"]) for m in last["body"]["messages"]] == [
+        ("user", "hello"),
+        ("assistant", "served: hello"),
+        ("user", "again"),
+    ]

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from agentcore import PostgresHistoryRepository, StorageError
+from agentcore import DatabaseUnavailableError, PostgresHistoryRepository, StorageError
 
 A = "agent"
 
@@ -171,3 +171,25 @@ async def test_clears_racing_appends_leave_no_orphans(
     cleared = await repo.clear_session(A, "s")
     assert cleared == len(rows)
     assert await stored_rows(pg_pool, "s") == []
+
+
+async def test_a_statement_timeout_is_a_storage_error_and_is_not_retried(
+    database_dsn: str,
+) -> None:
+    async with AsyncConnectionPool(
+        database_dsn,
+        min_size=1,
+        max_size=2,
+        kwargs={"autocommit": True, "options": "-c statement_timeout=200"},
+        open=False,
+    ) as pool:
+        await pool.wait()
+        repo = PostgresHistoryRepository(pool)
+        async with await psycopg.AsyncConnection.connect(database_dsn) as blocker:
+            await blocker.execute("LOCK TABLE conversation_history IN ACCESS EXCLUSIVE MODE")
+            before = pool.get_stats().get("requests_num", 0)
+            with pytest.raises(StorageError, match="statement timeout") as caught:
+                await repo.load_history(A, "s")
+            assert not isinstance(caught.value, DatabaseUnavailableError)
+            assert pool.get_stats().get("requests_num", 0) - before == 1  # one attempt only
+        assert await repo.load_history(A, "s") == []  # the pool still serves
