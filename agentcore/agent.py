@@ -24,6 +24,9 @@ class Agent:
         model: The model client that produces replies.
         history: Where the agent's conversations are kept. Without it (or
             without ``config.include_history``) turns are neither loaded nor stored.
+            When it has a ``max_content_chars`` attribute (both agentcore
+            repositories do), the input is checked against that limit before
+            the model is called.
 
     Raises:
         InvalidIdentifierError: ``config.name`` is not a usable agent name.
@@ -39,6 +42,11 @@ class Agent:
         self.config = config
         self._model = model
         self._history = history
+        # Checked before the model is called, against the store's own limit, so
+        # a turn the store would refuse costs no model call.
+        self._max_content_chars: int = getattr(
+            history, "max_content_chars", DEFAULT_MAX_CONTENT_CHARS
+        )
 
     async def execute_agent(
         self, input: str | Message, session_id: str | None = None
@@ -66,7 +74,7 @@ class Agent:
             ModelError: the model failed; nothing was stored.
             StorageError: loading or storing failed; nothing was stored.
         """
-        message = _input_message(input)
+        message = _input_message(input, self._max_content_chars)
         if session_id is not None:
             check_identifier(session_id, "session_id")
         history = self._history_for(session_id)
@@ -143,7 +151,7 @@ def without_orphaned_tool_results(window: Sequence[Message]) -> list[Message]:
     return list(window[start:])
 
 
-def _input_message(input: object) -> Message:
+def _input_message(input: object, max_content_chars: int) -> Message:
     if isinstance(input, str):
         message = Message(role="user", content=input)
     elif isinstance(input, Message):
@@ -156,5 +164,4 @@ def _input_message(input: object) -> Message:
         raise InvalidInputError(
             f"an agent's input must be a str or a Message, got {type(input).__name__}"
         )
-    # Checked before the model is called, so a turn the store would refuse costs no call.
-    return prepare_messages([message], max_content_chars=DEFAULT_MAX_CONTENT_CHARS)[0]
+    return prepare_messages([message], max_content_chars=max_content_chars)[0]

@@ -47,6 +47,11 @@ class InMemoryHistoryRepository:
         self._lock = threading.Lock()
         self._last_time = datetime.min.replace(tzinfo=UTC)
 
+    @property
+    def max_content_chars(self) -> int:
+        """The largest message ``content`` this repository accepts, in characters."""
+        return self._max_content_chars
+
     async def load_history(
         self, agent_name: str, session_id: str | None, limit: int | None = None
     ) -> list[Message]:

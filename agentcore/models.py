@@ -29,7 +29,9 @@ class Message(BaseModel):
         id: Optional client-chosen id. Within one conversation an id is stored at
             most once, so re-appending a message with a stored id is a no-op.
         created_at: When the message was stored. Set by the repository when
-            absent; a timezone-aware value given by the caller is kept.
+            absent; a timezone-aware value given by the caller is kept as the
+            same instant, in UTC (between years 1 and 9999 in UTC, a day's
+            margin included, so that it reads back in any server time zone).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,15 +47,28 @@ class Message(BaseModel):
 
     @model_validator(mode="after")
     def _check_role_fields(self) -> Message:
+        problem = self.role_problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def role_problem(self) -> str | None:
+        """What is wrong with this message's role and role-dependent fields, if anything.
+
+        Validation runs it; it is public so that a message built without
+        validation (``model_construct``) can be checked too.
+        """
+        if self.role not in ROLES:
+            return f"role must be one of {', '.join(ROLES)}, got {self.role!r}"
         if self.content is None and not (self.role == "assistant" and self.tool_calls):
-            raise ValueError(
+            return (
                 "content is required (it may be None only for an assistant message with tool_calls)"
             )
         if self.role == "tool" and not self.tool_call_id:
-            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+            return "a tool message needs the tool_call_id of the call it answers"
         if self.tool_calls is not None and self.role != "assistant":
-            raise ValueError("only an assistant message can carry tool_calls")
-        return self
+            return "only an assistant message can carry tool_calls"
+        return None
 
     def to_chat_dict(self) -> dict[str, Any]:
         """The message as an OpenAI chat-completions message (no id, metadata or time)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from psycopg.types.json import Jsonb
@@ -43,7 +43,7 @@ def message_from_row(row: MessageRow) -> Message:
             # Most messages carry no metadata; a fresh dict per message, never shared.
             "metadata": {} if metadata == "{}" else json.loads(metadata),
             "id": message_id,
-            "created_at": created_at,
+            "created_at": _utc(created_at),
         },
     )
     _set(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
@@ -94,6 +94,12 @@ def session_from_row(agent_name: str, row: tuple[str, int, datetime, datetime]) 
         agent_name=agent_name,
         session_id=session_id,
         message_count=message_count,
-        created_at=created_at,
-        updated_at=updated_at,
+        created_at=_utc(created_at),
+        updated_at=_utc(updated_at),
     )
+
+
+def _utc(when: datetime) -> datetime:
+    # psycopg returns timestamptz in the server's TimeZone; the fake and the
+    # validated input are in UTC. Most servers already run in UTC: no work then.
+    return when.astimezone(UTC) if when.utcoffset() else when

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,20 @@ from agentcore.models import Message
 
 MAX_ID_LENGTH = 255
 """Longest accepted agent name, session id or message id, in characters."""
+
+MAX_LIMIT = 2**63 - 1
+"""The largest row limit PostgreSQL accepts (a bigint); ``None`` means no limit."""
+
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+"""The range of ``created_at`` accepted: a day inside Python's, so the value
+reads back in any server time zone."""
+
+MAX_JSON_INT_DIGITS = 4000
+"""Integers in ``metadata``/``tool_calls`` have at most this many digits
+(Python refuses to print much longer ones)."""
+
+_HUGE_INT = 10**MAX_JSON_INT_DIGITS
 
 DEFAULT_MAX_CONTENT_CHARS = 1_000_000
 """Default cap on one message's ``content``, in characters (about 1 MB of text)."""
@@ -104,6 +119,10 @@ def check_limit(value: object, what: str = "limit") -> int | None:
         raise InvalidInputError(f"{what} must be an int or None, got {type(value).__name__}")
     if value < 0:
         raise InvalidInputError(f"{what} must be >= 0, got {value}")
+    if value > MAX_LIMIT:
+        raise InvalidInputError(
+            f"{what} must be at most {MAX_LIMIT} (PostgreSQL's bigint), got {value}"
+        )
     return value
 
 
@@ -163,6 +182,9 @@ def _describe(exc: pydantic.ValidationError) -> str:
 def _check_message(message: Message, index: int, max_content_chars: int) -> Message:
     """Check what the model cannot; return the message as PostgreSQL stores it."""
     where = f"messages[{index}]"
+    problem = message.role_problem()  # again: a Message may have skipped validation
+    if problem:
+        raise InvalidMessageError(f"{where} is invalid: {problem}")
     if message.content is not None and len(message.content) > max_content_chars:
         raise InvalidMessageError(
             f"{where}.content is {len(message.content)} characters; "
@@ -177,7 +199,14 @@ def _check_message(message: Message, index: int, max_content_chars: int) -> Mess
         problem = _text_problem(getattr(message, field))
         if problem:
             raise InvalidMessageError(f"{where}.{field} {problem}")
+    return _as_stored(message, where)
+
+
+def _as_stored(message: Message, where: str) -> Message:
+    """The message as PostgreSQL gives it back: created_at in UTC, JSON as jsonb keeps it."""
     update: dict[str, Any] = {}
+    if message.created_at is not None:
+        update["created_at"] = _as_utc(message.created_at, f"{where}.created_at")
     for field in ("tool_calls", "metadata"):
         value = getattr(message, field)
         if not value:
@@ -195,6 +224,23 @@ def _text_problem(text: str | None) -> str | None:
     if "\x00" in text:
         return "must not contain a NUL byte"
     return None if _is_utf8(text) else _SURROGATE
+
+
+def _as_utc(when: datetime, where: str) -> datetime:
+    # Both repositories keep the instant in UTC; PostgreSQL hands it back in
+    # the server's time zone, which must still be a valid Python datetime.
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidMessageError(f"{where} must be timezone-aware")
+    out_of_range = InvalidMessageError(
+        f"{where} must lie between {EARLIEST.date()} and {LATEST.date()} (UTC), got {when}"
+    )
+    try:
+        utc = when.astimezone(UTC)
+    except OverflowError:
+        raise out_of_range from None
+    if not EARLIEST <= utc <= LATEST:
+        raise out_of_range
+    return utc
 
 
 class _JsonProblem(Exception):
@@ -215,6 +261,8 @@ def _as_jsonb(value: Any) -> Any:
         if problem:
             raise _JsonProblem(f"{problem} (in a key or string)")
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _HUGE_INT:
+        raise _JsonProblem(f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _JsonProblem("must not contain NaN or Infinity")

@@ -5,6 +5,14 @@
 -- are dropped; a NULL content becomes ''.
 
 DROP INDEX ux_conversation_history_message_id;
+ALTER TABLE conversation_history DROP CONSTRAINT conversation_history_role_check;
+
+-- Legacy rows get back the role and agent name 0002 had to change.
+UPDATE conversation_history
+SET role = coalesce(metadata ->> 'legacy_role', role),
+    agent_name = coalesce(metadata ->> 'legacy_agent_name', agent_name)
+WHERE legacy_id IS NOT NULL
+  AND (metadata ? 'legacy_role' OR metadata ? 'legacy_agent_name');
 ALTER TABLE conversation_history DROP CONSTRAINT conversation_history_pkey;
 
 ALTER TABLE conversation_history RENAME COLUMN legacy_id TO id;

@@ -28,6 +28,26 @@ ALTER TABLE conversation_history
     ADD COLUMN message_id varchar(255),
     ALTER COLUMN content DROP NOT NULL;
 
+-- The 0001 schema accepted any role and any agent name; agentcore reads back
+-- only valid messages under addressable names. A row with another role (0001
+-- had no tool_call_id, so a 'tool' row too) keeps it in metadata.legacy_role
+-- and becomes an assistant message for the usual synonyms of assistant, a user
+-- message otherwise. An empty or blank agent name moves to '__legacy_unnamed__'
+-- and is kept in metadata.legacy_agent_name. The rollback restores both.
+UPDATE conversation_history
+SET metadata = jsonb_build_object('legacy_role', role),
+    role = CASE WHEN lower(role) IN ('ai', 'bot', 'model') THEN 'assistant' ELSE 'user' END
+WHERE role NOT IN ('system', 'user', 'assistant');
+
+UPDATE conversation_history
+SET metadata = metadata || jsonb_build_object('legacy_agent_name', agent_name),
+    agent_name = '__legacy_unnamed__'
+WHERE agent_name ~ '^[[:space:]]*$';
+
+ALTER TABLE conversation_history
+    ADD CONSTRAINT conversation_history_role_check
+    CHECK (role IN ('system', 'user', 'assistant', 'tool'));
+
 -- Keep the pre-session rows: one legacy conversation per agent, in the order
 -- they were written.
 UPDATE conversation_history AS h

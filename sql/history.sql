@@ -1,6 +1,9 @@
 -- Statements on one conversation, always named by (agent_name, session_id):
 -- every statement carries the full key, so the tables can be sharded by
 -- session_id later without changing a query.
+-- updated_at never moves backwards: now() is when a transaction began, and a
+-- writer that waited for the conversation's lock began before the one it
+-- waited for committed.
 
 -- name: lock_session
 -- Serialize the writers of one conversation until the transaction ends. Taken
@@ -45,7 +48,7 @@ counter AS (
     INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
     SELECT %(agent_name)s, %(session_id)s, count(*) FROM fresh HAVING count(*) > 0
     ON CONFLICT (agent_name, session_id) DO UPDATE
-        SET next_seq = s.next_seq + excluded.next_seq, updated_at = now()
+        SET next_seq = s.next_seq + excluded.next_seq, updated_at = greatest(s.updated_at, now())
     RETURNING s.next_seq - (SELECT count(*) FROM fresh) AS first_seq
 )
 INSERT INTO conversation_history (
@@ -76,7 +79,7 @@ WITH counter AS (
     INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
     VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
     ON CONFLICT (agent_name, session_id) DO UPDATE
-        SET next_seq = s.next_seq + excluded.next_seq, updated_at = now()
+        SET next_seq = s.next_seq + excluded.next_seq, updated_at = greatest(s.updated_at, now())
     RETURNING s.next_seq - %(message_count)s AS first_seq
 )
 INSERT INTO conversation_history (
@@ -105,7 +108,7 @@ CROSS JOIN jsonb_array_elements(%(messages)s::jsonb) WITH ORDINALITY AS m;
 INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
 VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
 ON CONFLICT (agent_name, session_id) DO UPDATE
-    SET next_seq = excluded.next_seq, updated_at = now()
+    SET next_seq = excluded.next_seq, updated_at = greatest(s.updated_at, now())
 RETURNING now();
 
 -- name: delete_session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -416,3 +416,66 @@ async def test_loaded_messages_are_independent_copies(repo: HistoryRepository) -
     first.metadata["k"].append(2)  # type: ignore[union-attr]
     [again] = await repo.load_history(A, "s")
     assert again.metadata == {"k": [1]}
+
+
+# --- edges where PostgreSQL's limits meet Python's ----------------------------
+
+
+async def test_created_at_with_an_offset_comes_back_as_the_same_instant_in_utc(
+    repo: HistoryRepository,
+) -> None:
+    given = datetime(2020, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=5)))
+    await repo.append_messages(A, "s", [user("x", created_at=given)])
+    [got] = await repo.load_history(A, "s")
+    assert got.created_at == given
+    assert got.created_at is not None and got.created_at.utcoffset() == timedelta(0)
+    assert got.created_at.isoformat() == "2020-01-01T07:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1, 1, 1, 3, tzinfo=timezone(timedelta(hours=5))),  # before year 1 in UTC
+        datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))),  # year 10000 in UTC
+        datetime(9999, 12, 31, 12, tzinfo=UTC),  # too close to the end for every time zone
+    ],
+)
+async def test_created_at_outside_the_readable_range_is_rejected(
+    repo: HistoryRepository, when: datetime
+) -> None:
+    with pytest.raises(InvalidMessageError, match=r"created_at must lie between"):
+        await repo.append_messages(A, "s", [user("ok"), user("x", created_at=when)])
+    assert await repo.list_sessions(A) == []
+
+
+async def test_limits_beyond_a_bigint_are_rejected(repo: HistoryRepository) -> None:
+    await seed(repo, "s", 2)
+    assert len(await repo.load_history(A, "s", limit=2**63 - 1)) == 2
+    with pytest.raises(InvalidInputError, match="at most"):
+        await repo.load_history(A, "s", limit=2**63)
+    with pytest.raises(InvalidInputError, match="at most"):
+        await repo.list_sessions(A, limit=10**20)
+
+
+async def test_huge_integers_in_metadata_are_rejected(repo: HistoryRepository) -> None:
+    with pytest.raises(InvalidMessageError, match="more than 4000 digits"):
+        await repo.append_messages(A, "s", [user("x", metadata={"n": 10**5000})])
+    await repo.append_messages(A, "s", [user("x", metadata={"n": 10**3999})])
+    [got] = await repo.load_history(A, "s")
+    assert got.metadata == {"n": 10**3999}
+
+
+async def test_a_message_that_skipped_validation_is_checked_again(
+    repo: HistoryRepository,
+) -> None:
+    unchecked = [
+        Message.model_construct(role="function", content="x"),  # type: ignore[arg-type]
+        Message.model_construct(role="tool", content="no call id"),
+        Message.model_construct(role="user", content=None),
+    ]
+    for message in unchecked:
+        with pytest.raises(InvalidMessageError, match=r"messages\[0\] is invalid"):
+            await repo.append_messages(A, "s", [message])
+        with pytest.raises(InvalidMessageError):
+            await repo.save_full_history(A, "s", [message])
+    assert await repo.list_sessions(A) == []

@@ -12,6 +12,7 @@ import pytest
 
 from agentcore import (
     LEGACY_SESSION_ID,
+    Message,
     PostgresHistoryRepository,
     migrations,
 )
@@ -184,3 +185,55 @@ async def test_repository_on_unmigrated_database_says_so(empty_database_dsn: str
             await repo.load_history("a", "s")
         with pytest.raises(SchemaNotReadyError):
             await repo.append_messages("a", "s", [{"role": "user", "content": "x"}])
+
+
+ODD_LEGACY_ROWS = [  # what the 0001 schema accepted but agentcore's messages cannot hold
+    ("support", "function", "lookup result", T0),
+    ("support", "AI", "an ai reply", T0 + timedelta(seconds=1)),
+    ("support", "tool", "a tool row without a call id", T0 + timedelta(seconds=2)),
+    ("support", "human", "a human line", T0 + timedelta(seconds=3)),
+    ("", "user", "no agent name", T0 + timedelta(seconds=4)),
+    ("  ", "assistant", "blank agent name", T0 + timedelta(seconds=5)),
+]
+
+
+async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
+    empty_database_dsn: str,
+) -> None:
+    assert migrations.apply(empty_database_dsn) and migrations.rollback(empty_database_dsn)
+    with psycopg.connect(empty_database_dsn) as conn:
+        for row in ODD_LEGACY_ROWS:
+            conn.execute(
+                "INSERT INTO conversation_history (agent_name, role, content, created_at)"
+                " VALUES (%s, %s, %s, %s)",
+                row,
+            )
+    before = legacy_rows(empty_database_dsn)
+    migrations.apply(empty_database_dsn)
+
+    async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
+        support = await repo.load_history("support", LEGACY_SESSION_ID)
+        assert [(m.role, m.metadata) for m in support] == [
+            ("user", {"legacy_role": "function"}),
+            ("assistant", {"legacy_role": "AI"}),
+            ("user", {"legacy_role": "tool"}),
+            ("user", {"legacy_role": "human"}),
+        ]
+        unnamed = await repo.load_history("__legacy_unnamed__", LEGACY_SESSION_ID)
+        assert [(m.content, m.metadata) for m in unnamed] == [
+            ("no agent name", {"legacy_agent_name": ""}),
+            ("blank agent name", {"legacy_agent_name": "  "}),
+        ]
+        for message in support + unnamed:  # every stored row is a valid message
+            assert Message.model_validate(message.model_dump()) == message
+        # ...so a legacy history can be carried into a new session as it is.
+        await repo.save_full_history("support", "copied", support)
+    with psycopg.connect(empty_database_dsn) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO conversation_history (agent_name, session_id, seq, role, content)"
+            " VALUES ('a', 's', 0, 'function', 'x')"
+        )
+
+    migrations.rollback(empty_database_dsn)
+    after = legacy_rows(empty_database_dsn)
+    assert after[: len(before)] == before  # roles and names restored exactly

@@ -2,9 +2,10 @@
 
 A hypothesis state machine sends every call to an ``InMemoryHistoryRepository``
 and a ``PostgresHistoryRepository`` and demands the same observable result
-after every step: the same messages (all fields but ``created_at``, compared as
-JSON text so key order and int/float matter), the same counts, the same
-sessions in the same order, and the same error type and message.
+after every step: the same messages (every field, ``created_at`` exactly when
+the caller gave one; compared as JSON text so key order and int/float matter),
+the same counts, the same sessions in the same order, and the same error type
+and message.
 
 The "ci" profile (the default) runs 300 sequences of up to 20 steps; run
 ``pytest --hypothesis-profile=long`` for 3000 sequences of up to 50 steps.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Coroutine, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -54,6 +56,7 @@ json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-(2**70), 2**70)
+    | st.sampled_from([10**3999, -(10**4000)])  # the longest accepted, one too long
     | st.floats(allow_nan=False, allow_infinity=False)
     | texts,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
@@ -68,6 +71,23 @@ tool_calls = st.lists(
     ),
     min_size=1,
     max_size=2,
+)
+
+
+# Times a caller may give, in any fixed UTC offset, up to the edges of what
+# Python can represent (some fall outside what agentcore accepts: both must
+# reject them alike). None falls near "now", so a stamped time is never taken
+# for a given one (see outcome()).
+offsets = st.builds(
+    timezone,
+    st.timedeltas(
+        min_value=-timedelta(hours=23, minutes=59), max_value=timedelta(hours=23, minutes=59)
+    ),
+)
+created_ats = st.datetimes(
+    min_value=datetime(1, 1, 1), max_value=datetime(2025, 12, 31), timezones=offsets
+) | st.datetimes(
+    min_value=datetime(2100, 1, 1), max_value=datetime(9999, 12, 31, 23, 59), timezones=offsets
 )
 
 
@@ -88,6 +108,8 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
     message_id = draw(optional_id)
     if message_id is not None:
         message["id"] = message_id
+    if draw(st.booleans()):
+        message["created_at"] = draw(created_ats)
     return message
 
 
@@ -103,7 +125,7 @@ INVALID_MESSAGES: list[Any] = [
     {"role": "user", "content": "x", "id": ""},
     "not a message",
 ]
-BAD_LIMITS: list[Any] = [-1, 1.5, "3", True]
+BAD_LIMITS: list[Any] = [-1, 1.5, "3", True, 2**63]
 
 
 class Runner:
@@ -133,12 +155,23 @@ async def outcome(call: Coroutine[Any, Any, Any]) -> tuple[Any, ...]:
     except AgentcoreError as exc:
         return ("raised", type(exc).__name__, str(exc))
     if isinstance(result, list) and result and isinstance(result[0], Message):
-        assert all(m.created_at is not None for m in result)
-        dumped = [m.model_dump(mode="json", exclude={"created_at"}) for m in result]
+        dumped = [
+            m.model_dump(mode="json", exclude={"created_at"}) | {"created_at": _given(m)}
+            for m in result
+        ]
         return ("messages", json.dumps(dumped, ensure_ascii=False))
     if isinstance(result, list) and result:
         return ("sessions", [(s.agent_name, s.session_id, s.message_count) for s in result])
     return ("value", result)
+
+
+def _given(message: Message) -> str:
+    """A caller's created_at exactly (offset included); a stamped one as "now"."""
+    when = message.created_at
+    assert when is not None
+    if abs(when - datetime.now(UTC)) < timedelta(days=1):
+        return "now"
+    return when.isoformat()
 
 
 class HistoryMachine(RuleBasedStateMachine):
@@ -195,7 +228,7 @@ class HistoryMachine(RuleBasedStateMachine):
     @rule(
         agent=st.sampled_from(AGENTS),
         session=st.sampled_from(SESSIONS),
-        limit=st.sampled_from([None, 0, 1, 2, 3, 1000, *BAD_LIMITS]),
+        limit=st.sampled_from([None, 0, 1, 2, 3, 1000, 2**63 - 1, *BAD_LIMITS]),
     )
     def load(self, agent: str, session: str | None, limit: Any) -> None:
         self.both("load_history", agent, session, limit)

@@ -325,3 +325,13 @@ async def test_a_turn_cancelled_during_the_model_call_stores_nothing() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await repo.list_sessions(AGENT) == []
+
+
+async def test_input_over_the_stores_limit_costs_no_model_call() -> None:
+    history = InMemoryHistoryRepository(max_content_chars=100)
+    model = ScriptedModel(["never used"])
+    agent = Agent(AgentConfig(name="bot", include_history=True), model, history)
+    with pytest.raises(InvalidMessageError, match="the limit is 100"):
+        await agent.execute_agent("x" * 101, session_id="s")
+    assert model.calls == []
+    assert await history.load_history("bot", "s") == []
