@@ -30,11 +30,13 @@ LEGACY_ROWS = [  # (agent_name, role, content, created_at): inserted out of time
 ]
 
 
-def legacy_database(dsn: str) -> list[tuple[int, str, str, str, datetime]]:
+def legacy_database(
+    dsn: str, rows: list[tuple[str, str, str, datetime]] = LEGACY_ROWS
+) -> list[tuple[int, str, str, str, datetime]]:
     """Bring an empty database to the pre-session schema and fill it like the seed did."""
     assert migrations.apply(dsn, migrations_dir=None) and migrations.rollback(dsn) == [SECOND]
     with psycopg.connect(dsn) as conn:
-        for row in LEGACY_ROWS:
+        for row in rows:
             conn.execute(
                 "INSERT INTO conversation_history (agent_name, role, content, created_at)"
                 " VALUES (%s, %s, %s, %s)",
@@ -200,15 +202,7 @@ ODD_LEGACY_ROWS = [  # what the 0001 schema accepted but agentcore's messages ca
 async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
     empty_database_dsn: str,
 ) -> None:
-    assert migrations.apply(empty_database_dsn) and migrations.rollback(empty_database_dsn)
-    with psycopg.connect(empty_database_dsn) as conn:
-        for row in ODD_LEGACY_ROWS:
-            conn.execute(
-                "INSERT INTO conversation_history (agent_name, role, content, created_at)"
-                " VALUES (%s, %s, %s, %s)",
-                row,
-            )
-    before = legacy_rows(empty_database_dsn)
+    before = legacy_database(empty_database_dsn, ODD_LEGACY_ROWS)
     migrations.apply(empty_database_dsn)
 
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
