@@ -15,6 +15,8 @@ MessageRow = tuple[str, str | None, str | None, str | None, str | None, str, str
 """The columns of ``load_last_messages``, in order (the JSON columns as text)."""
 
 _JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id")
+# One stateless encoder: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 _MESSAGE_FIELDS = frozenset(Message.model_fields)
@@ -65,7 +67,7 @@ def messages_to_json(messages: Sequence[Message]) -> str:
         if message.created_at is not None:
             item["created_at"] = message.created_at.isoformat()
         items.append(item)
-    return json.dumps(items, ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(items)
 
 
 def message_to_copy_row(
