@@ -30,8 +30,8 @@ class Message(BaseModel):
             most once, so re-appending a message with a stored id is a no-op.
         created_at: When the message was stored. Set by the repository when
             absent; a timezone-aware value given by the caller is kept as the
-            same instant, in UTC (between years 1 and 9999 in UTC, a day's
-            margin included, so that it reads back in any server time zone).
+            same instant, in UTC (from 0001-01-08 to 9999-12-24 UTC: a week
+            inside Python's range, so that it reads back in any server time zone).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -102,6 +102,8 @@ def session_from_row(agent_name: str, row: tuple[str, int, datetime, datetime]) 
 
 
 def _utc(when: datetime) -> datetime:
-    # psycopg returns timestamptz in the server's TimeZone; the fake and the
-    # validated input are in UTC. Most servers already run in UTC: no work then.
-    return when.astimezone(UTC) if when.utcoffset() else when
+    # psycopg returns timestamptz in the server's TimeZone (a ZoneInfo, even
+    # for UTC); the fake and validated input use datetime.UTC. Converting every
+    # value keeps them equal: Python never calls a datetime in a DST zone with
+    # fold=1 equal to one in another zone (PEP 495).
+    return when if when.tzinfo is UTC else when.astimezone(UTC)

@@ -24,10 +24,11 @@ MAX_ID_LENGTH = 255
 MAX_LIMIT = 2**63 - 1
 """The largest row limit PostgreSQL accepts (a bigint); ``None`` means no limit."""
 
-EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
-LATEST = datetime(9999, 12, 30, tzinfo=UTC)
-"""The range of ``created_at`` accepted: a day inside Python's, so the value
-reads back in any server time zone."""
+EARLIEST = datetime(1, 1, 8, tzinfo=UTC)
+LATEST = datetime(9999, 12, 24, tzinfo=UTC)
+"""The range of ``created_at`` accepted: a week inside Python's, so the value
+reads back in any server time zone (PostgreSQL allows offsets up to 167 hours;
+migration 0002 clamps older rows into the same range)."""
 
 MAX_JSON_INT_DIGITS = 4000
 """Integers in ``metadata``/``tool_calls`` have at most this many digits

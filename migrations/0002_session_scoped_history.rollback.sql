@@ -7,12 +7,21 @@
 DROP INDEX ux_conversation_history_message_id;
 ALTER TABLE conversation_history DROP CONSTRAINT conversation_history_role_check;
 
--- Legacy rows get back the role and agent name 0002 had to change.
+-- Rows get back the role 0002 had to change (also where the application
+-- rewrote a legacy conversation, carrying its metadata along); rows from
+-- before the upgrade also get back their agent name and their time.
 UPDATE conversation_history
-SET role = coalesce(metadata ->> 'legacy_role', role),
-    agent_name = coalesce(metadata ->> 'legacy_agent_name', agent_name)
+SET role = metadata ->> 'legacy_role'
+WHERE metadata ? 'legacy_role' AND length(metadata ->> 'legacy_role') <= 50;
+
+SET LOCAL TimeZone = 'UTC';
+SET LOCAL DateStyle = 'ISO';
+UPDATE conversation_history
+SET agent_name = coalesce(metadata ->> 'legacy_agent_name', agent_name),
+    created_at = coalesce((metadata ->> 'legacy_created_at')::timestamptz, created_at)
 WHERE legacy_id IS NOT NULL
-  AND (metadata ? 'legacy_role' OR metadata ? 'legacy_agent_name');
+  AND (metadata ? 'legacy_agent_name' OR metadata ? 'legacy_created_at');
+
 ALTER TABLE conversation_history DROP CONSTRAINT conversation_history_pkey;
 
 ALTER TABLE conversation_history RENAME COLUMN legacy_id TO id;

@@ -28,21 +28,28 @@ ALTER TABLE conversation_history
     ADD COLUMN message_id varchar(255),
     ALTER COLUMN content DROP NOT NULL;
 
--- The 0001 schema accepted any role and any agent name; agentcore reads back
--- only valid messages under addressable names. A row with another role (0001
--- had no tool_call_id, so a 'tool' row too) keeps it in metadata.legacy_role
--- and becomes an assistant message for the usual synonyms of assistant, a user
--- message otherwise. An empty or blank agent name moves to '__legacy_unnamed__'
--- and is kept in metadata.legacy_agent_name. The rollback restores both.
+-- The 0001 schema accepted any role, any agent name and any time; agentcore
+-- reads back only valid messages under addressable names. A row's role is
+-- read case- and space-insensitively: the synonyms of assistant (ai, bot,
+-- model) become assistant, system stays system, anything else (function,
+-- human, and tool, since 0001 rows carry no tool_call_id) becomes user; a
+-- changed role is kept in metadata.legacy_role. An agent name that is empty or
+-- only whitespace (Python's notion of it, which agentcore applies to names)
+-- moves to '__legacy_unnamed__', kept in metadata.legacy_agent_name. The
+-- rollback restores both.
 UPDATE conversation_history
 SET metadata = jsonb_build_object('legacy_role', role),
-    role = CASE WHEN lower(role) IN ('ai', 'bot', 'model') THEN 'assistant' ELSE 'user' END
+    role = CASE
+        WHEN lower(btrim(role)) IN ('assistant', 'ai', 'bot', 'model') THEN 'assistant'
+        WHEN lower(btrim(role)) = 'system' THEN 'system'
+        ELSE 'user'
+    END
 WHERE role NOT IN ('system', 'user', 'assistant');
 
 UPDATE conversation_history
 SET metadata = metadata || jsonb_build_object('legacy_agent_name', agent_name),
     agent_name = '__legacy_unnamed__'
-WHERE agent_name ~ '^[[:space:]]*$';
+WHERE agent_name ~ '^[\t\n\v\f\r\x1c-\x1f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$';
 
 ALTER TABLE conversation_history
     ADD CONSTRAINT conversation_history_role_check
@@ -57,6 +64,17 @@ FROM (
     FROM conversation_history
 ) AS o
 WHERE h.id = o.id;
+
+-- Python reads years 1 to 9999 only: a time outside what agentcore accepts
+-- (infinity, year 0001-01-01, BC dates...) is clamped into that range, after
+-- the rows were numbered in their true order, and kept as text in
+-- metadata.legacy_created_at (UTC, ISO style) for the rollback.
+SET LOCAL TimeZone = 'UTC';
+SET LOCAL DateStyle = 'ISO';
+UPDATE conversation_history
+SET metadata = metadata || jsonb_build_object('legacy_created_at', created_at::text),
+    created_at = least(greatest(created_at, '0001-01-08 00:00:00+00'), '9999-12-24 00:00:00+00')
+WHERE created_at NOT BETWEEN '0001-01-08 00:00:00+00' AND '9999-12-24 00:00:00+00';
 
 INSERT INTO conversation_sessions (agent_name, session_id, next_seq, created_at, updated_at)
 SELECT agent_name, '__legacy__', count(*), min(created_at), max(created_at)

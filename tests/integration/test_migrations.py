@@ -194,15 +194,33 @@ ODD_LEGACY_ROWS = [  # what the 0001 schema accepted but agentcore's messages ca
     ("support", "AI", "an ai reply", T0 + timedelta(seconds=1)),
     ("support", "tool", "a tool row without a call id", T0 + timedelta(seconds=2)),
     ("support", "human", "a human line", T0 + timedelta(seconds=3)),
-    ("", "user", "no agent name", T0 + timedelta(seconds=4)),
-    ("  ", "assistant", "blank agent name", T0 + timedelta(seconds=5)),
+    ("support", "Assistant ", "a capitalised reply", T0 + timedelta(seconds=4)),
+    ("support", "SYSTEM", "a shouted system note", T0 + timedelta(seconds=5)),
+    ("", "user", "no agent name", T0 + timedelta(seconds=6)),
+    ("  ", "assistant", "blank agent name", T0 + timedelta(seconds=7)),
+    ("\xa0\x1c\u3000", "user", "unicode-blank agent name", T0 + timedelta(seconds=8)),
+    ("clock", "user", "go zero time", datetime(1, 1, 1, tzinfo=UTC)),
+    ("clock", "user", "far future", datetime(9999, 12, 31, tzinfo=UTC)),
 ]
+ODD_TIMES = ["-infinity", "infinity"]  # also accepted by the 0001 schema
 
 
 async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
     empty_database_dsn: str,
 ) -> None:
-    before = legacy_database(empty_database_dsn, ODD_LEGACY_ROWS)
+    legacy_database(empty_database_dsn, ODD_LEGACY_ROWS)
+    with psycopg.connect(empty_database_dsn) as conn:
+        for when in ODD_TIMES:
+            conn.execute(
+                "INSERT INTO conversation_history (agent_name, role, content, created_at)"
+                " VALUES ('clock', 'user', %s, %s::timestamptz)",
+                (when, when),
+            )
+        # Compared as text: Python cannot hold these times.
+        before = conn.execute(
+            "SELECT id, agent_name, role, content, created_at::text FROM conversation_history"
+            " ORDER BY id"
+        ).fetchall()
     migrations.apply(empty_database_dsn)
 
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
@@ -212,13 +230,24 @@ async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
             ("assistant", {"legacy_role": "AI"}),
             ("user", {"legacy_role": "tool"}),
             ("user", {"legacy_role": "human"}),
+            ("assistant", {"legacy_role": "Assistant "}),
+            ("system", {"legacy_role": "SYSTEM"}),
         ]
         unnamed = await repo.load_history("__legacy_unnamed__", LEGACY_SESSION_ID)
         assert [(m.content, m.metadata) for m in unnamed] == [
             ("no agent name", {"legacy_agent_name": ""}),
             ("blank agent name", {"legacy_agent_name": "  "}),
+            ("unicode-blank agent name", {"legacy_agent_name": "\xa0\x1c\u3000"}),
         ]
-        for message in support + unnamed:  # every stored row is a valid message
+        clock = await repo.load_history("clock", LEGACY_SESSION_ID)
+        assert [m.content for m in clock] == [
+            "-infinity", "go zero time", "far future", "infinity"  # in their true order
+        ]
+        assert [m.metadata["legacy_created_at"] for m in clock] == [
+            "-infinity", "0001-01-01 00:00:00+00", "9999-12-31 00:00:00+00", "infinity"
+        ]
+        assert [s.agent_name for s in await repo.list_sessions("clock")] == ["clock"]
+        for message in support + unnamed + clock:  # every stored row is a valid message
             assert Message.model_validate(message.model_dump()) == message
         # ...so a legacy history can be carried into a new session as it is.
         await repo.save_full_history("support", "copied", support)
@@ -229,5 +258,9 @@ async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
         )
 
     migrations.rollback(empty_database_dsn)
-    after = legacy_rows(empty_database_dsn)
-    assert after[: len(before)] == before  # roles and names restored exactly
+    with psycopg.connect(empty_database_dsn) as conn:
+        after = conn.execute(
+            "SELECT id, agent_name, role, content, created_at::text FROM conversation_history"
+            " ORDER BY id"
+        ).fetchall()
+    assert after[: len(before)] == before  # roles, names and times restored exactly

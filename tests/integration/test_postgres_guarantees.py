@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -10,6 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from agentcore import DatabaseUnavailableError, PostgresHistoryRepository, StorageError
+from agentcore.validation import EARLIEST, LATEST
 
 A = "agent"
 
@@ -193,3 +195,33 @@ async def test_a_statement_timeout_is_a_storage_error_and_is_not_retried(
             assert not isinstance(caught.value, DatabaseUnavailableError)
             assert pool.get_stats().get("requests_num", 0) - before == 1  # one attempt only
         assert await repo.load_history(A, "s") == []  # the pool still serves
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/London", "Pacific/Kiritimati", "<+100>-100", "Etc/GMT+12"]
+)
+async def test_times_come_back_equal_and_in_utc_whatever_the_server_time_zone(
+    database_dsn: str, zone: str
+) -> None:
+    given = [
+        datetime(2024, 10, 27, 1, 30, tzinfo=UTC),  # London's repeated hour (fold=1 there)
+        EARLIEST,
+        LATEST,
+    ]
+    async with AsyncConnectionPool(
+        database_dsn,
+        min_size=1,
+        max_size=1,
+        kwargs={"autocommit": True, "options": f"-c TimeZone={zone}"},
+        open=False,
+    ) as pool:
+        await pool.wait()
+        repo = PostgresHistoryRepository(pool)
+        await repo.append_messages(
+            A, "s", [user(f"m{i}", created_at=t) for i, t in enumerate(given)]
+        )
+        loaded = await repo.load_history(A, "s")
+        [info] = await repo.list_sessions(A)
+    assert [m.created_at for m in loaded] == given
+    assert all(m.created_at is not None and m.created_at.tzinfo is UTC for m in loaded)
+    assert info.created_at.tzinfo is UTC and info.updated_at.tzinfo is UTC
