@@ -88,18 +88,22 @@ def test_installed_command_runs_the_demo_and_the_migrations(
     installed: Path, empty_database_dsn: str, tmp_path: Path
 ) -> None:
     env = _env(tmp_path)
-    # Run from an empty folder: only the installed copy of agentcore can be imported.
-    status = _run(
-        installed / "agentcore",
-        "migrate",
-        "status",
-        "--dsn",
-        empty_database_dsn,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert status.returncode == 0, status.stderr
-    assert status.stdout.split()[::2] == ["pending", "pending"]
+
+    def migrate_status() -> list[str]:
+        # Run from an empty folder: only the installed copy of agentcore can be imported.
+        run = _run(
+            installed / "agentcore",
+            "migrate",
+            "status",
+            "--dsn",
+            empty_database_dsn,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout.split()
+
+    assert migrate_status()[::2] == ["pending", "pending"]
 
     first = _run(
         installed / "agentcore", "demo", "--dsn", empty_database_dsn, cwd=tmp_path, env=env
@@ -121,16 +125,7 @@ def test_installed_command_runs_the_demo_and_the_migrations(
     assert "Run 2:" in second.stdout
     assert "I remember 4 earlier messages" in second.stdout
 
-    status = _run(
-        installed / "agentcore",
-        "migrate",
-        "status",
-        "--dsn",
-        empty_database_dsn,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert status.stdout.split() == [
+    assert migrate_status() == [
         "applied",
         "0001_conversation_history",
         "applied",
