@@ -48,7 +48,9 @@ class OpenAIChatModel:
 
     Raises:
         MissingDependencyError: the ``openai`` package is not installed.
-        InvalidInputError: both ``client`` and connection settings were given.
+        InvalidInputError: both ``client`` and connection settings were given,
+            ``request_options`` sets ``model`` or ``messages``, or the SDK
+            refuses the settings (a malformed ``base_url``...).
     """
 
     def __init__(
@@ -67,10 +69,21 @@ class OpenAIChatModel:
             raise InvalidInputError(
                 "give OpenAIChatModel either a client or base_url/api_key, not both"
             )
+        reserved = {"model", "messages"} & set(request_options or {})
+        if reserved:
+            raise InvalidInputError(
+                f"request_options must not set {', '.join(sorted(reserved))}: "
+                "the model comes from model= or AgentConfig.model, the messages from the agent"
+            )
         self._owns_client = client is None
-        self._client: AsyncOpenAI = client or self._sdk.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
-        )
+        try:
+            self._client: AsyncOpenAI = client or self._sdk.AsyncOpenAI(
+                base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+            )
+        except Exception as exc:  # the SDK raises httpx's and its own errors here
+            raise InvalidInputError(
+                f"cannot create an OpenAI client for base_url={base_url!r}: {exc}"
+            ) from exc
         self._model = model
         self._request_options = dict(request_options or {})
         self._base_url = str(self._client.base_url)
@@ -115,7 +128,16 @@ class OpenAIChatModel:
             ) from exc
         except sdk.OpenAIError as exc:
             raise ModelError(f"model server {self._base_url} failed: {exc}") from exc
-        return _reply_message(completion, self._base_url)
+        except ValueError as exc:  # e.g. a body that is not JSON
+            raise ModelError(
+                f"model server {self._base_url} sent a reply that is not a chat completion: {exc}"
+            ) from exc
+        try:
+            return _reply_message(completion, self._base_url)
+        except (AttributeError, TypeError, ValueError) as exc:  # a malformed completion
+            raise ModelError(
+                f"model server {self._base_url} sent an unusable reply: {exc}"
+            ) from exc
 
     async def aclose(self) -> None:
         """Close the SDK client if this model created it (an injected one is left open)."""
@@ -143,6 +165,13 @@ def _reply_message(completion: ChatCompletion, base_url: str) -> Message:
         if reply.tool_calls
         else None
     )
+    for call in tool_calls or []:
+        function = call.get("function")
+        if not call.get("id") or not isinstance(function, dict) or not function.get("name"):
+            raise ModelError(
+                f"model server {base_url} sent a tool call without an id or a function name: "
+                f"{call!r}"
+            )
     content = reply.content
     if content is None and not tool_calls:
         content = reply.refusal or ""

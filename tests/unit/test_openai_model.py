@@ -160,6 +160,51 @@ async def test_a_reply_without_choices_is_a_model_error() -> None:
         await model.complete([Message(role="user", content="x")], config=AgentConfig(name="a"))
 
 
+@pytest.mark.parametrize(
+    "respond",
+    [
+        lambda: httpx.Response(200, json={"choices": "x"}),
+        lambda: httpx.Response(200, json={"choices": [{}]}),
+        lambda: httpx.Response(200, json=[1, 2]),
+        lambda: httpx.Response(200, text="{not json", headers={"content-type": "application/json"}),
+        lambda: httpx.Response(200, json=completion({"role": "assistant", "content": 5})),
+        lambda: httpx.Response(200, json=completion({"role": "assistant", "tool_calls": "zz"})),
+        lambda: httpx.Response(
+            200, json=completion({"role": "assistant", "tool_calls": [{"foo": 1}]})
+        ),
+    ],
+    ids=[
+        "choices-str",
+        "empty-choice",
+        "json-list",
+        "broken-json",
+        "content-int",
+        "tool-calls-str",
+        "tool-call-without-id",
+    ],
+)
+async def test_a_malformed_reply_is_a_model_error(respond: Callable[[], httpx.Response]) -> None:
+    model = OpenAIChatModel("m", client=Server(lambda _: respond()).client())
+
+    with pytest.raises(ModelError, match=r"model server http://models\.test/v1/"):
+        await model.complete([Message(role="user", content="x")], config=AgentConfig(name="a"))
+
+
+def test_request_options_cannot_override_model_or_messages() -> None:
+    with pytest.raises(InvalidInputError, match="must not set messages, model"):
+        OpenAIChatModel(
+            "m",
+            base_url="http://x/v1",
+            api_key="k",
+            request_options={"model": "other", "messages": []},
+        )
+
+
+def test_a_malformed_base_url_is_an_input_error() -> None:
+    with pytest.raises(InvalidInputError, match="cannot create an OpenAI client"):
+        OpenAIChatModel("m", base_url="::::", api_key="k")
+
+
 async def test_no_model_name_anywhere_is_rejected_before_any_request() -> None:
     server = Server(lambda _: httpx.Response(500))
     model = OpenAIChatModel(client=server.client())
