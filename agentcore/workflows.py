@@ -152,6 +152,11 @@ def _workflow_problem(workflow_class: object) -> str | None:
     method = getattr(workflow_class, "execute_workflow", None)
     if method is None:
         return f"{where} has no execute_workflow method"
+    # Looked up on the class, a plain method still has ``self`` to bind; a
+    # staticmethod or classmethod does not, as on an instance.
+    takes_self = not isinstance(
+        inspect.getattr_static(workflow_class, "execute_workflow"), staticmethod | classmethod
+    )
     if not inspect.iscoroutinefunction(method):
         return f"{where}.execute_workflow is not an async def"
     signature = inspect.signature(method)
@@ -164,7 +169,7 @@ def _workflow_problem(workflow_class: object) -> str | None:
     if session.default is not None:
         return f"{where}.execute_workflow{signature}: session_id must default to None"
     try:
-        signature.bind(None, None, None, session_id=None)
+        signature.bind(*([None] if takes_self else []), None, None, session_id=None)
     except TypeError:
         return f"{where}.execute_workflow{signature} has the wrong parameters"
     return None

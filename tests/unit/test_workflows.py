@@ -174,6 +174,14 @@ class TooFewParameters:
     async def execute_workflow(self, session_id: str | None = None) -> None: ...
 
 
+class StaticWithSelfName:
+    # Looks right, but a staticmethod gets no self: "self" would swallow the input.
+    @staticmethod
+    async def execute_workflow(
+        self: Any, initial_input: Any, executor: Any, session_id: str | None = None
+    ) -> None: ...
+
+
 class NeedsArguments:
     def __init__(self, setting: int) -> None:
         self.setting = setting
@@ -192,6 +200,7 @@ class NeedsArguments:
         (SessionWithoutDefault, "session_id must default to None"),
         (SessionOnlyInKwargs, "does not take a session_id parameter"),
         (TooFewParameters, "has the wrong parameters"),
+        (StaticWithSelfName, "has the wrong parameters"),
         (NeedsArguments, "cannot be constructed without arguments"),
         (Recorder(), "expected a class, got Recorder"),
     ],
@@ -221,6 +230,29 @@ def test_register_accepts_extra_optional_parameters_and_keyword_only_session() -
     executor = CustomWorkflowExecutor()
     executor.register("flex", Flexible)
     assert executor.names == ["flex"]
+
+
+async def test_static_and_class_methods_with_the_right_parameters_are_accepted_and_run() -> None:
+    seen: list[Any] = []
+
+    class Static:
+        @staticmethod
+        async def execute_workflow(
+            initial_input: Any, executor: Any, session_id: str | None = None
+        ) -> Any:
+            seen.append(("static", initial_input, session_id))
+
+    class Classy:
+        @classmethod
+        async def execute_workflow(
+            cls, initial_input: Any, executor: Any, session_id: str | None = None
+        ) -> Any:
+            seen.append((cls.__name__, initial_input, session_id))
+
+    runner = CustomWorkflowExecutor({"static": Static, "classy": Classy})
+    await runner.execute("static", "a", RecordingRunner(), session_id="s1")
+    await runner.execute("classy", "b", RecordingRunner(), session_id="s2")
+    assert seen == [("static", "a", "s1"), ("Classy", "b", "s2")]
 
 
 def test_a_name_cannot_be_registered_to_two_classes() -> None:
