@@ -9,7 +9,8 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from agentcore.cli import commands
-from agentcore.errors import AgentcoreError, SchemaNotReadyError
+from agentcore.cli.render import describe
+from agentcore.errors import AgentcoreError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -47,17 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("agentcore: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def describe(exc: AgentcoreError) -> str:
-    """The error as one line (driver messages often span several)."""
-    if isinstance(exc, SchemaNotReadyError):
-        return (
-            "migrations not applied: agentcore's tables are missing or out of date "
-            "in this database; run `agentcore migrate up` with the same --dsn"
-        )
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return "; ".join(lines) or type(exc).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from agentcore.errors import InvalidInputError
+from agentcore.cli.render import describe
+from agentcore.errors import AgentcoreError, InvalidInputError
 from agentcore.facade import ExecutionFacade
 from agentcore.model_client import ModelClient
 from agentcore.models import AgentConfig
@@ -47,7 +48,10 @@ async def run_chat(
 ) -> None:
     """Send ``message`` and print the reply; without one, loop over stdin lines.
 
-    The loop ends at end of input or on ``/exit``. Empty lines are skipped.
+    The loop ends at end of input or on ``/exit``. Empty lines are skipped. A
+    line that fails (a refused input, a model or database error) prints one
+    error line on stderr and the loop goes on; if any did, the command fails
+    at the end.
     """
     facade = ExecutionFacade([config], model, history=history)
     if message is not None:
@@ -57,14 +61,22 @@ async def run_chat(
     interactive = sys.stdin.isatty()
     if interactive:
         out(f"Session {session_id!r} of agent {config.name!r}. /exit or Ctrl-D ends it.")
+    failed = 0
     while True:
         line = await asyncio.to_thread(_read_line, "you> " if interactive else "")
         if line is None or line.strip() in EXIT_COMMANDS:
-            return
+            break
         if not line.strip():
             continue
-        result = await facade.run_agent(config.name, line, session_id=session_id)
+        try:
+            result = await facade.run_agent(config.name, line, session_id=session_id)
+        except AgentcoreError as exc:
+            failed += 1
+            print(f"agentcore: error: {describe(exc)}", file=sys.stderr, flush=True)
+            continue
         out(f"{config.name}> {result.output}" if interactive else result.output)
+    if failed:
+        raise AgentcoreError(f"{failed} input line(s) failed (see above); the others were sent")
 
 
 def _read_line(prompt: str) -> str | None:

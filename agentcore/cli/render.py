@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from agentcore.errors import AgentcoreError, SchemaNotReadyError
 from agentcore.models import Message, SessionInfo
 
 
@@ -54,3 +55,14 @@ def sessions_json(sessions: Sequence[SessionInfo]) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def describe(exc: AgentcoreError) -> str:
+    """The error as one line (driver messages often span several)."""
+    if isinstance(exc, SchemaNotReadyError):
+        return (
+            "migrations not applied: agentcore's tables are missing or out of date "
+            "in this database; run `agentcore migrate up` with the same --dsn"
+        )
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__

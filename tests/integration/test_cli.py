@@ -204,6 +204,21 @@ def test_chat_one_turn_then_a_loop_over_stdin_keep_one_conversation(
     assert [m["content"] for m in stored if m["role"] == "user"] == ["hello", "again"]
 
 
+def test_chat_loop_reports_a_failing_line_and_goes_on(
+    cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("first\nbad\x00line\nthird\n"))
+    run = cli("chat", "--agent", "loop", "--session", "s9", "--dsn", database_dsn)
+    assert run.code == 1
+    assert run.out.splitlines() == [
+        'echo: "first" (I remember no earlier messages)',
+        'echo: "third" (I remember 2 earlier messages; you first said "first")',
+    ]
+    errors = run.err.splitlines()
+    assert len(errors) == 2 and "NUL byte" in errors[0] and "1 input line(s) failed" in errors[1]
+    assert all(line.startswith("agentcore: error: ") for line in errors)
+
+
 # --- migrate ----------------------------------------------------------------------------
 
 
