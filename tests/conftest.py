@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -39,13 +40,20 @@ async def open_pool(dsn: str, max_size: int = 10) -> AsyncConnectionPool[Any]:
     return pool
 
 
-@pytest.fixture
-async def pg_pool(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    pool = await open_pool(database_dsn, max_size=16)
+@asynccontextmanager
+async def pool_for(dsn: str, max_size: int = 10) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    """An open autocommit pool on ``dsn``, closed afterwards."""
+    pool = await open_pool(dsn, max_size=max_size)
     try:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def pg_pool(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    async with pool_for(database_dsn, max_size=16) as pool:
+        yield pool
 
 
 # Hypothesis: "ci" is the default (every run of the suite); `pytest

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agentcore import HistoryRepository, InMemoryHistoryRepository, PostgresHistoryRepository
-from tests.conftest import open_pool
+from tests.conftest import pool_for
 from tests.support import PgServer, app_role, fresh_database
 
 
@@ -23,15 +23,9 @@ async def repo(
         return
     with fresh_database(pg_server) as dsn:
         if request.param == "postgres":
-            pool = await open_pool(dsn)
-            try:
+            async with pool_for(dsn) as pool:
                 yield PostgresHistoryRepository(pool)
-            finally:
-                await pool.close()
             return
         with app_role(dsn) as app_dsn:
-            pool = await open_pool(app_dsn)
-            try:
+            async with pool_for(app_dsn) as pool:
                 yield PostgresHistoryRepository(pool)
-            finally:
-                await pool.close()

@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agentcore import Message, PostgresHistoryRepository
 from bench.wire import WireCount, traced
-from tests.conftest import open_pool
+from tests.conftest import pool_for
 
 AGENT, SESSION = "bench-agent", "session-1"
 # psycopg prepares a statement server-side on its 5th execution on a connection.
@@ -26,11 +26,8 @@ WARM_UP_TURNS = 6
 
 @pytest.fixture
 async def one_connection(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    pool = await open_pool(database_dsn, max_size=1)
-    try:
+    async with pool_for(database_dsn, max_size=1) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 async def _pgconn(pool: AsyncConnectionPool[Any]) -> pq.abc.PGconn:

@@ -22,7 +22,7 @@ from agentcore import (
     InvalidMessageError,
     PostgresHistoryRepository,
 )
-from tests.conftest import open_pool
+from tests.conftest import pool_for
 from tests.integration.conftest import FIGURES
 from tests.integration.storage_checks import stored_rows, table_dump
 from tests.support import PgServer, fresh_database
@@ -241,11 +241,8 @@ def database_dsn(module_dsn: str) -> str:
 
 @pytest.fixture
 async def repo(database_dsn: str) -> AsyncIterator[PostgresHistoryRepository]:
-    pool = await open_pool(database_dsn, max_size=2)
-    try:
+    async with pool_for(database_dsn, max_size=2) as pool:
         yield await seeded(PostgresHistoryRepository(pool, max_content_chars=LIMIT))
-    finally:
-        await pool.close()
 
 
 @pytest.mark.parametrize("case", REJECTED, ids=[c.name for c in REJECTED])
