@@ -19,7 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from agentcore.errors import InvalidWorkflowError, UnknownWorkflowError, WorkflowError
+from agentcore.errors import (
+    InvalidInputError,
+    InvalidWorkflowError,
+    UnknownWorkflowError,
+    WorkflowError,
+)
 from agentcore.models import AgentResult, Message
 from agentcore.validation import check_identifier
 
@@ -100,9 +105,14 @@ class CustomWorkflowExecutor:
 
         Raises:
             UnknownWorkflowError: no workflow has that name (lists the known ones).
+            InvalidInputError: ``workflow_name`` is not a string.
             InvalidIdentifierError: ``session_id`` is not a usable id.
             WorkflowError: the workflow raised; the original is the ``__cause__``.
         """
+        if not isinstance(workflow_name, str):
+            raise InvalidInputError(
+                f"workflow_name must be a string, got {type(workflow_name).__name__}"
+            )
         workflow_class = self._workflows.get(workflow_name)
         if workflow_class is None:
             raise UnknownWorkflowError(workflow_name, list(self._workflows))
