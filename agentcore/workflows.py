@@ -52,9 +52,15 @@ class CustomWorkflowExecutor:
 
     Raises:
         InvalidWorkflowError: a class does not have the required signature.
+        InvalidInputError: ``workflows`` is not a mapping (a list of classes, say).
     """
 
     def __init__(self, workflows: Mapping[str, type] | None = None) -> None:
+        if workflows is not None and not isinstance(workflows, Mapping):
+            raise InvalidInputError(
+                "workflows must be a mapping of names to workflow classes, "
+                f"got {type(workflows).__name__}"
+            )
         self._workflows: dict[str, type] = {}
         for name, workflow_class in (workflows or {}).items():
             self.register(name, workflow_class)

@@ -142,3 +142,8 @@ async def test_facade_names_must_be_strings() -> None:
         await facade.run_simple_workflow(5, "hi")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="agents must be a list of AgentConfig"):
         ExecutionFacade(CONFIG, ScriptedModel([]))  # type: ignore[arg-type]
+
+
+def test_workflows_must_be_a_mapping() -> None:
+    with pytest.raises(InvalidInputError, match="workflows must be a mapping .*, got list"):
+        ExecutionFacade([CONFIG], ScriptedModel([]), workflows=[object])  # type: ignore[arg-type]
