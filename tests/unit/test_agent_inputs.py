@@ -145,5 +145,5 @@ async def test_facade_names_must_be_strings() -> None:
 
 
 def test_workflows_must_be_a_mapping() -> None:
-    with pytest.raises(InvalidInputError, match="workflows must be a mapping .*, got list"):
+    with pytest.raises(InvalidInputError, match=r"workflows must be a mapping .*, got list"):
         ExecutionFacade([CONFIG], ScriptedModel([]), workflows=[object])  # type: ignore[arg-type]
