@@ -22,7 +22,14 @@ from agentcore.errors import (
 from agentcore.facade import ExecutionFacade
 from agentcore.memory import InMemoryHistoryRepository
 from agentcore.model_client import ModelClient
-from agentcore.models import AgentConfig, AgentResult, Message, Role, SessionInfo
+from agentcore.models import (
+    DEFAULT_HISTORY_LIMIT,
+    AgentConfig,
+    AgentResult,
+    Message,
+    Role,
+    SessionInfo,
+)
 from agentcore.offline_models import EchoModel, ScriptedModel
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
@@ -39,6 +46,7 @@ LEGACY_SESSION_ID = "__legacy__"
 """The session id under which migration 0002 keeps rows written before sessions existed."""
 
 __all__ = [
+    "DEFAULT_HISTORY_LIMIT",
     "DEFAULT_MAX_CONTENT_CHARS",
     "LEGACY_SESSION_ID",
     "MAX_ID_LENGTH",

@@ -17,16 +17,18 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.pq import ConnStatus
-from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
+    InvalidInputError,
     SchemaNotReadyError,
     StorageError,
 )
 from agentcore.models import Message, SessionInfo
 from agentcore.rows import (
+    message_from_row,
     message_to_copy_row,
     messages_from_rows_newest_first,
     messages_to_json,
@@ -36,8 +38,9 @@ from agentcore.sql import Queries, Query, load_queries
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
     MessageInput,
-    check_identifier,
     check_limit,
+    check_max_content_chars,
+    check_stored_identifier,
     conversation_key,
     prepare_messages,
 )
@@ -59,6 +62,11 @@ class PostgresHistoryRepository:
         pool: An open ``psycopg_pool.AsyncConnectionPool``, owned by the caller.
             Its connections may be in autocommit mode or not.
         max_content_chars: The largest accepted message ``content``.
+
+    Raises:
+        InvalidInputError: ``pool`` is not an ``AsyncConnectionPool`` (a
+            synchronous pool or a connection, say), or ``max_content_chars``
+            is not an int >= 1.
     """
 
     def __init__(
@@ -67,8 +75,8 @@ class PostgresHistoryRepository:
         *,
         max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS,
     ) -> None:
-        self._pool = pool
-        self._max_content_chars = max_content_chars
+        self._pool = _check_pool(pool)
+        self._max_content_chars = check_max_content_chars(max_content_chars)
         self._sql = _queries()
 
     @classmethod
@@ -96,6 +104,7 @@ class PostgresHistoryRepository:
             DatabaseUnavailableError: the database cannot be reached or refuses
                 the credentials.
         """
+        check_max_content_chars(max_content_chars)  # before connecting
         await check_connection(dsn, timeout=timeout)
         pool = AsyncConnectionPool(
             dsn,
@@ -191,11 +200,23 @@ class PostgresHistoryRepository:
             for seq, message in enumerate(batch):
                 await copy.write_row(message_to_copy_row(agent, session, seq, message, now))
 
+    async def get_message(
+        self, agent_name: str, session_id: str, message_id: str
+    ) -> Message | None:
+        """See :meth:`HistoryRepository.get_message`."""
+        params = {
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
+            "message_id": check_stored_identifier(message_id, "message_id"),
+        }
+        rows = await self._read(self._sql["get_message"], params)
+        return message_from_row(rows[0]) if rows else None
+
     async def clear_session(self, agent_name: str, session_id: str) -> int:
         """See :meth:`HistoryRepository.clear_session`."""
         params = {
-            "agent_name": check_identifier(agent_name, "agent_name"),
-            "session_id": check_identifier(session_id, "session_id"),
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
         }
         queries = [
             self._sql["lock_session"],
@@ -207,9 +228,9 @@ class PostgresHistoryRepository:
                 cur = await _run_in_one_round_trip(conn, queries, params)
                 return int(cur.rowcount)
 
-    async def list_sessions(self, agent_name: str, limit: int = 100) -> list[SessionInfo]:
+    async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
-        agent = check_identifier(agent_name, "agent_name")
+        agent = check_stored_identifier(agent_name, "agent_name")
         params = {"agent_name": agent, "limit": check_limit(limit)}
         rows = await self._read(self._sql["list_sessions"], params)
         return [session_from_row(agent, row) for row in rows]
@@ -330,6 +351,26 @@ async def _run_in_one_round_trip(
     finally:
         if not autocommit and not conn.closed:
             await conn.set_autocommit(False)
+
+
+def _check_pool(pool: object) -> AsyncConnectionPool[Any]:
+    """Return ``pool`` if it is a ``psycopg_pool.AsyncConnectionPool``, else raise.
+
+    Raises:
+        InvalidInputError: anything else, named, with what to pass instead.
+    """
+    if isinstance(pool, AsyncConnectionPool):
+        return pool
+    kind = f"{type(pool).__module__}.{type(pool).__qualname__}"
+    if isinstance(pool, ConnectionPool):
+        hint = " (a synchronous pool: agentcore is async, open a psycopg_pool.AsyncConnectionPool)"
+    elif isinstance(pool, psycopg.AsyncConnection | psycopg.Connection):
+        hint = " (a single connection: pass a pool, e.g. psycopg_pool.AsyncConnectionPool(dsn))"
+    elif isinstance(pool, str):
+        hint = " (a DSN: use PostgresHistoryRepository.from_dsn(dsn))"
+    else:
+        hint = ""
+    raise InvalidInputError(f"pool must be a psycopg_pool.AsyncConnectionPool, got {kind}{hint}")
 
 
 async def check_connection(dsn: str, *, timeout: float = 10.0) -> None:

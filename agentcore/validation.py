@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -53,27 +54,60 @@ def conversation_key(
     agentcore never falls back to a shared conversation: without a session id
     a read returns nothing and a write stores nothing.
 
+    A read (``load_history``) accepts ids stored before control characters
+    were refused (:func:`check_stored_identifier`); a write does not.
+
     Raises:
         InvalidIdentifierError: a bad ``agent_name``, or a bad non-None ``session_id``.
     """
-    agent = check_identifier(agent_name, "agent_name")
+    reading = operation == "load_history"
+    check = check_stored_identifier if reading else check_identifier
+    agent = check(agent_name, "agent_name")
     if session_id is None:
         logger.warning(
             "%s for agent %r called without a session_id: %s",
             operation,
             agent,
-            "no history is read" if operation == "load_history" else "nothing is stored",
+            "no history is read" if reading else "nothing is stored",
         )
         return None
-    return agent, check_identifier(session_id, "session_id")
+    return agent, check(session_id, "session_id")
 
 
 def check_identifier(value: object, what: str) -> str:
-    """Return ``value`` if it is a usable identifier, else raise.
+    """Return ``value`` if it is a usable identifier for new data, else raise.
+
+    Writes (``append_messages``, ``save_full_history``, an agent's turn) and
+    agent names use it.
 
     Args:
         value: The candidate id.
         what: Its name in error messages (``agent_name``, ``session_id``...).
+
+    Raises:
+        InvalidIdentifierError: not a string, empty or only whitespace, longer
+            than 255 characters, containing a NUL byte or another control
+            character (C0, DEL, C1) or a Unicode line or paragraph separator
+            (U+2028, U+2029), or not encodable as UTF-8 (a lone surrogate).
+    """
+    value = check_stored_identifier(value, what)
+    if not value.isprintable():  # fast path: printable text holds none of them
+        found = _CONTROL.search(value)
+        if found is not None:
+            raise InvalidIdentifierError(
+                f"{what} must not contain control characters or line separators "
+                f"(found U+{ord(found.group()):04X} at index {found.start()})"
+            )
+    return value
+
+
+def check_stored_identifier(value: object, what: str) -> str:
+    """Return ``value`` if it can name stored data, else raise.
+
+    Like :func:`check_identifier`, but control characters other than NUL are
+    accepted: rows stored before agentcore refused them stay reachable by
+    reads, ``get_message``, ``list_sessions`` and ``clear_session``, which use
+    this check. Nothing new can be written under such an id.
 
     Raises:
         InvalidIdentifierError: not a string, empty or only whitespace, longer
@@ -95,6 +129,9 @@ def check_identifier(value: object, what: str) -> str:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""C0 and C1 control characters, DEL, and the Unicode line and paragraph separators."""
+
 _SURROGATE = "must be valid Unicode text (it holds a lone surrogate, which UTF-8 cannot encode)"
 
 
@@ -106,6 +143,19 @@ def _is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def check_max_content_chars(value: object) -> int:
+    """Return a validated ``max_content_chars`` (a repository's constructor argument).
+
+    Raises:
+        InvalidInputError: not an int (a bool is not), or less than 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"max_content_chars must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise InvalidInputError(f"max_content_chars must be >= 1, got {value}")
+    return int(value)
 
 
 def check_limit(value: object, what: str = "limit") -> int | None:
@@ -181,26 +231,68 @@ def _describe(exc: pydantic.ValidationError) -> str:
 
 
 def _check_message(message: Message, index: int, max_content_chars: int) -> Message:
-    """Check what the model cannot; return the message as PostgreSQL stores it."""
+    """Check what the model cannot; return the message as PostgreSQL stores it.
+
+    A :class:`Message` built with ``model_construct`` skipped pydantic, so
+    every field's type is checked again here. They are ``isinstance`` checks
+    (the nested JSON types are checked by the jsonb walk that runs anyway), so
+    a validated message pays about 0.4 µs (docs/performance.md, "Validation cost").
+    """
     where = f"messages[{index}]"
+    problem = _type_problem(message)
+    if problem:
+        raise InvalidMessageError(f"{where}.{problem}")
+    content = message.content
     problem = message.role_problem()  # again: a Message may have skipped validation
     if problem:
         raise InvalidMessageError(f"{where} is invalid: {problem}")
-    if message.content is not None and len(message.content) > max_content_chars:
+    if content is not None and len(content) > max_content_chars:
         raise InvalidMessageError(
-            f"{where}.content is {len(message.content)} characters; "
-            f"the limit is {max_content_chars}"
+            f"{where}.content is {len(content)} characters; the limit is {max_content_chars}"
         )
     if message.id is not None:
         try:
             check_identifier(message.id, f"{where}.id")
         except InvalidIdentifierError as exc:
             raise InvalidMessageError(str(exc)) from None
-    for field in ("content", "name", "tool_call_id"):
+    for field in _TEXT_FIELDS:
         problem = _text_problem(getattr(message, field))
         if problem:
             raise InvalidMessageError(f"{where}.{field} {problem}")
     return _as_stored(message, where)
+
+
+_TEXT_FIELDS = ("content", "name", "tool_call_id")
+
+
+def _type_problem(message: Message) -> str | None:
+    """Which field holds a value of the wrong type (``field must be ..., got T``)."""
+    content, metadata = message.content, message.metadata
+    if (
+        type(message.role) is str
+        and (content is None or type(content) is str)
+        and type(metadata) is dict
+        and message.name is None
+        and message.tool_call_id is None
+        and message.tool_calls is None
+        and message.created_at is None
+    ):
+        return None  # most messages, in one test
+    if not isinstance(message.role, str):
+        return f"role must be a string, got {type(message.role).__name__}"
+    for field in _TEXT_FIELDS:
+        text = getattr(message, field)
+        if text is not None and not isinstance(text, str):
+            return f"{field} must be a string or None, got {type(text).__name__}"
+    tool_calls = message.tool_calls
+    if tool_calls is not None and not isinstance(tool_calls, list):
+        return f"tool_calls must be a list of objects or None, got {type(tool_calls).__name__}"
+    if not isinstance(message.metadata, dict):
+        return f"metadata must be a dict, got {type(message.metadata).__name__}"
+    created_at = message.created_at
+    if created_at is not None and not isinstance(created_at, datetime):
+        return f"created_at must be a datetime or None, got {type(created_at).__name__}"
+    return None
 
 
 def _as_stored(message: Message, where: str) -> Message:
@@ -208,6 +300,12 @@ def _as_stored(message: Message, where: str) -> Message:
     update: dict[str, Any] = {}
     if message.created_at is not None:
         update["created_at"] = _as_utc(message.created_at, f"{where}.created_at")
+    if message.tool_calls:
+        for position, call in enumerate(message.tool_calls):
+            if not isinstance(call, dict):
+                raise InvalidMessageError(
+                    f"{where}.tool_calls[{position}] must be an object, got {type(call).__name__}"
+                )
     for field in ("tool_calls", "metadata"):
         value = getattr(message, field)
         if not value:
@@ -215,7 +313,7 @@ def _as_stored(message: Message, where: str) -> Message:
         try:
             update[field] = _as_jsonb(value)
         except _JsonProblem as exc:
-            raise InvalidMessageError(f"{where}.{field} {exc}") from None
+            raise InvalidMessageError(f"{where}.{field}{exc.where()} {exc}") from None
     return message.model_copy(update=update) if update else message
 
 
@@ -245,7 +343,14 @@ def _as_utc(when: datetime, where: str) -> datetime:
 
 
 class _JsonProblem(Exception):
-    pass
+    """What is wrong in a JSON value, and where (filled in on the way out)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.path: list[str] = []
+
+    def where(self) -> str:
+        return "".join(reversed(self.path))
 
 
 def _as_jsonb(value: Any) -> Any:
@@ -255,26 +360,88 @@ def _as_jsonb(value: Any) -> Any:
     keeps object keys shortest first, then in UTF-8 byte order; it reads a
     number as an exact decimal, so a float written in exponent form
     (``1e+16``) comes back as an int, and ``-0.0`` as ``0.0``. It stores
-    neither U+0000, nor lone surrogates, nor NaN or Infinity.
+    neither U+0000, nor lone surrogates, nor NaN or Infinity. Only JSON types
+    are accepted (a message built with ``model_construct`` may hold anything):
+    dict with string keys, list, str, int, float, bool and None; subclasses of
+    str, int and float are stored as the plain type.
     """
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         problem = _text_problem(value)
         if problem:
             raise _JsonProblem(f"{problem} (in a key or string)")
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _HUGE_INT:
-        raise _JsonProblem(f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits")
+    if kind is dict:
+        return _jsonb_object(value)
+    if kind is list:
+        return _jsonb_array(value)
+    if kind is int or kind is float:
+        return _jsonb_number(value)
+    if value is None or kind is bool:
+        return value
+    return _as_jsonb(_plain(value))
+
+
+def _jsonb_object(value: dict[Any, Any]) -> dict[str, Any]:
+    items = []
+    for k, v in value.items():
+        if type(k) is not str:
+            if not isinstance(k, str):
+                raise _JsonProblem(
+                    f"has a key {k!r} of type {type(k).__name__}; keys must be strings"
+                )
+            k = str.__str__(k)
+        key = _as_jsonb(k)  # a bad key is reported at its object's path
+        try:
+            items.append((key, _as_jsonb(v)))
+        except _JsonProblem as exc:
+            exc.path.append(f"[{k!r}]")
+            raise
+    items.sort(key=lambda kv: (len(kv[0].encode("utf-8")), kv[0].encode("utf-8")))
+    return dict(items)
+
+
+def _jsonb_array(value: list[Any]) -> list[Any]:
+    out = []
+    for position, item in enumerate(value):
+        try:
+            out.append(_as_jsonb(item))
+        except _JsonProblem as exc:
+            exc.path.append(f"[{position}]")
+            raise
+    return out
+
+
+def _jsonb_number(value: float) -> float:
+    if isinstance(value, int):
+        if abs(value) >= _HUGE_INT:
+            raise _JsonProblem(
+                f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits"
+            )
+        return value
+    if not math.isfinite(value):
+        raise _JsonProblem("must not contain NaN or Infinity")
+    text = repr(value)
+    if "e+" in text:
+        return int(Decimal(text))
+    return 0.0 if value == 0 else value
+
+
+def _plain(value: object) -> object:
+    """A subclass of a JSON type as the plain type, or :class:`_JsonProblem`."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _JsonProblem("must not contain NaN or Infinity")
-        text = repr(value)
-        if "e+" in text:
-            return int(Decimal(text))
-        return 0.0 if value == 0 else value
+        return float.__float__(value)
     if isinstance(value, dict):
-        items = [(_as_jsonb(k), _as_jsonb(v)) for k, v in value.items()]
-        items.sort(key=lambda kv: (len(kv[0].encode("utf-8")), kv[0].encode("utf-8")))
-        return dict(items)
+        return dict(value)
     if isinstance(value, list):
-        return [_as_jsonb(item) for item in value]
-    return value
+        return list(value)
+    raise _JsonProblem(
+        f"holds a value of type {type(value).__name__}, which is not JSON "
+        "(use dict with string keys, list, str, int, float, bool or None)"
+    )

@@ -129,3 +129,11 @@ COPY conversation_history (
     agent_name, session_id, seq, role, content, name, tool_calls, tool_call_id,
     metadata, message_id, created_at
 ) FROM STDIN;
+
+-- name: get_message
+-- The message with client-chosen id %(message_id)s, if stored: a point lookup
+-- on the unique index ux_conversation_history_message_id, whatever the
+-- conversation's length.
+SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at
+FROM conversation_history
+WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND message_id = %(message_id)s;

@@ -14,12 +14,12 @@ from agentcore.errors import InvalidInputError, NotFoundError
 from agentcore.models import AgentConfig
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.repository import HistoryRepository
-from agentcore.validation import check_identifier, check_limit
+from agentcore.validation import check_identifier, check_limit, check_stored_identifier
 
 
 def history(args: argparse.Namespace) -> int:
     """``agentcore history``: print one session's messages, oldest first."""
-    agent, session = _conversation(args)
+    agent, session = _conversation(args, stored=True)
     limit = check_limit(args.limit, "--limit")
     database = _database(args)
 
@@ -36,7 +36,7 @@ def history(args: argparse.Namespace) -> int:
 
 def sessions(args: argparse.Namespace) -> int:
     """``agentcore sessions``: list an agent's sessions, most recently written first."""
-    agent = check_identifier(args.agent, "--agent")
+    agent = check_stored_identifier(args.agent, "--agent")
     limit = check_limit(args.limit, "--limit")
     database = _database(args)
 
@@ -53,7 +53,7 @@ def sessions(args: argparse.Namespace) -> int:
 
 def forget(args: argparse.Namespace) -> int:
     """``agentcore forget``: delete one session's history."""
-    agent, session = _conversation(args)
+    agent, session = _conversation(args, stored=True)
     database = _database(args)
 
     async def run() -> int:
@@ -159,8 +159,11 @@ def _database(args: argparse.Namespace, *, apply_migrations: bool = False) -> Da
     return database
 
 
-def _conversation(args: argparse.Namespace) -> tuple[str, str]:
-    return check_identifier(args.agent, "--agent"), check_identifier(args.session, "--session")
+def _conversation(args: argparse.Namespace, *, stored: bool = False) -> tuple[str, str]:
+    # Reading or deleting (stored=True) accepts ids with control characters,
+    # which older versions stored; nothing new is written under one.
+    check = check_stored_identifier if stored else check_identifier
+    return check(args.agent, "--agent"), check(args.session, "--session")
 
 
 async def _require_session(repository: HistoryRepository, agent: str, session: str) -> None:

@@ -51,8 +51,8 @@ async def run_demo(history: HistoryRepository, out: Callable[[str], None]) -> No
     """
     config = AgentConfig(name=AGENT, include_history=True)
     facade = ExecutionFacade([config], EchoModel(), history=history)
-    stored_before = len(await history.load_history(AGENT, SPEAKERS[0].session_id))
-    run = stored_before // 4 + 1
+    # Every read is bounded: the message counts come from list_sessions.
+    run = (await _message_counts(history)).get(SPEAKERS[0].session_id, 0) // 4 + 1
     width = max(len(s.session_id) for s in SPEAKERS)
 
     if run == 1:
@@ -76,12 +76,14 @@ async def run_demo(history: HistoryRepository, out: Callable[[str], None]) -> No
     out("")
     out("Stored history, read back from the database:")
     transcripts = {}
+    counts = await _message_counts(history)
     for speaker in SPEAKERS:
-        stored = await history.load_history(AGENT, speaker.session_id)
+        stored = await history.load_history(AGENT, speaker.session_id, config.history_limit)
         transcripts[speaker.session_id] = {m.content for m in stored}
         shown = stored[-SHOWN:]
-        note = f", the last {len(shown)} shown" if len(shown) < len(stored) else ""
-        out(f"  session {speaker.session_id} ({len(stored)} messages{note}):")
+        count = counts.get(speaker.session_id, len(stored))
+        note = f", the last {len(shown)} shown" if len(shown) < count else ""
+        out(f"  session {speaker.session_id} ({count} messages{note}):")
         for message in shown:
             out(f"    {message.role:>9}: {_cut(message.content or '')}")
 
@@ -95,7 +97,14 @@ async def run_demo(history: HistoryRepository, out: Callable[[str], None]) -> No
     if run == 1:
         out("Run `agentcore demo` again: both sessions resume with what they remember.")
     else:
-        out("Each reply above counts the earlier messages and quotes what its user said in run 1.")
+        out(
+            "Each reply above counts the earlier messages it was shown (the last "
+            f"{config.history_limit}) and quotes the first thing its user said in them."
+        )
+
+
+async def _message_counts(history: HistoryRepository) -> dict[str, int]:
+    return {s.session_id: s.message_count for s in await history.list_sessions(AGENT)}
 
 
 def _cut(text: str) -> str:
