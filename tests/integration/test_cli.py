@@ -253,7 +253,7 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["--dsn", "nonsense=="], "invalid connection option"),
+        (["--dsn", "nonsense=="], "invalid database DSN (from --dsn): unknown keyword"),
         (["--dsn", "host=127.0.0.1 port=1 connect_timeout=2"], "Connection refused"),
         (["--dsn", "postgresql://nobody@/nowhere?host=/nonexistent-dir"], "cannot connect"),
     ],
@@ -325,7 +325,7 @@ def test_a_usage_error_exits_2(cli) -> None:
 
 def test_as_a_subprocess_an_error_is_one_line_without_traceback() -> None:
     run = subprocess_cli("history", "--agent", "a", "--session", "s", "--dsn", "nonsense==")
-    assert_one_line_error(run, "invalid connection option")
+    assert_one_line_error(run, "invalid database DSN (from --dsn): unknown keyword")
 
 
 # --- the embedded default database -----------------------------------------------------
