@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +18,7 @@ import pytest
 
 from agentcore import embedded
 from agentcore.cli import main
+from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,12 +32,11 @@ class Run(NamedTuple):
 @pytest.fixture(scope="module")
 def cli_data_dir() -> Iterator[Path]:
     """AGENTCORE_DATA_DIR for this module: never the user's real data directory."""
-    parent = Path(tempfile.mkdtemp(prefix="agentcore-cli-"))
-    try:
-        yield parent
-    finally:
-        embedded.stop(parent / "pgdata")
-        shutil.rmtree(parent, ignore_errors=True)
+    with scratch_dir("agentcore-cli-") as parent:
+        try:
+            yield parent
+        finally:
+            embedded.stop(parent / "pgdata")
 
 
 @pytest.fixture(autouse=True)

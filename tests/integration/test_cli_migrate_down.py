@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import pty
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from agentcore import embedded
 from agentcore.cli import main
+from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 PENDING = ["pending", "0001_conversation_history", "pending", "0002_session_scoped_history"]
@@ -124,12 +123,11 @@ def test_demo_does_not_reapply_migrations_rolled_back_on_purpose(
 @pytest.fixture(scope="module")
 def embedded_home() -> Iterator[Path]:
     """An AGENTCORE_DATA_DIR of this module's own (its embedded server stopped at the end)."""
-    parent = Path(tempfile.mkdtemp(prefix="agentcore-down-"))
-    try:
-        yield parent
-    finally:
-        embedded.stop(parent / "pgdata")
-        shutil.rmtree(parent, ignore_errors=True)
+    with scratch_dir("agentcore-down-") as parent:
+        try:
+            yield parent
+        finally:
+            embedded.stop(parent / "pgdata")
 
 
 @pytest.mark.slow
