@@ -10,13 +10,13 @@ from agentcore import embedded, migrations
 from agentcore.cli import render
 from agentcore.cli.chat import build_model, run_chat
 from agentcore.cli.database import (
+    FROM_EMBEDDED,
     Database,
     describe_source,
     explicit_dsn,
     open_repository,
     prepare,
     resolve,
-    start_embedded,
 )
 from agentcore.cli.demo import run_demo
 from agentcore.errors import InvalidInputError, NotFoundError
@@ -135,7 +135,10 @@ def _confirm_rollback(
             f"{what}; not done: pass --yes to confirm (standard input is not a terminal)"
         )
     say(f"{what[0].upper()}{what[1:]}.")
-    answer = input("Roll back? [y/N] ").strip().lower()
+    try:
+        answer = input("Roll back? [y/N] ").strip().lower()
+    except EOFError:  # Ctrl-D: no answer is a no
+        answer = ""
     if answer not in ("y", "yes"):
         raise InvalidInputError("rollback cancelled: nothing was changed")
 
@@ -149,7 +152,8 @@ def db(args: argparse.Namespace) -> int:
         return 0
     if args.action == "dsn":
         # Only the DSN on stdout: `export AGENTCORE_DATABASE_URL=$(agentcore db dsn)`.
-        database = Database(dsn=start_embedded(), source="embedded", prog=args.prog)
+        server = embedded.start(data_dir)
+        database = Database(dsn=server.dsn, source=FROM_EMBEDDED, prog=args.prog)
         prepare(database, apply_migrations=True)
         say(database.dsn)
         return 0

@@ -76,23 +76,13 @@ def resolve(flag: str | None, *, prog: str = "agentcore") -> Database:
     if from_env:
         parse_dsn(from_env, source=f"${DSN_ENV}")
         return Database(dsn=from_env, source=FROM_ENV, prog=prog)
-    return Database(dsn=start_embedded(), source=FROM_EMBEDDED, prog=prog)
-
-
-def start_embedded() -> str:
-    """Start (or reuse) the embedded default database; returns its DSN.
-
-    Raises:
-        MissingDependencyError: the ``embedded`` extra is not installed (the
-            message also says how to use another database instead).
-        DatabaseUnavailableError: the server failed to start.
-    """
     try:
-        return embedded.start(embedded.default_data_dir()).dsn
+        server = embedded.start(embedded.default_data_dir())
     except MissingDependencyError as exc:
         raise MissingDependencyError(
-            f"{exc} (or use another database: --dsn or ${DSN_ENV})"
+            f"{exc}; or use another database with --dsn or ${DSN_ENV}"
         ) from exc
+    return Database(dsn=server.dsn, source=FROM_EMBEDDED, prog=prog)
 
 
 def prepare(database: Database, *, apply_migrations: bool) -> list[str]:

@@ -104,6 +104,10 @@ def test_down_on_a_terminal_asks_and_no_keeps_everything(
         "applied",
     ]
 
+    code, out = _down_on_a_terminal(database_dsn, "\x04")  # Ctrl-D: end of input
+    assert code == 1 and "Traceback" not in out
+    assert out.endswith("agentcore: error: rollback cancelled: nothing was changed\n")
+
     code, out = _down_on_a_terminal(database_dsn, "y\n")
     assert code == 0, out
     assert out.endswith("Roll back? [y/N] rolled back 0002_session_scoped_history\n")

