@@ -40,12 +40,13 @@ def history(args: argparse.Namespace) -> int:
     async def run() -> str:
         async with open_repository(database) as repository:
             messages = await repository.load_history(agent, session, limit)
-            if not messages and limit != 0:
+            # With --limit 0 one message tells whether the session exists at all.
+            if not (messages or (limit == 0 and await repository.load_history(agent, session, 1))):
                 await _require_session(repository, agent, session)
         return render.messages_json(messages) if args.json else render.messages_text(messages)
 
     shown = asyncio.run(run())
-    if shown:  # --limit 0 shows nothing at all in text (JSON: [])
+    if shown:  # nothing to show (--limit 0) prints nothing at all; JSON prints []
         say(shown)
     return 0
 
@@ -59,11 +60,15 @@ def sessions(args: argparse.Namespace) -> int:
     async def run() -> str:
         async with open_repository(database) as repository:
             found = await repository.list_sessions(agent, limit=limit if limit is not None else 100)
-            if not found and limit != 0:
+            if not (found or (limit == 0 and await repository.list_sessions(agent, limit=1))):
                 raise _unknown_agent(agent)
-        return render.sessions_json(found) if args.json else render.sessions_text(found)
+        if args.json:
+            return render.sessions_json(found)
+        return render.sessions_text(found) if found else ""
 
-    say(asyncio.run(run()))
+    shown = asyncio.run(run())
+    if shown:  # like history: nothing to show prints nothing, not even the header
+        say(shown)
     return 0
 
 
