@@ -112,7 +112,7 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def rollback_consequence(plan: migrations.RollbackPlan) -> str:
+def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
     """What rolling back ``plan.ids`` does to the stored conversations, in one sentence."""
     stored = f"{plan.conversations} conversation(s), {plan.messages} message(s)"
     if "0001_conversation_history" in plan.ids:
@@ -131,15 +131,15 @@ def _confirm_rollback(
     """Ask before a rollback that loses stored data; refuse without a terminal or --yes."""
     what = (
         f"rolling back {', '.join(plan.ids)} on {describe_source(database)} "
-        f"{rollback_consequence(plan)}"
+        f"{_rollback_consequence(plan)}"
     )
-    if assume_yes:
-        return
-    if not sys.stdin.isatty():
+    if not (assume_yes or sys.stdin.isatty()):
         raise InvalidInputError(
             f"{what}; not done: pass --yes to confirm (standard input is not a terminal)"
         )
     say(f"{what[0].upper()}{what[1:]}.")
+    if assume_yes:
+        return
     try:
         answer = input("Roll back? [y/N] ").strip().lower()
     except EOFError:  # Ctrl-D: no answer is a no

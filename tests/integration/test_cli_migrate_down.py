@@ -58,6 +58,8 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     code, out, _ = run(capsys, "migrate", "down", "--all", "--yes", *dsn)
     assert code == 0
     assert out.splitlines() == [
+        "Rolling back 0002_session_scoped_history, 0001_conversation_history on the database "
+        "given by --dsn deletes every stored conversation: 2 conversation(s), 4 message(s).",
         "rolled back 0002_session_scoped_history",
         "rolled back 0001_conversation_history",
     ]
