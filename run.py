@@ -93,7 +93,7 @@ def ensure_installed(extra: str) -> None:
     if stamp.exists() and stamp.read_text() == wanted:
         return
     started = time.monotonic()
-    steps = install_steps(extra, terminal=sys.stdout.isatty())
+    steps = install_steps(extra, terminal=sys.stdout.isatty(), stale=stale_distribution())
     for number, (what, command) in enumerate(steps, start=1):
         print(f"run.py: [{number}/{len(steps)}] {what} ...", flush=True)
         if run(command):
@@ -102,17 +102,28 @@ def ensure_installed(extra: str) -> None:
     stamp.write_text(wanted)
 
 
-def install_steps(extra: str, *, terminal: bool) -> list[tuple[str, list[str]]]:
+def stale_distribution() -> bool:
+    """Whether .venv holds agentcore under its old distribution name, ``agentcore``."""
+    patterns = ("lib/python*/site-packages/agentcore-*.dist-info", "Lib/site-packages/agentcore-*")
+    return any(any(VENV.glob(pattern)) for pattern in patterns)
+
+
+def install_steps(
+    extra: str, *, terminal: bool, stale: bool = False
+) -> list[tuple[str, list[str]]]:
     """What to say and run to install agentcore-history[extra] into .venv.
 
     On a terminal pip shows its own progress (each package as it is collected,
     a progress bar while it downloads); elsewhere (CI logs) it stays quiet
-    except for errors, and only these steps are printed.
+    except for errors, and only these steps are printed. A .venv made before
+    the distribution was renamed first loses the old ``agentcore`` one.
     """
-    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check"]
-    if not terminal:
-        pip.append("-q")
+    quiet = [] if terminal else ["-q"]
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", *quiet]
+    uninstall = [str(PYTHON), "-m", "pip", "uninstall", "--yes", *quiet, "agentcore"]
+    renamed = [("removing the old 'agentcore' distribution from .venv", uninstall)]
     return [
+        *(renamed if stale else []),
         ("upgrading pip in .venv", [*pip, "--upgrade", "pip"]),
         (
             f"installing {DISTRIBUTION}[{extra}] and its dependencies into .venv "

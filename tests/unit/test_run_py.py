@@ -101,3 +101,20 @@ def test_a_first_install_prints_each_step_and_shows_pips_progress_on_a_terminal(
     assert (tmp_path / ".venv" / ".agentcore-embedded").exists()
     module.ensure_installed("embedded")  # stamped: nothing more to do
     assert len(commands) == 2 and capsys.readouterr().out == ""
+
+
+def test_a_venv_from_before_the_rename_loses_the_old_distribution_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    module = load_run_py()
+    monkeypatch.setattr(module, "VENV", tmp_path)
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    assert module.stale_distribution() is False
+    (site / "agentcore_history-0.1.0.dist-info").mkdir(parents=True)
+    assert module.stale_distribution() is False
+    (site / "agentcore-0.1.0.dist-info").mkdir()
+    assert module.stale_distribution() is True
+
+    steps = module.install_steps("test", terminal=False, stale=True)
+    assert steps[0][1][-4:] == ["uninstall", "--yes", "-q", "agentcore"]
+    assert steps[1:] == module.install_steps("test", terminal=False)
