@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agentcore import PostgresHistoryRepository, migrations
 from agentcore.dsn import parse_dsn
 from agentcore.errors import InvalidDsnError, InvalidInputError
 
@@ -69,3 +70,15 @@ def test_the_message_never_holds_the_password(dsn: str) -> None:
 )
 def test_a_wellformed_dsn_passes(dsn: str) -> None:
     parse_dsn(dsn)
+
+
+async def test_the_library_entry_points_check_the_dsn_before_connecting() -> None:
+    dsn = "host=127.0.0.1 port=1 password=s3cr3 tpw"  # libpq's own message quotes "tpw"
+    with pytest.raises(InvalidDsnError, match="is not a key=value pair") as caught:
+        async with PostgresHistoryRepository.from_dsn(dsn):
+            pass
+    assert "tpw" not in str(caught.value)
+    for call in (migrations.apply, migrations.status, migrations.rollback):
+        with pytest.raises(InvalidDsnError) as caught:
+            call(dsn)
+        assert "tpw" not in str(caught.value)
