@@ -4,6 +4,7 @@ from agentcore.agent import Agent
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
+    InvalidDsnError,
     InvalidIdentifierError,
     InvalidInputError,
     InvalidMessageError,
@@ -62,6 +63,7 @@ __all__ = [
     "ExecutionFacade",
     "HistoryRepository",
     "InMemoryHistoryRepository",
+    "InvalidDsnError",
     "InvalidIdentifierError",
     "InvalidInputError",
     "InvalidMessageError",

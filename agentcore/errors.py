@@ -7,6 +7,10 @@ the original exception as ``__cause__``.
 
 from __future__ import annotations
 
+DISTRIBUTION_NAME = "agentcore-history"
+"""The name agentcore is installed under with pip (the import package is ``agentcore``;
+``agentcore`` on the package index is an unrelated project)."""
+
 
 class AgentcoreError(Exception):
     """Base class of every error agentcore raises on purpose."""
@@ -22,6 +26,10 @@ class InvalidIdentifierError(InvalidInputError):
 
 class InvalidMessageError(InvalidInputError):
     """A message (or a batch of messages) failed validation."""
+
+
+class InvalidDsnError(InvalidInputError):
+    """A database DSN could not be parsed; the message never holds its password."""
 
 
 class StorageError(AgentcoreError):
@@ -46,6 +54,14 @@ class NotFoundError(AgentcoreError, LookupError):
 
 class MissingDependencyError(AgentcoreError, ImportError):
     """An optional dependency is not installed (the message names the extra to install)."""
+
+    @classmethod
+    def for_extra(cls, what: str, extra: str) -> MissingDependencyError:
+        """The error for ``what`` needing the optional dependencies of ``extra``."""
+        return cls(
+            f"{what} needs the {extra!r} extra: pip install '{DISTRIBUTION_NAME}[{extra}]' "
+            f"(from a checkout of agentcore: pip install '.[{extra}]')"
+        )
 
 
 class ModelError(AgentcoreError):

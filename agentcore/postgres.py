@@ -19,6 +19,7 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg.pq import ConnStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
+from agentcore.dsn import parse_dsn
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
@@ -101,6 +102,7 @@ class PostgresHistoryRepository:
             max_content_chars: The largest accepted message ``content``.
 
         Raises:
+            InvalidDsnError: ``dsn`` is malformed (nothing is connected).
             DatabaseUnavailableError: the database cannot be reached or refuses
                 the credentials.
         """
@@ -377,9 +379,12 @@ async def check_connection(dsn: str, *, timeout: float = 10.0) -> None:
     """Connect once to ``dsn`` and disconnect, to fail early with a clear reason.
 
     Raises:
-        DatabaseUnavailableError: the DSN is malformed, the server cannot be
-            reached, or it refuses the credentials.
+        InvalidDsnError: the DSN is malformed (checked before connecting; the
+            message never holds the password, which libpq's may).
+        DatabaseUnavailableError: the server cannot be reached, or it refuses
+            the credentials.
     """
+    parse_dsn(dsn)
     try:
         conn = await AsyncConnection.connect(dsn, connect_timeout=max(1, round(timeout)))
     except psycopg.Error as exc:

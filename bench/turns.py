@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -698,12 +699,16 @@ async def server_settings(dsn: str) -> dict[str, str]:
 def _own_server() -> tuple[str, Callable[[], None]]:
     from agentcore import embedded
 
-    server = embedded.start(
-        Path(tempfile.mkdtemp(prefix="agentcore-bench-")) / "pgdata", throwaway=True
-    )
+    parent = Path(tempfile.mkdtemp(prefix="agentcore-bench-"))
+    server = embedded.start(parent / "pgdata", throwaway=True)
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute("CREATE DATABASE agentcore_bench")
-    return make_conninfo(server.dsn, dbname="agentcore_bench"), server.stop
+
+    def stop() -> None:
+        server.stop()
+        shutil.rmtree(parent, ignore_errors=True)  # the server removed pgdata; this its folder
+
+    return make_conninfo(server.dsn, dbname="agentcore_bench"), stop
 
 
 async def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:

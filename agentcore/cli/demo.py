@@ -41,13 +41,21 @@ SPEAKERS = (
 )
 
 
-async def run_demo(history: HistoryRepository, out: Callable[[str], None]) -> None:
+async def run_demo(
+    history: HistoryRepository, out: Callable[[str], None], *, again: str = "agentcore demo"
+) -> None:
     """Run one demo round against ``history``, printing through ``out``.
 
     Two sessions of one agent run at the same time (each round's two turns are
     awaited together) and their stored transcripts are read back to show that
     neither saw the other. The sessions keep their ids between runs, so a later
     run resumes them.
+
+    Args:
+        history: Where the sessions are stored.
+        out: Prints one line.
+        again: The command that runs the demo again where the user stands
+            (``python3 run.py demo`` from a checkout, ``agentcore demo``...).
     """
     config = AgentConfig(name=AGENT, include_history=True)
     facade = ExecutionFacade([config], EchoModel(), history=history)
@@ -95,7 +103,7 @@ async def run_demo(history: HistoryRepository, out: Callable[[str], None]) -> No
         raise AssertionError("the demo sessions share messages")
     out("Isolation check: neither session's history holds a message of the other.")
     if run == 1:
-        out("Run `agentcore demo` again: both sessions resume with what they remember.")
+        out(f"Run `{again}` again: both sessions resume with what they remember.")
     else:
         out(
             "Each reply above counts the earlier messages it was shown (the last "
