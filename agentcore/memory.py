@@ -19,6 +19,7 @@ from agentcore.validation import (
     MessageInput,
     check_identifier,
     check_limit,
+    check_max_content_chars,
     conversation_key,
     prepare_messages,
 )
@@ -38,11 +39,15 @@ class InMemoryHistoryRepository:
     """Conversation history in a dict; a faithful fake of the PostgreSQL store.
 
     Args:
-        max_content_chars: The largest accepted message ``content``.
+        max_content_chars: The largest accepted message ``content``, from 1 to
+            ``agentcore.validation.MAX_CONTENT_CHARS_LIMIT`` (25,000,000).
+
+    Raises:
+        InvalidInputError: ``max_content_chars`` is out of that range.
     """
 
     def __init__(self, *, max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS) -> None:
-        self._max_content_chars = max_content_chars
+        self._max_content_chars = check_max_content_chars(max_content_chars)
         self._conversations: dict[tuple[str, str], _Conversation] = {}
         self._lock = threading.Lock()
         self._last_time = datetime.min.replace(tzinfo=UTC)
