@@ -132,8 +132,7 @@ async def conversation_locked(admin: psycopg.AsyncConnection[Any]) -> AsyncItera
     await admin.execute(b"BEGIN")
     await admin.execute(b"SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (A, S))
     await admin.execute(
-        b"SELECT 1 FROM conversation_sessions WHERE agent_name = %s AND session_id = %s"
-        b" FOR UPDATE",
+        b"SELECT 1 FROM conversation_sessions WHERE agent_name = %s AND session_id = %s FOR UPDATE",
         (A, S),
     )
     try:
