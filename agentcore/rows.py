@@ -92,19 +92,20 @@ def messages_to_json_chunks(messages: Sequence[Message], max_bytes: int) -> list
     text = messages_to_json(messages)
     if len(text) * JSONB_BYTES_PER_JSON_CHAR <= max_bytes:
         return [(text, len(messages))]
+    brackets = 2 * JSONB_BYTES_PER_JSON_CHAR
     chunks: list[tuple[str, int]] = []
     part: list[str] = []
-    size = 0
+    size = brackets
     for message in messages:
         item = _ENCODER.encode(_json_item(message))
         # The content is stored as its UTF-8 bytes (at most 4 per character);
-        # the rest of the JSON text, escapes of the content included, at most
-        # JSONB_BYTES_PER_JSON_CHAR per character.
+        # the rest of the JSON text (escapes of the content included, and the
+        # comma before the item) at most JSONB_BYTES_PER_JSON_CHAR per character.
         content = len(message.content or "")
-        estimate = JSONB_BYTES_PER_JSON_CHAR * (len(item) - content) + 4 * content
+        estimate = JSONB_BYTES_PER_JSON_CHAR * (len(item) + 1 - content) + 4 * content
         if part and size + estimate > max_bytes:
             chunks.append(("[" + ",".join(part) + "]", len(part)))
-            part, size = [], 0
+            part, size = [], brackets
         part.append(item)
         size += estimate
     chunks.append(("[" + ",".join(part) + "]", len(part)))
