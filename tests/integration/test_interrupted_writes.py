@@ -32,6 +32,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from agentcore import PostgresHistoryRepository, StorageError, postgres
 
+pytestmark = pytest.mark.slow  # 75 cases of about a second each
+
 A = "support-bot"
 S = "interrupted"
 ROUNDS = 50
