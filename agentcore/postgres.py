@@ -172,7 +172,7 @@ class PostgresHistoryRepository:
         # commit together and see each other: the conversation's lock comes
         # first, then one statement per part, in one READ COMMITTED
         # transaction sent in one round trip.
-        insert = self._sql["append_messages" if with_ids else "append_new_messages"]
+        insert = self._sql["append_messages"] if with_ids else self._sql["append_new_messages"]
         queries = [self._sql["begin_read_committed"], self._sql["lock_session"]]
         queries += [insert] * len(chunks) + [self._sql["commit"]]
         lock: dict[str, Any] = {"agent_name": agent, "session_id": session}
