@@ -40,10 +40,11 @@ class InMemoryHistoryRepository:
     """Conversation history in a dict; a faithful fake of the PostgreSQL store.
 
     Args:
-        max_content_chars: The largest accepted message ``content``.
+        max_content_chars: The largest accepted message ``content``, from 1 to
+            ``agentcore.validation.MAX_CONTENT_CHARS_LIMIT`` (25,000,000).
 
     Raises:
-        InvalidInputError: ``max_content_chars`` is not an int >= 1.
+        InvalidInputError: ``max_content_chars`` is out of that range.
     """
 
     def __init__(self, *, max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS) -> None:

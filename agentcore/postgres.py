@@ -15,8 +15,8 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection, AsyncCursor
-from psycopg.pq import ConnStatus
+from psycopg import AsyncConnection, AsyncCursor, IsolationLevel
+from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from agentcore.dsn import parse_dsn
@@ -32,7 +32,7 @@ from agentcore.rows import (
     message_from_row,
     message_to_copy_row,
     messages_from_rows_newest_first,
-    messages_to_json,
+    messages_to_json_chunks,
     session_from_row,
 )
 from agentcore.sql import Queries, Query, load_queries
@@ -45,6 +45,15 @@ from agentcore.validation import (
     conversation_key,
     prepare_messages,
 )
+
+APPEND_CHUNK_JSONB_BYTES = 64 * 2**20
+"""The most an append sends as one jsonb value, by a safe upper estimate (bytes).
+
+PostgreSQL's jsonb holds at most 268,435,455 bytes; a larger batch is split
+into parts of at most this estimate (one message per part at least, which
+the per-message limits of :mod:`agentcore.validation` keep below the
+maximum), stored in one transaction. Ordinary batches are one part.
+"""
 
 
 @functools.cache
@@ -62,12 +71,13 @@ class PostgresHistoryRepository:
     Args:
         pool: An open ``psycopg_pool.AsyncConnectionPool``, owned by the caller.
             Its connections may be in autocommit mode or not.
-        max_content_chars: The largest accepted message ``content``.
+        max_content_chars: The largest accepted message ``content``, from 1 to
+            ``agentcore.validation.MAX_CONTENT_CHARS_LIMIT`` (25,000,000).
 
     Raises:
         InvalidInputError: ``pool`` is not an ``AsyncConnectionPool`` (a
             synchronous pool or a connection, say), or ``max_content_chars``
-            is not an int >= 1.
+            is out of that range.
     """
 
     def __init__(
@@ -148,25 +158,58 @@ class PostgresHistoryRepository:
         key = conversation_key(agent_name, session_id, "append_messages")
         if key is None or not batch:
             return 0
-        params = {
-            "agent_name": key[0],
-            "session_id": key[1],
-            "messages": messages_to_json(batch),
-            "message_count": len(batch),
-        }
-        # Without message ids there is nothing to deduplicate: one statement,
-        # whose counter upsert locks the conversation's row against other
-        # writers. With ids, the "already stored?" check must see every
-        # earlier writer: the conversation's lock comes first, in the same
-        # implicit transaction and the same round trip.
-        if any(m.id is not None for m in batch):
-            queries = [self._sql["lock_session"], self._sql["append_messages"]]
-        else:
-            queries = [self._sql["append_new_messages"]]
+        agent, session = key
+        with_ids = any(m.id is not None for m in batch)
+        chunks = messages_to_json_chunks(batch, APPEND_CHUNK_JSONB_BYTES)
+        if len(chunks) == 1 and not with_ids:
+            # The common case (a turn): nothing to deduplicate, one statement,
+            # whose counter upsert locks the conversation's row against other
+            # writers. No transaction block, no pipeline: the cheapest write.
+            params = {
+                "agent_name": agent,
+                "session_id": session,
+                "messages": chunks[0][0],
+                "message_count": chunks[0][1],
+            }
+            with _db_errors(self._pool):
+                async with self._write_connection() as conn:
+                    return await self._append_new(conn, params)
+        # With ids, the "already stored?" check must see every earlier writer;
+        # a batch too large for one jsonb value is split, and its parts must
+        # commit together and see each other: the conversation's lock comes
+        # first, then one statement per part, in one READ COMMITTED
+        # transaction sent in one round trip.
+        insert = self._sql["append_messages"] if with_ids else self._sql["append_new_messages"]
+        queries = [self._sql["begin_read_committed"], self._sql["lock_session"]]
+        queries += [insert] * len(chunks) + [self._sql["commit"]]
+        lock: dict[str, Any] = {"agent_name": agent, "session_id": session}
+        params_list = [lock, lock]
+        params_list += [lock | {"messages": text, "message_count": n} for text, n in chunks]
+        params_list.append(lock)
         with _db_errors(self._pool):
-            async with self._connection() as conn:
-                cur = await _run_in_one_round_trip(conn, queries, params)
-                return int(cur.rowcount)
+            async with self._write_connection() as conn:
+                cursors = await _run_in_one_round_trip(conn, queries, params_list)
+                return sum(int(cur.rowcount) for cur in cursors[2:-1])
+
+    async def _append_new(self, conn: AsyncConnection[Any], params: dict[str, Any]) -> int:
+        """Run append_new_messages; under a stricter default isolation, again at READ COMMITTED.
+
+        Alone, the statement is atomic and correct at any isolation level, but
+        at REPEATABLE READ or SERIALIZABLE (a DBA's default_transaction_isolation)
+        it fails with a serialization error when a concurrent writer of the
+        conversation committed after it started. The failed attempt changed
+        nothing, so it is repeated inside an explicit READ COMMITTED
+        transaction, which waits for the row instead. Under the default READ
+        COMMITTED this costs nothing: one statement, one round trip.
+        """
+        query = self._sql["append_new_messages"]
+        try:
+            cursors = await _run_in_one_round_trip(conn, [query], [params])
+        except psycopg.errors.SerializationFailure:
+            queries = [self._sql["begin_read_committed"], query, self._sql["commit"]]
+            cursors = await _run_in_one_round_trip(conn, queries, [params] * 3)
+            return int(cursors[1].rowcount)
+        return int(cursors[0].rowcount)
 
     async def save_full_history(
         self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
@@ -182,7 +225,11 @@ class PostgresHistoryRepository:
         agent, session = key
         params = {"agent_name": agent, "session_id": session, "message_count": len(batch)}
         with _db_errors(self._pool):
-            async with self._connection() as conn, conn.transaction():
+            async with (
+                self._write_connection() as conn,
+                _read_committed(conn),
+                conn.transaction(),
+            ):
                 await self._replace(conn, params, batch)
 
     async def _replace(
@@ -221,14 +268,16 @@ class PostgresHistoryRepository:
             "session_id": check_stored_identifier(session_id, "session_id"),
         }
         queries = [
+            self._sql["begin_read_committed"],
             self._sql["lock_session"],
             self._sql["delete_session"],  # waits for in-flight appends
             self._sql["delete_messages"],
+            self._sql["commit"],
         ]
         with _db_errors(self._pool):
-            async with self._connection() as conn:
-                cur = await _run_in_one_round_trip(conn, queries, params)
-                return int(cur.rowcount)
+            async with self._write_connection() as conn:
+                cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
+                return int(cursors[3].rowcount)
 
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
@@ -269,6 +318,13 @@ class PostgresHistoryRepository:
         replace them, and the next one is taken.
         """
         return _Checkout(self._pool)
+
+    def _write_connection(self) -> _WriteCheckout:
+        """Like :meth:`_connection`, but a write that fails closes the connection.
+
+        See :class:`_WriteCheckout`.
+        """
+        return _WriteCheckout(self._pool)
 
 
 class _Checkout:
@@ -311,6 +367,73 @@ class _Checkout:
         await checkout.__aexit__(exc_type, exc, tb)
 
 
+class _WriteCheckout(_Checkout):
+    """A write's checkout: on any failure, the connection is closed, not reused.
+
+    A write interrupted mid-way (its task cancelled, statement_timeout,
+    lock_timeout, a lost connection, any error) can leave the connection in a
+    state the next caller must not inherit. The one met in practice: psycopg
+    (3.3.9, ``_cursor_base._maybe_prepare_gen``) records a statement as
+    prepared when it sends the Parse inside a pipeline, and validates that
+    only for statements it had never seen. If the pipeline fails before the
+    server reaches that Parse, the server never prepared it, psycopg still
+    thinks so, and every later execution of that statement on this connection
+    fails with ``prepared statement "_pg3_N" does not exist``. A failed
+    explicit transaction (begin_read_committed) leaves it in error as well.
+
+    Closing costs nothing on the happy path (no extra statement, no check), and
+    on the failure path one new connection, which the pool opens in the
+    background; it also ends the server's session, so nothing it held or
+    prepared survives. The alternatives were worse: a ``DEALLOCATE ALL`` after
+    each failure costs a round trip and relies on psycopg noticing it
+    (``PrepareManager._should_discard``); clearing psycopg's cache touches
+    private state; never preparing pipelined statements costs parse and plan
+    time on every write.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        super().__init__(pool)
+        self._conn: AsyncConnection[Any] | None = None
+
+    async def __aenter__(self) -> AsyncConnection[Any]:
+        self._conn = await super().__aenter__()
+        return self._conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if exc is not None and conn is not None:
+            # Cancellation included: psycopg has already asked the server to
+            # cancel the statement and waited for it (AsyncConnection.wait).
+            await conn.close()
+        await super().__aexit__(exc_type, exc, tb)
+
+
+@asynccontextmanager
+async def _read_committed(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+    """The transactions psycopg begins on ``conn`` start at READ COMMITTED, for the block.
+
+    A write's statements must see every writer that committed before it took
+    the conversation's lock, whatever default_transaction_isolation a DBA or
+    the caller's connection set (see begin_read_committed in sql/history.sql).
+    Setting the level is local to psycopg (it changes the BEGIN it sends), so
+    this costs no round trip; the caller's level comes back afterwards.
+    """
+    level = conn.isolation_level
+    await conn.set_isolation_level(IsolationLevel.READ_COMMITTED)
+    try:
+        yield
+    finally:
+        if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
+            await conn.set_isolation_level(level)
+
+
 def _still_open(conn: AsyncConnection[Any]) -> bool:
     """Whether an idle connection is still usable, judged without a round trip.
 
@@ -333,25 +456,28 @@ def _still_open(conn: AsyncConnection[Any]) -> bool:
 
 
 async def _run_in_one_round_trip(
-    conn: AsyncConnection[Any], queries: Sequence[Query], params: dict[str, Any]
-) -> AsyncCursor[Any]:
-    """Run ``queries`` atomically in one network round trip; return the last cursor.
+    conn: AsyncConnection[Any], queries: Sequence[Query], params: Sequence[dict[str, Any]]
+) -> list[AsyncCursor[Any]]:
+    """Run ``queries[i]`` with ``params[i]``, in one network round trip; return their cursors.
 
-    In pipeline mode the statements before one Sync form a single implicit
-    transaction: all of them commit together, or an error rolls all back. An
-    explicit BEGIN/COMMIT would cost a round trip each.
+    In pipeline mode the statements before one Sync are sent together; a
+    write of several statements brackets them with begin_read_committed and
+    commit, so they commit together (or an error rolls all back) at READ
+    COMMITTED whatever the server's default isolation. A failure leaves the
+    connection unusable: the caller closes it (:class:`_WriteCheckout`).
     """
     autocommit = conn.autocommit
     if not autocommit:  # a caller's pool may hand out non-autocommit connections
         await conn.set_autocommit(True)
     try:
         if len(queries) == 1:  # a lone statement is one round trip without a pipeline
-            return await conn.execute(queries[0].text, params)
+            return [await conn.execute(queries[0].text, params[0])]
         async with conn.pipeline():
-            cursors = [await conn.execute(query.text, params) for query in queries]
-        return cursors[-1]
+            return [await conn.execute(queries[i].text, params[i]) for i in range(len(queries))]
     finally:
-        if not autocommit and not conn.closed:
+        # After a failure the transaction may be left in error: the connection
+        # is then closed by the caller, not given its mode back.
+        if not autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
             await conn.set_autocommit(False)
 
 
@@ -429,6 +555,11 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
             "agentcore's tables are missing or out of date in this database: apply the "
             "migrations "
             "(agentcore.migrations.apply(dsn), or `agentcore migrate up`)"
+        )
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return StorageError(
+            f"the database refuses writes ({exc}): default_transaction_read_only is on "
+            "for this database or role, or the server is a read-only standby"
         )
     if isinstance(exc, psycopg.OperationalError) and _lost_connection(exc):
         return DatabaseUnavailableError(f"database connection failed: {exc}")

@@ -6,6 +6,7 @@ before any state is touched.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -40,10 +41,76 @@ _HUGE_INT = 10**MAX_JSON_INT_DIGITS
 DEFAULT_MAX_CONTENT_CHARS = 1_000_000
 """Default cap on one message's ``content``, in characters (about 1 MB of text)."""
 
+MAX_CONTENT_CHARS_LIMIT = 25_000_000
+"""The largest ``max_content_chars`` a repository accepts.
+
+With it, :data:`MAX_JSON_FIELD_BYTES` and :data:`MAX_TEXT_FIELD_CHARS`, one
+message always fits in one PostgreSQL jsonb value (at most 268,435,455
+bytes), the form in which an append sends it: content takes at most 4 bytes
+per character there, JSON fields at most 8 per byte of their JSON text
+(``agentcore.rows.JSONB_BYTES_PER_JSON_CHAR``), so the worst message is
+about 100 MB + 2 x 67 MB + 8 MB. Checked by tests/unit/test_message_size_limits.py.
+"""
+
+MAX_JSON_FIELD_BYTES = 8 * 2**20
+"""Largest ``metadata`` or ``tool_calls`` of one message: 8 MiB of UTF-8 JSON text."""
+
+MAX_TEXT_FIELD_CHARS = 2**20
+"""Largest ``name`` or ``tool_call_id`` of one message, in characters."""
+
 MessageInput = Message | Mapping[str, Any]
 """A :class:`Message`, or a dict in OpenAI chat-message style that validates as one."""
 
 logger = logging.getLogger("agentcore.history")
+
+
+def check_max_content_chars(value: object) -> int:
+    """Return a validated ``max_content_chars`` (a repository's constructor argument).
+
+    Raises:
+        InvalidInputError: not an int, below 1, or above
+            :data:`MAX_CONTENT_CHARS_LIMIT` (a message PostgreSQL could not take).
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"max_content_chars must be an int, got {type(value).__name__}")
+    if not 1 <= value <= MAX_CONTENT_CHARS_LIMIT:
+        raise InvalidInputError(
+            f"max_content_chars must be between 1 and {MAX_CONTENT_CHARS_LIMIT}, got {value}"
+        )
+    return int(value)  # an int subclass (an IntEnum, say) is kept as a plain int
+
+
+def check_message_size(message: Message, where: str) -> None:
+    """Refuse a message whose fields exceed the per-message size limits.
+
+    The limits keep any one message within what PostgreSQL can store in one
+    append (see :data:`MAX_CONTENT_CHARS_LIMIT`); both repositories apply
+    them, so they agree. ``content`` is checked against ``max_content_chars``
+    separately.
+
+    Raises:
+        InvalidMessageError: ``name`` or ``tool_call_id`` longer than
+            :data:`MAX_TEXT_FIELD_CHARS`, or ``metadata`` or ``tool_calls``
+            larger than :data:`MAX_JSON_FIELD_BYTES` as JSON.
+    """
+    for field in ("name", "tool_call_id"):
+        text = getattr(message, field)
+        if isinstance(text, str) and len(text) > MAX_TEXT_FIELD_CHARS:
+            raise InvalidMessageError(
+                f"{where}.{field} is {len(text)} characters; the limit is {MAX_TEXT_FIELD_CHARS}"
+            )
+    for field in ("metadata", "tool_calls"):
+        value = getattr(message, field)
+        if not value:
+            continue
+        size = len(_JSON_SIZE_ENCODER.encode(value).encode("utf-8"))
+        if size > MAX_JSON_FIELD_BYTES:
+            raise InvalidMessageError(
+                f"{where}.{field} is {size} bytes as JSON; the limit is {MAX_JSON_FIELD_BYTES}"
+            )
+
+
+_JSON_SIZE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def conversation_key(
@@ -143,19 +210,6 @@ def _is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def check_max_content_chars(value: object) -> int:
-    """Return a validated ``max_content_chars`` (a repository's constructor argument).
-
-    Raises:
-        InvalidInputError: not an int (a bool is not), or less than 1.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"max_content_chars must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise InvalidInputError(f"max_content_chars must be >= 1, got {value}")
-    return int(value)
 
 
 def check_limit(value: object, what: str = "limit") -> int | None:
@@ -314,7 +368,9 @@ def _as_stored(message: Message, where: str) -> Message:
             update[field] = _as_jsonb(value)
         except _JsonProblem as exc:
             raise InvalidMessageError(f"{where}.{field}{exc.where()} {exc}") from None
-    return message.model_copy(update=update) if update else message
+    stored = message.model_copy(update=update) if update else message
+    check_message_size(stored, where)
+    return stored
 
 
 def _text_problem(text: str | None) -> str | None:

@@ -16,8 +16,8 @@ BAD_MAX_CONTENT_CHARS = [
     ("100", "max_content_chars must be an int, got str"),
     (1.5, "max_content_chars must be an int, got float"),
     (True, "max_content_chars must be an int, got bool"),
-    (0, "max_content_chars must be >= 1, got 0"),
-    (-5, "max_content_chars must be >= 1, got -5"),
+    (0, "max_content_chars must be between 1 and 25000000, got 0"),
+    (-5, "max_content_chars must be between 1 and 25000000, got -5"),
 ]
 
 
