@@ -17,6 +17,7 @@ from agentcore.errors import (
     UnknownAgentError,
     UnknownNameError,
     UnknownWorkflowError,
+    UnsupportedDatabaseError,
     WorkflowError,
 )
 from agentcore.facade import ExecutionFacade
@@ -75,6 +76,7 @@ __all__ = [
     "UnknownAgentError",
     "UnknownNameError",
     "UnknownWorkflowError",
+    "UnsupportedDatabaseError",
     "WorkflowError",
     "load_workflows",
 ]

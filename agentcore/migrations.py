@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from yoyo import get_backend, read_migrations
 
-from agentcore.errors import DatabaseUnavailableError, MigrationError
+from agentcore.encoding import SUPPORTED_ENCODING, check_server_encoding
+from agentcore.errors import DatabaseUnavailableError, MigrationError, UnsupportedDatabaseError
 from agentcore.resources import data_dir
 from agentcore.sql import Queries, load_queries
 
@@ -95,13 +96,21 @@ def yoyo_url(dsn: str) -> str:
     """Turn any libpq DSN into the ``postgresql+psycopg://`` URL yoyo expects.
 
     Every connection parameter (unix-socket hosts and passwords included)
-    travels in the query string, so nothing is lost to URL parsing.
+    travels in the query string, so nothing is lost to URL parsing. The
+    connection talks UTF-8 whatever client encoding the DSN, the role or the
+    database would choose.
     """
+    params = _connection_params(dsn)
+    return "postgresql+psycopg:///?" + urlencode({k: str(v) for k, v in params.items()})
+
+
+def _connection_params(dsn: str) -> dict[str, Any]:
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         raise DatabaseUnavailableError(f"invalid database DSN: {exc}") from exc
-    return "postgresql+psycopg:///?" + urlencode({k: str(v) for k, v in params.items()})
+    params["client_encoding"] = SUPPORTED_ENCODING
+    return params
 
 
 @functools.cache
@@ -126,15 +135,21 @@ def _lock(backend: Any) -> Iterator[None]:
 
 @contextmanager
 def _backend(dsn: str, action: str) -> Iterator[Any]:
-    """yoyo's backend for ``dsn``, closed afterwards, its errors translated."""
+    """yoyo's backend for ``dsn``, closed afterwards, its errors translated.
+
+    The database's encoding is checked first: yoyo creates its own tables as
+    soon as it connects.
+    """
     url = yoyo_url(dsn)
     try:
+        with psycopg.connect(make_conninfo("", **_connection_params(dsn))) as conn:
+            check_server_encoding(conn.info.parameter_status("server_encoding"), conn.info.dbname)
         backend = get_backend(url)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
     try:
         yield backend
-    except (MigrationError, DatabaseUnavailableError):
+    except (MigrationError, DatabaseUnavailableError, UnsupportedDatabaseError):
         raise
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(f"lost the database connection: {exc}") from exc
