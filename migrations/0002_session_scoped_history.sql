@@ -10,6 +10,9 @@
 
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL DateStyle = 'ISO';
+-- Enough memory to number and index a few million rows without spilling.
+SET LOCAL work_mem = '256MB';
+SET LOCAL maintenance_work_mem = '256MB';
 
 CREATE TABLE conversation_sessions (
     agent_name varchar(255) NOT NULL,
@@ -95,38 +98,50 @@ INSERT INTO conversation_history (
     legacy_id, agent_name, role, content, created_at, session_id, seq, metadata
 )
 SELECT
-    id,
-    agent,
+    o.id,
+    n.agent,
     CASE
-        WHEN role IN ('system', 'user', 'assistant') THEN role
-        WHEN lower(btrim(role)) IN ('assistant', 'ai', 'bot', 'model') THEN 'assistant'
-        WHEN lower(btrim(role)) = 'system' THEN 'system'
+        WHEN o.role IN ('system', 'user', 'assistant') THEN o.role
+        WHEN lower(btrim(o.role)) IN ('assistant', 'ai', 'bot', 'model') THEN 'assistant'
+        WHEN lower(btrim(o.role)) = 'system' THEN 'system'
         ELSE 'user'
     END,
-    content,
-    least(greatest(created_at, '0001-01-08 00:00:00+00'), '9999-12-24 00:00:00+00'),
+    o.content,
+    least(greatest(o.created_at, '0001-01-08 00:00:00+00'), '9999-12-24 00:00:00+00'),
     '__legacy__',
-    row_number() OVER (PARTITION BY agent ORDER BY created_at, id) - 1,
+    n.seq,
     CASE
-        WHEN role IN ('system', 'user', 'assistant') AND agent = agent_name AND in_range
+        WHEN o.role IN ('system', 'user', 'assistant') AND n.agent = o.agent_name AND n.in_range
         THEN '{}'::jsonb
         ELSE jsonb_strip_nulls(jsonb_build_object(
-            'legacy_role', CASE WHEN role NOT IN ('system', 'user', 'assistant') THEN role END,
-            'legacy_agent_name', CASE WHEN agent <> agent_name THEN agent_name END,
-            'legacy_created_at', CASE WHEN NOT in_range THEN created_at::text END
+            'legacy_role', CASE WHEN o.role NOT IN ('system', 'user', 'assistant') THEN o.role END,
+            'legacy_agent_name', CASE WHEN n.agent <> o.agent_name THEN o.agent_name END,
+            'legacy_created_at', CASE WHEN NOT n.in_range THEN o.created_at::text END
         ))
     END
-FROM (
+FROM conversation_history_0001 AS o
+JOIN (
+    -- Numbered on the narrow columns only: sorting whole rows spilled the
+    -- table's size to temporary files. Partitions compare names byte for
+    -- byte: the same groups as the database's collation, sorted faster.
     SELECT
-        o.*,
-        CASE
-            WHEN agent_name ~ '^[\t\n\v\f\r\x1c-\x1f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$'
-            THEN '__legacy_unnamed__'
-            ELSE agent_name
-        END AS agent,
-        created_at BETWEEN '0001-01-08 00:00:00+00' AND '9999-12-24 00:00:00+00' AS in_range
-    FROM conversation_history_0001 AS o
-) AS legacy;
+        id,
+        agent,
+        in_range,
+        row_number() OVER (PARTITION BY agent COLLATE "C" ORDER BY created_at, id) - 1 AS seq
+    FROM (
+        SELECT
+            id,
+            created_at,
+            CASE
+                WHEN agent_name ~ '^[\t\n\v\f\r\x1c-\x1f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$'
+                THEN '__legacy_unnamed__'
+                ELSE agent_name
+            END AS agent,
+            created_at BETWEEN '0001-01-08 00:00:00+00' AND '9999-12-24 00:00:00+00' AS in_range
+        FROM conversation_history_0001
+    ) AS keys
+) AS n ON n.id = o.id;
 
 INSERT INTO conversation_sessions (agent_name, session_id, next_seq, created_at, updated_at)
 SELECT agent_name, '__legacy__', count(*), min(created_at), max(created_at)
@@ -177,5 +192,3 @@ ALTER TABLE conversation_history
 CREATE UNIQUE INDEX ux_conversation_history_message_id
     ON conversation_history (agent_name, session_id, message_id)
     WHERE message_id IS NOT NULL;
-
-ANALYZE conversation_history, conversation_sessions;
