@@ -1,9 +1,10 @@
-"""Migration 0002 rebuilds conversation_history (up and down) as a new table.
+"""Migration 0002 writes conversation_history anew and swaps the names.
 
 A new table is a new object: what a DBA attached to the old one (the owner,
 an application role's grants, comments, storage options) must move to it, and
 what cannot move (triggers, policies, publications, extra columns) is refused
-before any row is copied, leaving the database as it was.
+before any row is copied, leaving the database as it was. The rollback changes
+the table in place, so everything attached survives it too.
 """
 
 from __future__ import annotations
