@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import AsyncConnectionPool
 
 from agentcore import (
     HistoryRepository,
@@ -224,3 +225,24 @@ async def append_one(dsn: str) -> None:
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
         message = {"role": "user", "content": "hi", "created_at": GIVEN}
         await repo.append_messages("a", "s", [message])
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+async def test_a_connection_switched_to_utf8_stays_so_in_the_pool(
+    pg_server: PgServer, autocommit: bool
+) -> None:
+    with database_with(pg_server, "client_encoding", "LATIN1", "role") as dsn:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            dsn, min_size=1, max_size=1, kwargs={"autocommit": autocommit}, open=False
+        )
+        await pool.open(wait=True, timeout=30)
+        try:
+            repo = PostgresHistoryRepository(pool)
+            for n in range(3):
+                await repo.append_messages("a", "s", [{"role": "user", "content": f"🙂 {n}"}])
+                assert [m.content for m in await repo.load_history("a", "s", 1)] == [f"🙂 {n}"]
+            async with pool.connection() as conn:
+                assert conn.info.parameter_status("client_encoding") == "UTF8"
+                assert conn.info.transaction_status.name == "IDLE"
+        finally:
+            await pool.close()
