@@ -18,6 +18,7 @@ from agentcore.errors import (
     UnknownAgentError,
     UnknownNameError,
     UnknownWorkflowError,
+    UnsupportedDatabaseError,
     WorkflowError,
 )
 from agentcore.facade import ExecutionFacade
@@ -85,6 +86,7 @@ __all__ = [
     "UnknownAgentError",
     "UnknownNameError",
     "UnknownWorkflowError",
+    "UnsupportedDatabaseError",
     "WorkflowError",
     "load_workflows",
 ]

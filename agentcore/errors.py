@@ -44,6 +44,14 @@ class SchemaNotReadyError(StorageError):
     """agentcore's tables are missing: the migrations have not been applied."""
 
 
+class UnsupportedDatabaseError(StorageError):
+    """The database is of a kind agentcore refuses to use (not encoded in UTF-8).
+
+    Raised before anything is read or written: by the migrations before they
+    touch the schema, and by the repository when it first uses a connection.
+    """
+
+
 class MigrationError(AgentcoreError):
     """Applying or rolling back a schema migration failed."""
 

@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from yoyo import get_backend, read_migrations
 
 from agentcore.dsn import parse_dsn
-from agentcore.errors import DatabaseUnavailableError, MigrationError
+from agentcore.encoding import SUPPORTED_ENCODING, check_server_encoding
+from agentcore.errors import DatabaseUnavailableError, MigrationError, UnsupportedDatabaseError
 from agentcore.resources import data_dir
 from agentcore.sql import Queries, load_queries
 
@@ -160,12 +162,18 @@ def yoyo_url(dsn: str) -> str:
     """Turn any libpq DSN into the ``postgresql+psycopg://`` URL yoyo expects.
 
     Every connection parameter (unix-socket hosts and passwords included)
-    travels in the query string, so nothing is lost to URL parsing.
+    travels in the query string, so nothing is lost to URL parsing. The
+    connection talks UTF-8 whatever client encoding the DSN, the role or the
+    database would choose.
 
     Raises:
         InvalidDsnError: ``dsn`` is malformed.
     """
-    return "postgresql+psycopg:///?" + urlencode(parse_dsn(dsn))
+    return "postgresql+psycopg:///?" + urlencode(_connection_params(dsn))
+
+
+def _connection_params(dsn: str) -> dict[str, str]:
+    return parse_dsn(dsn) | {"client_encoding": SUPPORTED_ENCODING}
 
 
 @functools.cache
@@ -190,15 +198,21 @@ def _lock(backend: Any) -> Iterator[None]:
 
 @contextmanager
 def _backend(dsn: str, action: str) -> Iterator[Any]:
-    """yoyo's backend for ``dsn``, closed afterwards, its errors translated."""
+    """yoyo's backend for ``dsn``, closed afterwards, its errors translated.
+
+    The database's encoding is checked first: yoyo creates its own tables as
+    soon as it connects.
+    """
     url = yoyo_url(dsn)
     try:
+        with psycopg.connect(make_conninfo("", **_connection_params(dsn))) as conn:
+            check_server_encoding(conn.info.parameter_status("server_encoding"), conn.info.dbname)
         backend = get_backend(url)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
     try:
         yield backend
-    except (MigrationError, DatabaseUnavailableError):
+    except (MigrationError, DatabaseUnavailableError, UnsupportedDatabaseError):
         raise
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(f"lost the database connection: {exc}") from exc

@@ -20,6 +20,7 @@ from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from agentcore.dsn import parse_dsn
+from agentcore.encoding import SUPPORTED_ENCODING, check_server_encoding
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
@@ -123,7 +124,11 @@ class PostgresHistoryRepository:
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, round(timeout)),
+                "client_encoding": SUPPORTED_ENCODING,
+            },
             open=False,
         )
         with _db_errors(pool):
@@ -239,7 +244,7 @@ class PostgresHistoryRepository:
         # delete, whose snapshot must include appends that were in flight.
         async with conn.pipeline():
             await conn.execute(self._sql["lock_session"].text, params)
-            cur = await conn.execute(self._sql["reset_session"].text, params)
+            cur = await conn.execute(self._sql["reset_session"].text, params, binary=True)
             await conn.execute(self._sql["delete_messages"].text, params)
         row = await cur.fetchone()
         assert row is not None
@@ -289,6 +294,11 @@ class PostgresHistoryRepository:
     async def _read(self, query: Query, params: dict[str, Any]) -> list[Any]:
         """Run one read-only statement; once more on a new connection if the first broke.
 
+        Results come in binary: a timestamptz or a bigint in binary does not
+        depend on the session's DateStyle, IntervalStyle or extra_float_digits
+        (psycopg parses text timestamps in the ISO style only), and costs less
+        to decode. Every statement that returns values asks for binary too.
+
         The server can end an idle connection so that the socket shows nothing
         yet (its goodbye arrived with the previous reply): the first statement
         sent on it fails. A read is safe to repeat; a write is not, and is not
@@ -298,7 +308,7 @@ class PostgresHistoryRepository:
             for attempt in (1, 2):
                 async with self._connection() as conn:
                     try:
-                        cur = await conn.execute(query.text, params)
+                        cur = await conn.execute(query.text, params, binary=True)
                         return await cur.fetchall()
                     except psycopg.OperationalError:
                         # Only a lost connection is worth a second try: a
@@ -315,7 +325,8 @@ class PostgresHistoryRepository:
         the pool notices. The server announces the end (an error message, then
         end of file) on the idle socket, so a look at the socket, which costs
         no round trip, finds them: they are closed, which makes the pool
-        replace them, and the next one is taken.
+        replace them, and the next one is taken. The connection's encodings are
+        checked too (see :func:`_use_utf8`).
         """
         return _Checkout(self._pool)
 
@@ -347,6 +358,13 @@ class _Checkout:
             conn: AsyncConnection[Any] = await checkout.__aenter__()
             if _still_open(conn):
                 self._checkout = checkout
+                status = conn.pgconn.parameter_status
+                if status(b"client_encoding") != _UTF8 or status(b"server_encoding") != _UTF8:
+                    try:
+                        await _use_utf8(conn)
+                    except BaseException as exc:
+                        await self.__aexit__(type(exc), exc, exc.__traceback__)
+                        raise
                 return conn
             try:
                 await conn.close()
@@ -432,6 +450,24 @@ async def _read_committed(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
     finally:
         if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
             await conn.set_isolation_level(level)
+
+
+_UTF8 = SUPPORTED_ENCODING.encode()
+
+
+async def _use_utf8(conn: AsyncConnection[Any]) -> None:
+    """Refuse a database not in UTF-8; switch a connection's client encoding to UTF-8.
+
+    Both encodings arrive with the connection (the server reports them when it
+    starts and when they change), so the caller's check costs no round trip.
+    A client_encoding chosen by the DSN, ``PGCLIENTENCODING``, the role or the
+    database would make psycopg encode text in it (an emoji in LATIN1 fails):
+    the connection is switched to UTF-8 once, and stays so.
+    """
+    check_server_encoding(conn.info.parameter_status("server_encoding"), conn.info.dbname)
+    await conn.execute(_queries()["use_utf8_client_encoding"].text)
+    if not conn.autocommit:
+        await conn.commit()
 
 
 def _still_open(conn: AsyncConnection[Any]) -> bool:
