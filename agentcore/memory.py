@@ -184,6 +184,14 @@ class InMemoryHistoryRepository:
         sessions.sort(key=lambda s: s.updated_at, reverse=True)
         return sessions
 
+    async def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:
+        """See :meth:`HistoryRepository.get_session`."""
+        check_identifier(agent_name, "agent_name")
+        check_identifier(session_id, "session_id")
+        with self._lock:
+            conversation = self._conversations.get((agent_name, session_id))
+            return None if conversation is None else _info(agent_name, session_id, conversation)
+
     async def set_session_metadata(
         self,
         agent_name: str,

@@ -266,6 +266,13 @@ class PostgresHistoryRepository:
         rows = await self._read(self._sql[name], params)
         return session_page([session_from_row(agent, row) for row in rows], size)
 
+    async def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:
+        """See :meth:`HistoryRepository.get_session`."""
+        agent = check_identifier(agent_name, "agent_name")
+        params = {"agent_name": agent, "session_id": check_identifier(session_id, "session_id")}
+        rows = await self._read(self._sql["get_session"], params)
+        return session_from_row(agent, rows[0]) if rows else None
+
     async def set_session_metadata(
         self,
         agent_name: str,

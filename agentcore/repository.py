@@ -106,6 +106,14 @@ class HistoryRepository(Protocol):
         """
         ...
 
+    async def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:
+        """One conversation's summary (with its metadata); ``None`` when it is not stored.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+        """
+        ...
+
     async def set_session_metadata(
         self,
         agent_name: str,

@@ -58,3 +58,9 @@ FOR UPDATE;
 UPDATE conversation_sessions
 SET metadata = %(metadata)s::jsonb
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;
+
+-- name: get_session
+-- One conversation's summary, by its primary key.
+SELECT session_id, next_seq, created_at, updated_at, metadata::text
+FROM conversation_sessions
+WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;

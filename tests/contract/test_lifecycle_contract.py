@@ -470,3 +470,15 @@ async def test_a_bad_message_anywhere_imports_nothing(repo: HistoryRepository, b
 async def test_importing_no_messages_stores_no_conversation(repo: HistoryRepository) -> None:
     assert await repo.import_session(A, "s", []) == 0
     assert await repo.list_sessions(A) == []
+
+
+async def test_get_session_returns_one_summary_or_none(repo: HistoryRepository) -> None:
+    assert await repo.get_session(A, "s") is None
+    await seed(repo, "s", 2)
+    await repo.set_session_metadata(A, "s", {"title": "t"})
+    info = await repo.get_session(A, "s")
+    assert info is not None
+    assert (info.session_id, info.message_count, info.metadata) == ("s", 2, {"title": "t"})
+    assert info == (await repo.list_sessions(A))[0]
+    with pytest.raises(InvalidIdentifierError):
+        await repo.get_session(A, "")
