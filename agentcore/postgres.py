@@ -257,13 +257,15 @@ class PostgresHistoryRepository:
             params["owner"] = check_owner(owner)
         if after is not None:
             params["after_time"], params["after_session"] = decode_session_cursor(after)
-        name = {
-            (False, False): "list_sessions",
-            (False, True): "list_sessions_after",
-            (True, False): "list_owner_sessions",
-            (True, True): "list_owner_sessions_after",
+        # One statement per shape: a generic plan of "$owner IS NULL OR ..."
+        # could not use the owner index, nor a cursor's range.
+        query = {
+            (False, False): self._sql["list_sessions"],
+            (False, True): self._sql["list_sessions_after"],
+            (True, False): self._sql["list_owner_sessions"],
+            (True, True): self._sql["list_owner_sessions_after"],
         }[owner is not None, after is not None]
-        rows = await self._read(self._sql[name], params)
+        rows = await self._read(query, params)
         return session_page([session_from_row(agent, row) for row in rows], size)
 
     async def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:

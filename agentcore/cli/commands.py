@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 
 from agentcore import embedded, migrations
 from agentcore.cli import render
@@ -14,12 +15,14 @@ from agentcore.errors import InvalidInputError, NotFoundError
 from agentcore.models import AgentConfig
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.repository import HistoryRepository
-from agentcore.validation import check_identifier, check_limit
+from agentcore.validation import check_identifier, check_limit, check_page_size
 
 
 def history(args: argparse.Namespace) -> int:
     """``agentcore history``: print one session's messages, oldest first."""
     agent, session = _conversation(args)
+    if args.page or args.before is not None:
+        return _history_page(args, agent, session)
     limit = check_limit(args.limit, "--limit")
     database = _database(args)
 
@@ -34,18 +37,29 @@ def history(args: argparse.Namespace) -> int:
     return 0
 
 
-def sessions(args: argparse.Namespace) -> int:
-    """``agentcore sessions``: list an agent's sessions, most recently written first."""
-    agent = check_identifier(args.agent, "--agent")
-    limit = check_limit(args.limit, "--limit")
+def _history_page(args: argparse.Namespace, agent: str, session: str) -> int:
+    """One page of a conversation read backwards, and the cursor of the older page."""
+    limit = check_page_size(100 if args.limit is None else args.limit, "--limit")
     database = _database(args)
 
     async def run() -> str:
         async with open_repository(database.dsn) as repository:
-            found = await repository.list_sessions(agent, limit=limit if limit is not None else 100)
-            if not found and limit != 0:
-                raise _unknown_agent(agent)
-        return render.sessions_json(found) if args.json else render.sessions_text(found)
+            page = await repository.load_history_page(
+                agent, session, limit=limit, before=args.before
+            )
+            if not page.messages and args.before is None:
+                await _require_session(repository, agent, session)
+        if args.json:
+            messages = [m.model_dump(mode="json") for m in page.messages]
+            return json.dumps(
+                {"messages": messages, "next_cursor": page.next_cursor},
+                indent=2,
+                ensure_ascii=False,
+            )
+        text = render.messages_text(page.messages)
+        if page.next_cursor:
+            text += f"\nolder: --before {page.next_cursor}"
+        return text
 
     print(asyncio.run(run()))
     return 0

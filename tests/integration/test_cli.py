@@ -154,7 +154,7 @@ def test_sessions_json_lists_each_session_with_its_count(cli, database_dsn: str)
     cli("demo", "--dsn", database_dsn)
     run = cli("sessions", "--agent", "demo-assistant", "--json", "--dsn", database_dsn)
     assert run.code == 0, run.err
-    sessions = json.loads(run.out)
+    sessions = json.loads(run.out)["sessions"]
     assert sorted((s["session_id"], s["message_count"]) for s in sessions) == [
         ("demo-alice", 4),
         ("demo-bob", 4),
@@ -178,7 +178,7 @@ def test_forget_deletes_one_session_only(cli, database_dsn: str) -> None:
     left = json.loads(
         cli("sessions", "--agent", "demo-assistant", "--json", "--dsn", database_dsn).out
     )
-    assert [s["session_id"] for s in left] == ["demo-bob"]
+    assert [s["session_id"] for s in left["sessions"]] == ["demo-bob"]
     again = cli(
         "forget", "--agent", "demo-assistant", "--session", "demo-alice", "--dsn", database_dsn
     )
@@ -369,7 +369,7 @@ def test_the_embedded_default_is_created_reused_and_stopped(cli, cli_data_dir: P
     info = cli("db", "info")
     assert "status:         running (pid " in info.out
     listed = json.loads(cli("sessions", "--agent", "a", "--json").out)
-    assert sorted(s["session_id"] for s in listed) == ["s0", "s1"]
+    assert sorted(s["session_id"] for s in listed["sessions"]) == ["s0", "s1"]
 
     stopped = cli("db", "stop")
     assert stopped.out.startswith("stopped: ")
