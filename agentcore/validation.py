@@ -370,6 +370,10 @@ def check_owner(value: object) -> str:
     return check_identifier(value, "owner")
 
 
+MAX_IDLE_FOR = timedelta(days=36_525)
+"""The longest ``idle_for`` accepted (100 years): now minus it stays a valid time."""
+
+
 def check_idle_for(value: object) -> timedelta:
     """Return a non-negative ``timedelta`` (how long a conversation must be idle).
 
@@ -380,6 +384,8 @@ def check_idle_for(value: object) -> timedelta:
         raise InvalidInputError(f"idle_for must be a timedelta, got {type(value).__name__}")
     if value < timedelta(0):
         raise InvalidInputError(f"idle_for must not be negative, got {value}")
+    if value > MAX_IDLE_FOR:
+        raise InvalidInputError(f"idle_for must be at most {MAX_IDLE_FOR.days} days, got {value}")
     return value
 
 

@@ -40,6 +40,7 @@ from psycopg_pool import AsyncConnectionPool
 from agentcore import Message, PostgresHistoryRepository, migrations
 from agentcore.models import PurgeReport
 from agentcore.paging import session_cursor
+from agentcore.sql import load_queries
 from agentcore.transfer import export_jsonl, import_jsonl
 from bench.contenders import ASSISTANT_CONTENT, USER_CONTENT, bench_queries
 from bench.turns import _own_server, machine, percentile
@@ -121,9 +122,10 @@ async def paging(dsn: str, sessions: int, pages: int) -> dict[str, Any]:
                 cursor = page.next_cursor
             walks[f"{label} (offset {offset:,})"] = ms(times)
             log(f"paging: {label}: {walks[f'{label} (offset {offset:,})']}")
-        result[f"list_sessions_page, 100 per page, agent with {per_agent:,} sessions"] = (
-            walks
+        result["server execution time of one deep page (EXPLAIN ANALYZE)"] = server_time(
+            dsn, "agent-3", per_agent // 2
         )
+        result[f"list_sessions_page, 100 per page, agent with {per_agent:,} sessions"] = walks
         owned: dict[str, Any] = {}
         for owner in ("heavy", "user-3"):
             cursor, times, seen = None, [], 0
@@ -146,6 +148,26 @@ async def paging(dsn: str, sessions: int, pages: int) -> dict[str, Any]:
     finally:
         await pool.close()
     return result
+
+
+def server_time(dsn: str, agent: str, offset: int) -> dict[str, Any]:
+    """The server's own time for a page after a deep cursor (no client, no network)."""
+    [(when, sid)] = execute(dsn, "lc_session_at", {"agent_name": agent, "offset": offset})
+    params = {"agent_name": agent, "after_time": when, "after_session": sid, "limit": 101}
+    query = load_queries()["list_sessions_after"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        times = []
+        for _ in range(20):
+            cur = conn.execute(("EXPLAIN (ANALYZE, FORMAT JSON) " + query.text).encode(), params)
+            row = cur.fetchone()
+            assert row is not None
+            times.append(row[0][0]["Execution Time"])
+            nodes = json.dumps(row[0][0]["Plan"])
+    return {
+        "median_ms": round(statistics.median(times), 3),
+        "uses_index": "ix_conversation_sessions_recent" in nodes,
+        "full_sort": '"Node Type": "Sort"' in nodes,
+    }
 
 
 # --- purge ----------------------------------------------------------------------------
@@ -196,11 +218,14 @@ async def purge(
 ) -> dict[str, Any]:
     content = {"user_content": USER_CONTENT, "assistant_content": ASSISTANT_CONTENT}
     build = {}
-    for agent, count, idle_days in [
+    groups = [
         ("idle-default", idle_sessions, 60),
         ("idle-aggressive", idle_sessions, 60),
         ("active", active_sessions, 0),
-    ]:
+        ("idle-wal-off", active_sessions, 60),
+        ("idle-wal-compressed", active_sessions, 60),
+    ]
+    for agent, count, idle_days in groups:
         log(f"purge: building {count:,} sessions x {messages} messages of {agent}")
         build[agent] = timed(
             dsn,
@@ -221,14 +246,16 @@ async def purge(
         "build_s": build,
     }
     try:
-        for label, agent, options in [
+        runs: list[tuple[str, str, dict[str, Any]]] = [
             ("default (batch_size=100, pause=0.05)", "idle-default", {}),
             (
                 "aggressive (batch_size=1000, pause=0)",
                 "idle-aggressive",
                 {"batch_size": 1000, "pause": 0},
             ),
-        ]:
+        ]
+        for label, agent, options in runs:
+            execute(dsn, "lc_checkpoint")
             [(start,)] = execute(dsn, "lc_wal_lsn")
             turns.start()
             await asyncio.sleep(baseline_s)
@@ -262,6 +289,39 @@ async def purge(
             log(f"purge: {label}: {entry}")
     finally:
         await pool.close()
+    [(methods,)] = execute(dsn, "lc_wal_compressions")
+    method = next(m for m in ("lz4", "zstd", "pglz") if m in methods)
+    for label, agent, compression in [
+        ("WAL alone, wal_compression=off", "idle-wal-off", "off"),
+        (
+            f"WAL alone, wal_compression={method}",
+            "idle-wal-compressed",
+            method,
+        ),
+    ]:
+        execute(dsn, "lc_checkpoint")
+        setting = f"-c wal_compression={compression}"
+        alone: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            dsn, min_size=1, max_size=1, kwargs={"autocommit": True, "options": setting}, open=False
+        )
+        await alone.open(wait=True)
+        try:
+            [(start,)] = execute(dsn, "lc_wal_lsn")
+            started = time.perf_counter()
+            report = await PostgresHistoryRepository(alone).purge_idle_sessions(
+                timedelta(days=30), agent_name=agent
+            )
+            elapsed = time.perf_counter() - started
+            [(end,)] = execute(dsn, "lc_wal_lsn")
+        finally:
+            await alone.close()
+        [(wal,)] = execute(dsn, "lc_wal_bytes", {"start": start, "end": end})
+        result[label] = {
+            "deleted_messages": report.messages,
+            "seconds": round(elapsed, 1),
+            "wal_bytes_per_deleted_message": round(wal / max(1, report.messages), 1),
+        }
+        log(f"purge: {label}: {result[label]}")
     return result
 
 
@@ -378,6 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small stores: a smoke run")
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument(
+        "--messages",
+        type=int,
+        action="append",
+        help="transfer: conversation length (repeatable; default 100,000 and 1,000,000)",
+    )
+    parser.add_argument(
         "--sessions", type=int, help="paging: sessions to build (default 10,000,000)"
     )
     parser.add_argument(
@@ -419,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                 )
             else:
-                sizes = [10_000] if args.quick else [100_000, 1_000_000]
+                sizes = args.messages or ([10_000] if args.quick else [100_000, 1_000_000])
                 report[part] = asyncio.run(transfer(dsn, sizes))
             report[part]["elapsed_s"] = round(time.perf_counter() - started, 1)
         finally:

@@ -130,3 +130,12 @@ SELECT (SELECT count(*) FROM conversation_sessions), (SELECT count(*) FROM conve
 -- name: lc_table_sizes
 -- The size of agentcore's tables with their indexes.
 SELECT pg_total_relation_size('conversation_sessions'), pg_total_relation_size('conversation_history');
+
+-- name: lc_checkpoint
+-- Start the next measurement right after a checkpoint: every page's first
+-- change after one writes a full-page image to the WAL, so runs compare.
+CHECKPOINT;
+
+-- name: lc_wal_compressions
+-- The wal_compression methods this server was built with.
+SELECT enumvals FROM pg_settings WHERE name = 'wal_compression';

@@ -378,6 +378,7 @@ async def test_a_purged_session_id_can_be_used_again(repo: HistoryRepository) ->
     [
         ({"idle_for": -timedelta(seconds=1)}, "idle_for must not be negative"),
         ({"idle_for": 30}, "idle_for must be a timedelta"),
+        ({"idle_for": timedelta.max}, "idle_for must be at most 36525 days"),
         ({"batch_size": 0}, "batch_size must be"),
         ({"pause": -1}, "pause must be"),
         ({"pause": float("inf")}, "pause must be"),

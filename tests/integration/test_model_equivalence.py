@@ -202,6 +202,8 @@ async def outcome(call: Coroutine[Any, Any, Any]) -> tuple[Any, ...]:
         return ("sessions", [_session(s) for s in result])
     if isinstance(result, SessionPage):
         return ("page", [_session(s) for s in result.sessions], result.next_cursor is not None)
+    if isinstance(result, SessionInfo):
+        return ("session", _session(result))
     if isinstance(result, HistoryPage):
         return ("history", await outcome(_value(result.messages)), result.next_cursor is not None)
     if isinstance(result, dict):
@@ -388,6 +390,10 @@ class HistoryMachine(RuleBasedStateMachine):
     ) -> None:
         updated_at = datetime(2024, 6, 1, 12, 30, tzinfo=UTC) if old else None
         self.both("import_session", agent, session, batch, metadata=metadata, updated_at=updated_at)
+
+    @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS))
+    def get_session(self, agent: str, session: Any) -> None:
+        self.both("get_session", agent, session)
 
     @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS[:-1]))
     def stream_out(self, agent: str, session: str) -> None:
