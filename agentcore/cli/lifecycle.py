@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import re
 import sys
@@ -145,7 +146,7 @@ def _purge(args: argparse.Namespace) -> int:
         async with open_repository(database.dsn) as repository:
             due = await repository.purge_idle_sessions(idle_for, agent_name=agent, dry_run=True)
             if args.dry_run or due.sessions == 0:
-                return due, False
+                return due, not args.dry_run
             if not args.yes and not _confirmed(
                 f"delete {due.sessions} conversations ({due.messages} messages) of {scope}, "
                 f"idle for more than {args.idle_for}? [y/N] "
@@ -241,9 +242,15 @@ def import_(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _output(path: str | None) -> Iterator[TextIO]:
+    # The format is UTF-8 whatever the locale says.
     if path in (None, "-"):
-        yield sys.stdout
         sys.stdout.flush()
+        stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+        try:
+            yield stdout
+        finally:
+            stdout.flush()
+            stdout.detach()
         return
     try:
         with Path(path).open("w", encoding="utf-8", newline="\n") as file:
@@ -255,7 +262,11 @@ def _output(path: str | None) -> Iterator[TextIO]:
 @contextmanager
 def _input(path: str) -> Iterator[TextIO]:
     if path == "-":
-        yield sys.stdin
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="\n")
+        try:
+            yield stdin
+        finally:
+            stdin.detach()
         return
     try:
         file = Path(path).open(encoding="utf-8", newline="\n")

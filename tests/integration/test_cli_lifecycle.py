@@ -198,9 +198,28 @@ def test_sessions_purge_counts_asks_then_deletes(store: str) -> None:
     assert rest.out.startswith("purged 1 conversations (1 messages)")
     assert rest.err == ""  # no progress bar when stderr is not a terminal
     assert cli(store, "sessions", "purge", "--idle-for", "30d", "--yes").out.startswith(
-        "would purge 0 conversations"
+        "purged 0 conversations"
     )
     assert_one_line_error(cli(store, "sessions", "purge", "--idle-for", "30 days"), "--idle-for")
+
+
+def test_export_is_utf8_whatever_the_locale(store: str) -> None:
+    asyncio.run(_append(store, "a", "u", "grüße ☃"))
+    done = subprocess.run(
+        [sys.executable, "-m", "agentcore", "export", "--agent", "a", "--session", "u"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "latin-1", "LC_ALL": "C", "PYTHONUTF8": "0"}
+        | {"AGENTCORE_DATABASE_URL": store},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "grüße ☃" in done.stdout.decode("utf-8")
+
+
+async def _append(dsn: str, agent: str, session: str, text: str) -> None:
+    async with PostgresHistoryRepository.from_dsn(dsn) as repo:
+        await repo.append_messages(agent, session, [{"role": "user", "content": text}])
 
 
 def test_export_then_import_through_a_file_and_stdin(
