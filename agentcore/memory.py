@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentcore.errors import copy_refusal, session_exists, session_not_found
+from agentcore.errors import (
+    InvalidMessageError,
+    copy_refusal,
+    session_exists,
+    session_not_found,
+)
 from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
 from agentcore.paging import (
     decode_history_cursor,
@@ -30,6 +35,7 @@ from agentcore.validation import (
     DEFAULT_PURGE_PAUSE,
     MAX_LIMIT,
     OWNER_KEY,
+    REPEATED_IMPORT_ID,
     MessageInput,
     MessageStream,
     check_copy_bound,
@@ -376,6 +382,9 @@ class InMemoryHistoryRepository:
         batch = [stream.check(item) async for item in each(messages)]
         if not batch:
             return 0
+        ids = [m.id for m in batch if m.id is not None]
+        if len(set(ids)) != len(ids):
+            raise InvalidMessageError(REPEATED_IMPORT_ID)
         with self._lock:
             if key in self._conversations:
                 raise session_exists(*key)

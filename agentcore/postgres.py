@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
+    InvalidMessageError,
     SchemaNotReadyError,
     StorageError,
     copy_refusal,
@@ -53,6 +54,7 @@ from agentcore.validation import (
     DEFAULT_PURGE_BATCH_SIZE,
     DEFAULT_PURGE_PAUSE,
     MAX_LIMIT,
+    REPEATED_IMPORT_ID,
     MessageInput,
     MessageStream,
     check_copy_bound,
@@ -493,12 +495,17 @@ class PostgresHistoryRepository:
                 if row is None:
                     raise session_exists(agent, session)
                 now = row[0]
-                async with cur.copy(self._sql["copy_messages"].text) as copy:
-                    async for item in each(messages):
-                        message = stream.check(item)
-                        await copy.write_row(
-                            message_to_copy_row(agent, session, stream.count - 1, message, now)
-                        )
+                try:
+                    async with cur.copy(self._sql["copy_messages"].text) as copy:
+                        async for item in each(messages):
+                            message = stream.check(item)
+                            await copy.write_row(
+                                message_to_copy_row(agent, session, stream.count - 1, message, now)
+                            )
+                except psycopg.errors.UniqueViolation as exc:
+                    # The only unique key a fresh conversation's rows can
+                    # break is the message id's (seq comes from the count).
+                    raise InvalidMessageError(REPEATED_IMPORT_ID) from exc
                 if stream.count == 0:  # nothing to store: no empty conversation either
                     raise psycopg.Rollback(tx)
                 params["message_count"] = stream.count

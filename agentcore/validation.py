@@ -411,11 +411,20 @@ def check_copy_bound(value: object) -> int | str | None:
     return value
 
 
+REPEATED_IMPORT_ID = (
+    "a message id appears twice in the imported conversation (ids are unique within "
+    "a conversation); nothing of it is stored"
+)
+"""The error of an import whose stream repeats a message id."""
+
+
 class MessageStream:
     """Validates the messages of one long stream, one by one (an import).
 
     The same checks as :func:`prepare_messages`, with positions counted over
-    the whole stream, and ids unique over the whole stream.
+    the whole stream. Ids repeated within the stream are found by the store
+    (PostgreSQL's unique index), not here: remembering every id would make an
+    import's memory grow with the conversation.
 
     Args:
         max_content_chars: The largest accepted ``content``, in characters.
@@ -423,7 +432,6 @@ class MessageStream:
 
     def __init__(self, *, max_content_chars: int) -> None:
         self._max_content_chars = max_content_chars
-        self._seen_ids: dict[str, int] = {}
         self.count = 0
         """How many messages were checked so far."""
 
@@ -431,17 +439,10 @@ class MessageStream:
         """Validate the next message of the stream.
 
         Raises:
-            InvalidMessageError: the message is invalid, or repeats an id.
+            InvalidMessageError: the message is invalid.
         """
         index = self.count
         message = _check_message(_to_message(item, index), index, self._max_content_chars)
-        if message.id is not None:
-            if message.id in self._seen_ids:
-                raise InvalidMessageError(
-                    f"messages[{index}]: id {message.id!r} repeats "
-                    f"messages[{self._seen_ids[message.id]}]"
-                )
-            self._seen_ids[message.id] = index
         self.count += 1
         return message
 

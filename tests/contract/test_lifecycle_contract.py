@@ -457,7 +457,6 @@ async def test_import_refuses_an_existing_session_without_reading(
     "bad",
     [
         [user("ok"), {"role": "robot", "content": "x"}],
-        [user("a", id="m"), user("b", id="m")],
         [user("ok"), user("nul\x00")],
     ],
 )
@@ -466,6 +465,15 @@ async def test_a_bad_message_anywhere_imports_nothing(repo: HistoryRepository, b
         await repo.import_session(A, "s", bad)
     assert await repo.list_sessions(A) == []
     assert await repo.import_session(A, "s", [user("ok")]) == 1
+
+
+async def test_an_id_repeated_anywhere_in_an_import_stores_nothing(
+    repo: HistoryRepository,
+) -> None:
+    messages = [user("a", id="m"), *(user(f"x{i}") for i in range(50)), user("b", id="m")]
+    with pytest.raises(InvalidMessageError, match="a message id appears twice"):
+        await repo.import_session(A, "s", messages)
+    assert await repo.list_sessions(A) == []
 
 
 async def test_importing_no_messages_stores_no_conversation(repo: HistoryRepository) -> None:
