@@ -13,6 +13,7 @@ from agentcore.errors import (
     ModelError,
     NotFoundError,
     SchemaNotReadyError,
+    SessionExistsError,
     StorageError,
     UnknownAgentError,
     UnknownNameError,
@@ -22,7 +23,16 @@ from agentcore.errors import (
 from agentcore.facade import ExecutionFacade
 from agentcore.memory import InMemoryHistoryRepository
 from agentcore.model_client import ModelClient
-from agentcore.models import AgentConfig, AgentResult, Message, Role, SessionInfo
+from agentcore.models import (
+    AgentConfig,
+    AgentResult,
+    HistoryPage,
+    Message,
+    PurgeReport,
+    Role,
+    SessionInfo,
+    SessionPage,
+)
 from agentcore.offline_models import EchoModel, ScriptedModel
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
@@ -52,6 +62,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "EchoModel",
     "ExecutionFacade",
+    "HistoryPage",
     "HistoryRepository",
     "InMemoryHistoryRepository",
     "InvalidIdentifierError",
@@ -67,10 +78,13 @@ __all__ = [
     "NotFoundError",
     "OpenAIChatModel",
     "PostgresHistoryRepository",
+    "PurgeReport",
     "Role",
     "SchemaNotReadyError",
     "ScriptedModel",
+    "SessionExistsError",
     "SessionInfo",
+    "SessionPage",
     "StorageError",
     "UnknownAgentError",
     "UnknownNameError",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -366,7 +367,23 @@ async def _import(dsn: str, path: str) -> dict[str, Any]:
 
 
 def _peak_rss_mib() -> float:
+    # VmHWM is this process's own peak. ru_maxrss survives exec on Linux: a
+    # child would report its parent's peak when that was higher.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _child(step: str, dsn: str, path: str) -> dict[str, Any]:
@@ -408,7 +425,7 @@ async def transfer(dsn: str, messages_list: Sequence[int]) -> dict[str, Any]:
             log(f"transfer: import {messages:,}: {imported}")
             again = str(Path(folder) / "again.jsonl")
             _child("_export", dsn, again)
-            identical = Path(path).read_bytes() == Path(again).read_bytes()
+            identical = _digest(path) == _digest(again)
         result[f"{messages:,} messages in one conversation"] = {
             "export": exported,
             "import": imported,
