@@ -263,7 +263,7 @@ async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
             " VALUES ('a', 's', 0, 'function', 'x')"
         )
 
-    migrations.rollback(empty_database_dsn)
+    assert migrations.rollback(empty_database_dsn, steps=2) == [THIRD, SECOND]
     with psycopg.connect(empty_database_dsn) as conn:
         after = conn.execute(
             "SELECT id, agent_name, role, content, created_at::text FROM conversation_history"
