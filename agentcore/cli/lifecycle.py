@@ -88,6 +88,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def _copy(args: argparse.Namespace) -> int:
     agent = _agent(args)
+    if args.source is None or args.target is None:
+        raise InvalidInputError("sessions copy needs --from and --to")
     source = check_identifier(args.source, "--from")
     target = check_identifier(args.target, "--to")
     up_to: int | str | None = args.up_to
@@ -106,6 +108,8 @@ def _copy(args: argparse.Namespace) -> int:
 
 def _metadata(args: argparse.Namespace) -> int:
     agent = _agent(args)
+    if args.session is None:
+        raise InvalidInputError("sessions metadata needs --session")
     session = check_identifier(args.session, "--session")
     update = None
     if args.set is not None:

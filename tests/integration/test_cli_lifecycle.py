@@ -129,6 +129,9 @@ def test_sessions_copy_branches_a_conversation(store: str) -> None:
         cli(store, "sessions", "copy", "--agent", "a", "--from", "nope", "--to", "x"),
         "has no session 'nope'",
     )
+    assert_one_line_error(
+        cli(store, "sessions", "copy", "--agent", "a", "--from", "s1"), "needs --from and --to"
+    )
     two = cli(
         store, "sessions", "copy", "--agent", "a", "--from", "s1", "--to", "two", "--up-to", "2"
     )
