@@ -140,6 +140,11 @@ def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
             f"merges the stored conversations ({stored}) into one history per agent: "
             "session ids, names, tool calls, metadata and message ids are lost"
         )
+    if "0003_session_metadata" in plan.ids:
+        return (
+            f"drops the metadata of the stored conversations ({stored}): "
+            "titles, owners and other session metadata are lost"
+        )
     return f"changes the schema that holds {stored} (see docs/migrations.md)"
 
 

@@ -151,7 +151,9 @@ async def test_copy_is_one_round_trip_whatever_the_length(
         pgconn = conn.pgconn
     with traced(pgconn) as wire:
         assert await repo.copy_session("a", "src", "dst") == size
-    assert (wire.statements, wire.round_trips) == (2, 1)
+    # BEGIN ISOLATION LEVEL READ COMMITTED, the lock, the copy, COMMIT: one
+    # round trip at READ COMMITTED whatever the server's default isolation.
+    assert (wire.statements, wire.round_trips) == (4, 1)
 
 
 # --- locks: a purge never deletes a conversation being written ------------------------
