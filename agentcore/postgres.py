@@ -748,11 +748,29 @@ class _WriteCheckout(_Checkout):
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
-        if exc is not None and conn is not None:
+        if exc is not None and conn is not None and not _refused_cleanly(exc, conn):
             # Cancellation included: psycopg has already asked the server to
             # cancel the statement and waited for it (AsyncConnection.wait).
             await conn.close()
         await super().__aexit__(exc_type, exc, tb)
+
+
+def _refused_cleanly(exc: BaseException, conn: AsyncConnection[Any]) -> bool:
+    """Whether a write's error is agentcore's own refusal on a connection left as new.
+
+    An import of a conversation that exists, a metadata change of one that
+    does not, a message refused mid-import: agentcore raises these itself,
+    after its statements completed (a pipeline's Sync was answered, so
+    psycopg's statement cache is right) and after the transaction was rolled
+    back. Closing the connection would cost a new one per refusal: an import
+    run a second time refuses every conversation of the file.
+    """
+    return (
+        isinstance(exc, AgentcoreError)
+        and not conn.closed
+        and conn.info.transaction_status == TransactionStatus.IDLE
+        and conn.info.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    )
 
 
 @asynccontextmanager

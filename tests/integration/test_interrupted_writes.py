@@ -196,20 +196,7 @@ async def test_an_interrupted_write_leaves_a_pool_whose_every_call_works(
         interrupted = _write(repo, write, "interrupted")
 
         async with conversation_locked(admin):
-            task = asyncio.ensure_future(interrupted())
-            await _wait_until(lambda: _is_positive(_lock_waiters(checker)), "the write waits")
-            if interrupt == "cancelled":
-                task.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await asyncio.wait_for(task, 15)
-            else:
-                with pytest.raises(StorageError, match="timeout"):
-                    await asyncio.wait_for(task, 15)
-            # The server does not go on waiting for the lock (the statement
-            # was cancelled, or its session ended) while the lock is held.
-            await _wait_until(
-                lambda: _is_zero(_lock_waiters(checker)), "nothing waits for the lock"
-            )
+            await interrupt_while_it_waits(interrupted, interrupt, checker)
         assert await _contents(admin) == before, "the interrupted write left something"
 
         # A retry does the write, once: the batch with ids is stored once.
@@ -226,6 +213,24 @@ async def test_an_interrupted_write_leaves_a_pool_whose_every_call_works(
             assert after == [f"interrupted-{j}" for j in range(3)]
 
         await every_operation_works(repo, f"{write}-{interrupt}")
+
+
+async def interrupt_while_it_waits(
+    call: Callable[[], Awaitable[Any]], interrupt: str, checker: psycopg.AsyncConnection[Any]
+) -> None:
+    """Start ``call``; once it waits for a lock, interrupt it (or let its timeout fire)."""
+    task = asyncio.ensure_future(call())
+    await _wait_until(lambda: _is_positive(_lock_waiters(checker)), "the write waits")
+    if interrupt == "cancelled":
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 15)
+    else:
+        with pytest.raises(StorageError, match="timeout"):
+            await asyncio.wait_for(task, 15)
+    # The server does not go on waiting for the lock (the statement was
+    # cancelled, or its session ended) while the lock is held.
+    await _wait_until(lambda: _is_zero(_lock_waiters(checker)), "nothing waits for the lock")
 
 
 async def _is_positive(count: Awaitable[int]) -> bool:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -132,29 +132,37 @@ async def every_operation(repo: HistoryRepository) -> list[tuple[Any, ...]]:
     ]
 
 
-@pytest.mark.parametrize("scope", ["database", "role"])
-@pytest.mark.parametrize(("name", "value"), SETTINGS, ids=IDS)
-async def test_every_operation_gives_what_the_fake_gives_under_a_server_setting(
+@asynccontextmanager
+async def repository_under(
     pg_server: PgServer, name: str, value: str, scope: str
-) -> None:
-    want = await every_operation(InMemoryHistoryRepository())
+) -> AsyncIterator[PostgresHistoryRepository]:
+    """A repository on a migrated database whose sessions get ``name = value`` from ``scope``."""
     with database_with(pg_server, name, value, scope) as dsn:
         # The setting is in force for the sessions of that DSN.
         assert (
             current(dsn, name).lower().replace(" ", "").startswith(value.lower().replace(" ", ""))
         )
         async with pool_for(dsn) as pool:
-            repo = PostgresHistoryRepository(pool)
-            got = await every_operation(repo)
-            assert got == want
-            # Times are the same instants, in UTC, whatever the server's TimeZone.
-            first, stored = await repo.load_history("agent-é", "other")
-            assert first.created_at == GIVEN and first.created_at.tzinfo is UTC
-            for info in await repo.list_sessions("agent-é"):
-                assert info.created_at.tzinfo is UTC and info.updated_at.tzinfo is UTC
-                assert abs(info.updated_at - datetime.now(UTC)) < timedelta(minutes=5)
-            assert stored.created_at is not None
-            assert abs(stored.created_at - datetime.now(UTC)) < timedelta(minutes=5)
+            yield PostgresHistoryRepository(pool)
+
+
+@pytest.mark.parametrize("scope", ["database", "role"])
+@pytest.mark.parametrize(("name", "value"), SETTINGS, ids=IDS)
+async def test_every_operation_gives_what_the_fake_gives_under_a_server_setting(
+    pg_server: PgServer, name: str, value: str, scope: str
+) -> None:
+    want = await every_operation(InMemoryHistoryRepository())
+    async with repository_under(pg_server, name, value, scope) as repo:
+        got = await every_operation(repo)
+        assert got == want
+        # Times are the same instants, in UTC, whatever the server's TimeZone.
+        first, stored = await repo.load_history("agent-é", "other")
+        assert first.created_at == GIVEN and first.created_at.tzinfo is UTC
+        for info in await repo.list_sessions("agent-é"):
+            assert info.created_at.tzinfo is UTC and info.updated_at.tzinfo is UTC
+            assert abs(info.updated_at - datetime.now(UTC)) < timedelta(minutes=5)
+        assert stored.created_at is not None
+        assert abs(stored.created_at - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 def migrated_rows(dsn: str) -> list[tuple[Any, ...]]:

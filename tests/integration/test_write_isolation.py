@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -42,20 +44,28 @@ def _set_database_default(dsn: str, setting: str, value: str) -> None:
         )
 
 
+@asynccontextmanager
+async def repository_at(
+    dsn: str, isolation: str, autocommit: bool, max_size: int
+) -> AsyncIterator[PostgresHistoryRepository]:
+    """A repository whose database defaults to ``isolation``, on a pool of that mode."""
+    _set_database_default(dsn, "default_transaction_isolation", isolation)
+    async with AsyncConnectionPool(
+        dsn, max_size=max_size, kwargs={"autocommit": autocommit}, open=False
+    ) as pool:
+        async with pool.connection() as conn:
+            cur = await conn.execute(b"SHOW default_transaction_isolation")
+            assert await cur.fetchone() == (isolation,)
+            assert conn.autocommit is autocommit
+        yield PostgresHistoryRepository(pool)
+
+
 @pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
 @pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "not-autocommit"])
 async def test_concurrent_writes_of_one_session_under_a_stricter_default_isolation(
     database_dsn: str, isolation: str, autocommit: bool
 ) -> None:
-    _set_database_default(database_dsn, "default_transaction_isolation", isolation)
-    async with AsyncConnectionPool(
-        database_dsn, max_size=WRITERS + 2, kwargs={"autocommit": autocommit}, open=False
-    ) as pool:
-        repo = PostgresHistoryRepository(pool)
-        async with pool.connection() as conn:
-            cur = await conn.execute(b"SHOW default_transaction_isolation")
-            assert await cur.fetchone() == (isolation,)
-            assert conn.autocommit is autocommit
+    async with repository_at(database_dsn, isolation, autocommit, WRITERS + 2) as repo:
 
         async def writer(w: int) -> Counter[str]:
             rng = random.Random(w)
