@@ -165,18 +165,14 @@ async def test_every_read_is_one_statement_in_one_round_trip_on_any_pool(
     any_pool: AsyncConnectionPool[Any],
 ) -> None:
     repo = PostgresHistoryRepository(any_pool)
-    await repo.append_messages(
-        AGENT, SESSION, [Message(role="user", content="hi", id="m-1")]
-    )
+    await repo.append_messages(AGENT, SESSION, [Message(role="user", content="hi", id="m-1")])
     reads: dict[str, Callable[[], Awaitable[object]]] = {
         "load_history": lambda: repo.load_history(AGENT, SESSION, limit=20),
         "get_message": lambda: repo.get_message(AGENT, SESSION, "m-1"),
         "get_session": lambda: repo.get_session(AGENT, SESSION),
         "list_sessions": lambda: repo.list_sessions(AGENT),
         "list_sessions_page": lambda: repo.list_sessions_page(AGENT, limit=10),
-        "list_sessions_page owner": lambda: repo.list_sessions_page(
-            AGENT, owner="o", limit=10
-        ),
+        "list_sessions_page owner": lambda: repo.list_sessions_page(AGENT, owner="o", limit=10),
         "load_history_page": lambda: repo.load_history_page(AGENT, SESSION, limit=10),
         "iter_history": lambda: _drain(repo.iter_history(AGENT, SESSION, batch_size=10)),
         "iter_sessions": lambda: _drain(repo.iter_sessions(AGENT, batch_size=10)),
