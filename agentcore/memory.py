@@ -36,6 +36,7 @@ from agentcore.validation import (
     MAX_LIMIT,
     OWNER_KEY,
     REPEATED_IMPORT_ID,
+    UPDATED_AT_STEP,
     MessageInput,
     MessageStream,
     check_copy_bound,
@@ -65,6 +66,11 @@ class _Conversation:
     # append's "already stored?" check and get_message do not cost more as the
     # conversation grows.
     ids: dict[str, int] = field(default_factory=dict)
+
+    def touch(self, now: datetime) -> None:
+        """A write at ``now``: updated_at moves only when more than a minute old (as in SQL)."""
+        if self.updated_at < now - UPDATED_AT_STEP:
+            self.updated_at = now
 
 
 class InMemoryHistoryRepository:
@@ -121,7 +127,7 @@ class InMemoryHistoryRepository:
             now = self._tick()
             if conversation is None:
                 conversation = self._conversations[key] = _Conversation(now, now)
-            conversation.updated_at = now
+            conversation.touch(now)
             first = len(conversation.messages)
             conversation.messages.extend(_stamped(m, now) for m in fresh)
             conversation.ids.update(
@@ -143,7 +149,7 @@ class InMemoryHistoryRepository:
                 return
             now = self._tick()
             conversation = self._conversations.setdefault(key, _Conversation(now, now))
-            conversation.updated_at = now
+            conversation.touch(now)
             conversation.messages = [_stamped(m, now) for m in batch]
             conversation.ids = {m.id: n for n, m in enumerate(batch) if m.id is not None}
 
@@ -325,7 +331,7 @@ class InMemoryHistoryRepository:
             check_stored_identifier(agent_name, "agent_name")
         size = check_page_size(batch_size, "batch_size")
         check_pause(pause)
-        cutoff = datetime.now(UTC) - idle
+        cutoff = datetime.now(UTC) - idle - UPDATED_AT_STEP
         report = PurgeReport()
         with self._lock:
             idle_keys = sorted(

@@ -625,10 +625,20 @@ class PostgresHistoryRepository:
         yet (its goodbye arrived with the previous reply): the first statement
         sent on it fails. A read is safe to repeat; a write is not, and is not
         repeated.
+
+        On a connection not in autocommit (a caller's default pool), the
+        statement alone would open a transaction that the pool then rolls
+        back: two more statements and round trips per read. The connection
+        is switched to autocommit for the statement instead, which psycopg
+        does locally when the connection is idle (no round trip), and given
+        its mode back afterwards.
         """
         with _db_errors(self._pool):
             for attempt in (1, 2):
                 async with self._connection() as conn:
+                    autocommit = conn.autocommit
+                    if not autocommit:
+                        await conn.set_autocommit(True)
                     try:
                         cur = await conn.execute(query.text, params, binary=True)
                         return await cur.fetchall()
@@ -637,6 +647,10 @@ class PostgresHistoryRepository:
                         # statement_timeout (QueryCanceled) would just repeat.
                         if attempt == 2 or not conn.broken:
                             raise
+                    finally:
+                        # Any other status: the pool closes the connection.
+                        if not autocommit and conn.info.transaction_status == _IDLE:
+                            await conn.set_autocommit(False)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _connection(self) -> _Checkout:
@@ -793,6 +807,7 @@ async def _read_committed(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
 
 
 _UTF8 = SUPPORTED_ENCODING.encode()
+_IDLE = TransactionStatus.IDLE
 
 
 async def _use_utf8(conn: AsyncConnection[Any]) -> None:
@@ -853,7 +868,7 @@ async def _run_in_one_round_trip(
     finally:
         # After a failure the transaction may be left in error: the connection
         # is then closed by the caller, not given its mode back.
-        if not autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        if not autocommit and conn.info.transaction_status == _IDLE:
             await conn.set_autocommit(False)
 
 

@@ -677,6 +677,14 @@ DEFAULT_PURGE_BATCH_SIZE = 100
 DEFAULT_PURGE_PAUSE = 0.05
 """Seconds ``purge_idle_sessions`` waits between two batches by default."""
 
+UPDATED_AT_STEP = timedelta(minutes=1)
+"""How stale a conversation's ``updated_at`` may be: a write moves it only when older.
+
+Both repositories follow it (sql/history.sql). A purge counts a conversation
+idle only when ``updated_at`` is older than ``idle_for`` plus this step, so a
+conversation written within ``idle_for`` is never purged.
+"""
+
 
 def check_pause(value: object) -> float:
     """Return a pause between batches: a finite number of seconds from 0 to 3600.

@@ -111,6 +111,41 @@ class ReferenceTurn:
             )
 
 
+class NarrowTurn:
+    """The narrow reference: its own table ordered by an identity, one checkout per turn.
+
+    A load of the last 20 by ``id`` and one two-row ``INSERT ... VALUES``; the
+    client numbers ``seq`` from the window it just read, as such an
+    application would (the order itself comes from ``id``).
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[Any], agent: str, sql: Queries) -> None:
+        self._pool = pool
+        self._agent = agent
+        self._load = sql["narrow_load"].text
+        self._append = sql["narrow_append"].text
+
+    async def __call__(self, session: str, n: int) -> None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                self._load, {"agent_name": self._agent, "session_id": session, "limit": WINDOW}
+            )
+            window = await cur.fetchall()
+            window.reverse()
+            seq = window[-1][0] + 1 if window else 0
+            await conn.execute(
+                self._append,
+                {
+                    "agent_name": self._agent,
+                    "session_id": session,
+                    "user_seq": seq,
+                    "assistant_seq": seq + 1,
+                    "user_content": USER_CONTENT,
+                    "assistant_content": ASSISTANT_CONTENT,
+                },
+            )
+
+
 class RewriteTurn:
     """Contender 3: the seed plan's design, in raw psycopg.
 

@@ -1,6 +1,11 @@
 """Client instructions per ``load_history`` of 20 messages: this tree against a git commit.
 
     python -m bench.load_cpu [--ref a8ab8cd] [--loads 300]
+    python -m bench.load_cpu --turns [--default-pool] [--ref 542d280] [--loads 300]
+
+With ``--turns``, a whole turn is counted instead: load the last 20, append a
+user and an assistant message without ids (on a pool left in its default,
+non-autocommit mode with ``--default-pool``).
 
 Counts the instructions the client process executes (valgrind's callgrind,
 which other processes on the machine do not inflate) for ``--loads`` loads of
@@ -29,18 +34,29 @@ MESSAGES = [
 ]
 
 
-async def loads(dsn: str, count: int) -> None:
-    """What runs under callgrind: a pool of one connection, ``count`` loads after 20."""
+async def loads(dsn: str, count: int, what: str = "load", pool_mode: str = "autocommit") -> None:
+    """What runs under callgrind: a pool of one connection, ``count`` loads (or turns) after 20."""
     from agentcore import PostgresHistoryRepository
 
+    kwargs = {"autocommit": True} if pool_mode == "autocommit" else {}
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        dsn, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False
+        dsn, min_size=1, max_size=1, kwargs=kwargs, open=False
     )
     await pool.open(wait=True)
     repo = PostgresHistoryRepository(pool)
     for _ in range(20 + count):
-        await repo.load_history("bench", "load", 20)
+        if what == "turn":
+            await repo.load_history("bench", f"turn-{pool_mode}", 20)
+            await repo.append_messages("bench", f"turn-{pool_mode}", TURN)
+        else:
+            await repo.load_history("bench", "load", 20)
     await pool.close()
+
+
+TURN = [
+    {"role": "user", "content": "q" * 200},
+    {"role": "assistant", "content": "a" * 600},
+]
 
 
 async def seed(dsn: str) -> None:
@@ -51,7 +67,9 @@ async def seed(dsn: str) -> None:
         await repo.append_messages("bench", "load", MESSAGES)
 
 
-def instructions(source: Path, dsn: str, count: int) -> int:
+def instructions(
+    source: Path, dsn: str, count: int, what: str = "load", pool_mode: str = "autocommit"
+) -> int:
     done = subprocess.run(
         [
             "valgrind",
@@ -63,6 +81,8 @@ def instructions(source: Path, dsn: str, count: int) -> int:
             "--run",
             dsn,
             str(count),
+            what,
+            pool_mode,
         ],
         env={"PYTHONPATH": f"{source}:{ROOT}"},
         cwd=tempfile.gettempdir(),
@@ -78,12 +98,18 @@ def instructions(source: Path, dsn: str, count: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load_cpu", description=__doc__)
     parser.add_argument("--ref", default="a8ab8cd", help="the git commit to compare with")
-    parser.add_argument("--loads", type=int, default=300)
-    parser.add_argument("--run", nargs=2, metavar=("DSN", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--loads", type=int, default=300, help="loads (or turns) counted")
+    parser.add_argument("--turns", action="store_true", help="count whole turns, not loads")
+    parser.add_argument(
+        "--default-pool", action="store_true", help="a pool not in autocommit (with --turns)"
+    )
+    parser.add_argument("--run", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run:
-        asyncio.run(loads(args.run[0], int(args.run[1])))
+        asyncio.run(loads(args.run[0], int(args.run[1]), args.run[2], args.run[3]))
         return 0
+    what = "turn" if args.turns else "load"
+    pool_mode = "default" if args.default_pool else "autocommit"
 
     from agentcore import embedded, migrations
 
@@ -103,10 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(seed(server.dsn))
             for label, source in ((args.ref, old), ("this tree", ROOT)):
                 per_load = (
-                    instructions(source, server.dsn, args.loads)
-                    - instructions(source, server.dsn, 0)
+                    instructions(source, server.dsn, args.loads, what, pool_mode)
+                    - instructions(source, server.dsn, 0, what, pool_mode)
                 ) / args.loads
-                print(f"{label}: {per_load:,.0f} client instructions per load of 20 messages")
+                unit = (
+                    f"turn (load 20 + append 2, {pool_mode} pool)"
+                    if args.turns
+                    else "load of 20 messages"
+                )
+                print(f"{label}: {per_load:,.0f} client instructions per {unit}")
         finally:
             server.stop()
     return 0

@@ -47,6 +47,7 @@ from bench.contenders import (
     ASSISTANT_CONTENT,
     USER_CONTENT,
     AgentTurn,
+    NarrowTurn,
     ReferenceTurn,
     RepositoryTurn,
     RewriteTurn,
@@ -57,14 +58,21 @@ from bench.pgbench import pgbench_binary, pgbench_script, run_pgbench
 
 CONTENDERS: dict[str, str] = {
     "repository": "PostgresHistoryRepository (load_history + append_messages)",
+    "repository-default": "the same on a default pool (not autocommit)",
     "repository-ids": "the same, each message with an id (deduplicated append)",
     "agent": "Agent.execute_agent + EchoModel (same repository)",
+    "agent-default": "the same on a default pool (not autocommit)",
     "rewrite": "seed design: delete + re-insert window (raw psycopg)",
     "reference": "hand-written psycopg, 2 statements, bare pool",
+    "narrow": "narrow reference: own table, ORDER BY id, 2-row INSERT",
     "pgbench": "pgbench, same 2 statements (server limit)",
     "memory": "InMemoryHistoryRepository (no database)",
 }
-DB_PYTHON = ("repository", "agent", "rewrite", "reference")
+DB_PYTHON = (
+    "repository", "repository-default", "agent", "agent-default", "rewrite", "reference", "narrow",
+)  # fmt: skip
+AGENTCORE = ("repository", "repository-default", "agent", "agent-default")
+DEFAULT_POOL = "-default"  # a contender whose key ends so runs on a pool left in default mode
 GROWTH_ONLY = ("repository-ids",)  # measured on the growth curve only
 WARM_UP_TURNS = 6  # psycopg prepares a statement on its 5th execution per connection
 SETTINGS = (
@@ -90,8 +98,8 @@ class Plan:
         return max(4, (total or self.turns_per_run) // concurrency)
 
 
-QUICK = Plan(repeats=3, turns_per_run=200, growth_turns=40)
-FULL = Plan(repeats=5, turns_per_run=1500, growth_turns=300)
+QUICK = Plan(concurrency=(16, 64), repeats=3, turns_per_run=300, growth_turns=40)
+FULL = Plan(concurrency=(16, 64), repeats=5, turns_per_run=1500, growth_turns=300)
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     client_cpu_us_per_turn: float
+    server_cpu_s: float | None = None  # every server process's CPU during the run
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -130,6 +139,9 @@ class Bench:
 
     async def __aenter__(self) -> Bench:
         self._admin = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+        if "narrow" in self.contenders:
+            await self.admin.execute(self.sql["narrow_create_table"].text)
+            await self.admin.execute(self.sql["narrow_create_index"].text)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -143,14 +155,19 @@ class Bench:
 
     async def seed(self, agent: str, sessions: int, history: int, with_ids: bool = False) -> None:
         """Give sessions '0'..sessions-1 of ``agent`` ``history`` messages each (untimed)."""
+        params = {
+            "agent_name": agent,
+            "sessions": sessions,
+            "history": history,
+            "user_content": USER_CONTENT,
+            "assistant_content": ASSISTANT_CONTENT,
+        }
+        if agent.startswith(("turns-narrow", "growth-narrow", "wire-narrow")):
+            if history:
+                await self.admin.execute(self.sql["narrow_seed"].text, params)
+            await self.admin.execute(self.sql["narrow_analyze"].text)
+            return
         if history:
-            params = {
-                "agent_name": agent,
-                "sessions": sessions,
-                "history": history,
-                "user_content": USER_CONTENT,
-                "assistant_content": ASSISTANT_CONTENT,
-            }
             seed = self.sql["seed_history_with_ids" if with_ids else "seed_history"]
             await self.admin.execute(seed.text, params)
             await self.admin.execute(self.sql["seed_sessions"].text, params)
@@ -167,6 +184,9 @@ class Bench:
             assert memory is not None
             return RepositoryTurn(memory, agent)
         assert pool is not None
+        key = key.removesuffix(DEFAULT_POOL)
+        if key == "narrow":
+            return NarrowTurn(pool, agent, self.sql)
         if key == "repository":
             return RepositoryTurn(PostgresHistoryRepository(pool), agent)
         if key == "repository-ids":
@@ -200,24 +220,23 @@ class Bench:
                 await memory.save_full_history(agent, str(session), seeded)
         else:
             await self.seed(agent, concurrency, history, with_ids=key in GROWTH_ONLY)
-            pool = AsyncConnectionPool(
-                self.dsn,
-                min_size=concurrency,
-                max_size=concurrency,
-                kwargs={"autocommit": True},
-                open=False,
-            )
+            pool = _pool(self.dsn, key, concurrency)
             await pool.open(wait=True, timeout=120)
+        server_cpu: float | None = None
         try:
             warm = self.make_turn(key, pool, agent + "-warm", memory)
             await _sessions(warm, concurrency, WARM_UP_TURNS, None)
             turn = self.make_turn(key, pool, agent, memory)
             latencies: list[float] = []
+            pids = await self.server_pids() if pool is not None else []
+            server = server_cpu_seconds(pids)
             cpu = time.process_time()
             started = time.perf_counter()
             await _sessions(turn, concurrency, turns_per_session, latencies)
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu
+            if pids:
+                server_cpu = server_cpu_seconds(pids) - server
         finally:
             if pool is not None:
                 await pool.close()
@@ -230,7 +249,14 @@ class Bench:
             seconds and len(latencies) / seconds,
             [x * 1000 for x in latencies],
             cpu,
+            server_cpu,
         )
+
+    async def server_pids(self) -> list[int]:
+        """Every process of the server (backends, WAL writer, checkpointer...), if local."""
+        cur = await self.admin.execute(self.sql["server_pids"].text)
+        pids = [int(row[0]) for row in await cur.fetchall()]
+        return [pid for pid in pids if Path(f"/proc/{pid}/stat").exists()]
 
     async def _run_pgbench(
         self, agent: str, concurrency: int, history: int, repeat: int, turns_per_session: int
@@ -344,17 +370,27 @@ class Bench:
         return results
 
     async def access_path(self) -> dict[str, Any]:
-        """Statements, round trips and WAL bytes of one steady-state turn, per contender."""
+        """Per contender: statements, round trips, WAL bytes and HOT updates per turn.
+
+        On one pooled connection: a steady-state turn on the wire; then
+        ``sessions`` conversations of 1000 messages each take one turn right
+        after a CHECKPOINT (every page they touch writes a full-page image),
+        then ``rounds`` more turns each (WAL between checkpoints, and the
+        server's and the client's CPU time per turn: one connection's backend
+        and the server's background processes, whose /proc counters tick in
+        10 ms, so over many sequential turns rather than in the short
+        concurrent runs). The conversation rows' updates and how many of them
+        were HOT come from pg_stat_user_tables around the whole measurement.
+        """
         found: dict[str, Any] = {}
-        turns = 50
+        sessions, rounds = 50, 20
         for key in DB_PYTHON:
             if key not in self.contenders:
                 continue
             agent = f"wire-{key}-{os.getpid()}"
-            await self.seed(agent, 1, 1000)
-            async with AsyncConnectionPool(
-                self.dsn, min_size=1, max_size=1, kwargs={"autocommit": True}
-            ) as pool:
+            await self.seed(agent, sessions, 1000)
+            updates = await self._session_updates()
+            async with _pool(self.dsn, key, 1) as pool:
                 turn = self.make_turn(key, pool, agent)
                 for n in range(WARM_UP_TURNS):
                     await turn("0", n)
@@ -362,15 +398,31 @@ class Bench:
                     pgconn = conn.pgconn
                 with wire.traced(pgconn) as count:
                     await turn("0", 0)
-                start = await (await self.admin.execute(self.sql["wal_position"].text)).fetchone()
-                for n in range(turns):
-                    await turn("0", n)
-                wal = await (
-                    await self.admin.execute(
-                        self.sql["wal_bytes_since"].text, {"start": str(start[0])}
-                    )
-                ).fetchone()
-            found[key] = wire.describe(count) | {"wal_bytes_per_turn": wal[0] / turns}
+                await self.admin.execute(self.sql["checkpoint"].text)
+                start = await self._wal_position()
+                for s in range(sessions):
+                    await turn(str(s), 0)
+                after_checkpoint = await self._wal_bytes_since(start) / sessions
+                pids = await self.server_pids()
+                start = await self._wal_position()
+                server = server_cpu_seconds(pids)
+                client = time.process_time()
+                for n in range(rounds):
+                    for s in range(sessions):
+                        await turn(str(s), n + 1)
+                client = time.process_time() - client
+                server = server_cpu_seconds(pids) - server
+                steady = await self._wal_bytes_since(start) / (sessions * rounds)
+            await asyncio.sleep(1.1)  # backends report their statistics at most once a second
+            upd, hot = (a - b for a, b in zip(await self._session_updates(), updates, strict=True))
+            found[key] = wire.describe(count) | {
+                "wal_bytes_per_turn": steady,
+                "wal_bytes_per_turn_after_checkpoint": after_checkpoint,
+                "server_cpu_us_per_turn": server / (sessions * rounds) * 1e6,
+                "client_cpu_us_per_turn": client / (sessions * rounds) * 1e6,
+                "session_updates": upd,
+                "hot_updates": hot,
+            }
         if "pgbench" in self.contenders:
             found["pgbench"] = {
                 "statements": 2,
@@ -378,6 +430,43 @@ class Bench:
                 "note": "by construction: 2 prepared statements, a Sync each",
             }
         return found
+
+    async def _wal_position(self) -> str:
+        row = await (await self.admin.execute(self.sql["wal_position"].text)).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    async def _wal_bytes_since(self, start: str) -> int:
+        cur = await self.admin.execute(self.sql["wal_bytes_since"].text, {"start": start})
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def _session_updates(self) -> tuple[int, int]:
+        await self.admin.execute(self.sql["clear_stats_snapshot"].text)
+        row = await (await self.admin.execute(self.sql["session_update_counts"].text)).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
+def _pool(dsn: str, key: str, size: int) -> AsyncConnectionPool[Any]:
+    """A pool of ``size`` connections: autocommit, unless ``key`` asks for a default pool."""
+    kwargs: dict[str, Any] = {} if key.endswith(DEFAULT_POOL) else {"autocommit": True}
+    return AsyncConnectionPool(dsn, min_size=size, max_size=size, kwargs=kwargs, open=False)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def server_cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds of these local processes so far (/proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended: its time is lost, as on any run
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / _TICKS
 
 
 async def _sessions(turn: Turn, sessions: int, turns: int, latencies: list[float] | None) -> None:
@@ -400,6 +489,7 @@ def _run(
     turns_per_s: float,
     latencies_ms: list[float],
     cpu_s: float,
+    server_cpu_s: float | None = None,
 ) -> Run:
     return Run(
         key,
@@ -412,6 +502,7 @@ def _run(
         percentile(latencies_ms, 50),
         percentile(latencies_ms, 99),
         cpu_s / len(latencies_ms) * 1e6,
+        server_cpu_s,
     )
 
 
@@ -433,7 +524,7 @@ def seed_messages(count: int) -> list[Message]:
 # --- summary -----------------------------------------------------------------------------
 
 
-def summarize(runs: list[Run]) -> dict[tuple[str, int, int], dict[str, float]]:
+def summarize(runs: list[Run]) -> dict[tuple[str, int, int], dict[str, Any]]:
     """Median turns/s, p50 and p99 over repeats, per (contender, C, H)."""
     groups: dict[tuple[str, int, int], list[Run]] = {}
     for run in runs:
@@ -444,6 +535,12 @@ def summarize(runs: list[Run]) -> dict[tuple[str, int, int], dict[str, float]]:
             "p50_ms": statistics.median(r.p50_ms for r in group),
             "p99_ms": statistics.median(r.p99_ms for r in group),
             "client_cpu_us_per_turn": statistics.median(r.client_cpu_us_per_turn for r in group),
+            # Summed over repeats, not a median: /proc counts in 10 ms ticks.
+            "server_cpu_us_per_turn": (
+                sum(r.server_cpu_s or 0.0 for r in group) / sum(r.turns for r in group) * 1e6
+                if all(r.server_cpu_s is not None for r in group)
+                else None
+            ),
             "repeats": len(group),
         }
         for key, group in groups.items()
@@ -467,7 +564,7 @@ def targets(  # noqa: C901 - one short block per target, kept together
     growth: dict[tuple[str, int, int], dict[str, float]],
     save_full: list[dict[str, Any]],
     plan: Plan,
-    runs: dict[str, list[dict[str, Any]]],
+    runs: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """The issue's targets from this run: ratios of medians, and paired ratios.
 
@@ -514,6 +611,43 @@ def targets(  # noqa: C901 - one short block per target, kept together
             paired=paired_ratio(runs["matrix"], key, "reference", c, h),
         )
 
+    def vs(a: str, b: str, c: int, h: int, limit: float | None) -> None:
+        add(
+            f"{a} / {b} turns/s, C={c}, H={h}",
+            ratio((a, c, h), (b, c, h), matrix, "turns_per_s"),
+            limit,
+            paired=paired_ratio(runs["matrix"], a, b, c, h),
+        )
+
+    cells = [(c, h) for c in plan.concurrency for h in plan.histories]
+    for key in ("repository", "agent"):
+        for c, h in cells:
+            vs(f"{key}{DEFAULT_POOL}", key, c, h, 0.95)
+    for key, limit in (("repository", 0.85), ("agent", 0.8), ("agent-default", 0.8)):
+        for c, h in cells:
+            vs(key, "narrow", c, h, limit)
+    access = runs.get("access_path", {})
+    if "narrow" in access:
+        for key in AGENTCORE:
+            if key not in access:
+                continue
+            for field, when in (
+                ("server_cpu_us_per_turn", "server CPU, C=1, H=1000"),
+                ("wal_bytes_per_turn", "WAL between checkpoints"),
+                ("wal_bytes_per_turn_after_checkpoint", "WAL after a checkpoint"),
+            ):
+                add(
+                    f"{key} per turn / narrow's: {when}",
+                    access[key][field] / access["narrow"][field],
+                    1.2,
+                    False,
+                )
+            if access[key].get("session_updates"):
+                add(
+                    f"{key}: HOT share of conversation-row updates",
+                    access[key]["hot_updates"] / access[key]["session_updates"],
+                    0.95,
+                )
     for c in (16, 64):
         vs_reference("repository", c, 1000, 0.9, "repository")
     for h in plan.histories:
@@ -557,20 +691,25 @@ def _turn_tables(report: dict[str, Any], lines: list[str]) -> None:
     for c in plan["concurrency"]:
         for h in plan["histories"]:
             ref = matrix.get(("reference", c, h))
+            narrow = matrix.get(("narrow", c, h))
             lines.append(f"**C={c}, H={h}**\n")
             lines.append(
-                "| contender | turns/s | p50 ms | p99 ms | client CPU µs/turn | x reference |"
+                "| contender | turns/s | p50 ms | p99 ms | client CPU µs/turn "
+                "| server CPU µs/turn | x reference | x narrow |"
             )
-            lines.append("|---|---:|---:|---:|---:|---:|")
+            lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
             for key in report["contenders"]:
                 row = matrix.get((key, c, h))
                 if row is None:
                     continue
                 vs = f"{row['turns_per_s'] / ref['turns_per_s']:.2f}" if ref else "-"
+                vs_narrow = f"{row['turns_per_s'] / narrow['turns_per_s']:.2f}" if narrow else "-"
+                server = row.get("server_cpu_us_per_turn")
                 lines.append(
                     f"| {CONTENDERS[key]} | {row['turns_per_s']:.0f} | "
                     f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
-                    f"{row['client_cpu_us_per_turn']:.0f} | {vs} |"
+                    f"{row['client_cpu_us_per_turn']:.0f} | "
+                    f"{'-' if server is None else f'{server:.0f}'} | {vs} | {vs_narrow} |"
                 )
             lines.append("")
 
@@ -612,16 +751,31 @@ def _save_and_wire_tables(report: dict[str, Any], lines: list[str]) -> None:
                 + " |"
             )
     lines.append("")
-    lines.append("### Statements and round trips per turn (steady state, from the wire)\n")
-    lines.append("| contender | statements | round trips | WAL bytes/turn |")
-    lines.append("|---|---:|---:|---:|")
+    lines.append(
+        "### Per turn: statements and round trips (steady state, from the wire), WAL, HOT, CPU\n"
+    )
+    lines.append(
+        "| contender | statements | round trips | WAL bytes/turn | WAL bytes/turn "
+        "after CHECKPOINT | conversation-row updates HOT | client CPU µs/turn (C=1) "
+        "| server CPU µs/turn (C=1) |"
+    )
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     for key, row in report["access_path"].items():
         wal = row.get("wal_bytes_per_turn")
+        fpi = row.get("wal_bytes_per_turn_after_checkpoint")
+        upd = row.get("session_updates")
+        hot = f"{row['hot_updates']} / {upd}" if upd else "-"
         lines.append(
             f"| {CONTENDERS[key]} | {row['statements']} | {row['round_trips']} | "
-            f"{'-' if wal is None else f'{wal:.0f}'} |"
+            f"{'-' if wal is None else f'{wal:.0f}'} | {'-' if fpi is None else f'{fpi:.0f}'} | "
+            f"{hot} | {_us(row.get('client_cpu_us_per_turn'))} | "
+            f"{_us(row.get('server_cpu_us_per_turn'))} |"
         )
     lines.append("")
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def _target_tables(report: dict[str, Any], lines: list[str]) -> None:
@@ -760,7 +914,7 @@ async def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         "matrix": [{"key": list(k), **v} for k, v in matrix.items()],
         "growth": [{"key": list(k), **v} for k, v in growth.items()],
         "save_full": save_runs,
-        "targets": targets(matrix, growth, save_runs, plan, runs),
+        "targets": targets(matrix, growth, save_runs, plan, runs | {"access_path": access}),
         "runs": runs,
     }
 
@@ -834,7 +988,13 @@ def render(path: Path) -> int:
     plan = Plan(**{k: tuple(v) if isinstance(v, list) else v for k, v in report["plan"].items()})
     matrix = summarize([Run(**r) for r in report["runs"]["matrix"]])
     growth = summarize([Run(**r) for r in report["runs"]["growth"]])
-    report["targets"] = targets(matrix, growth, report["save_full"], plan, report["runs"])
+    report["targets"] = targets(
+        matrix,
+        growth,
+        report["save_full"],
+        plan,
+        report["runs"] | {"access_path": report["access_path"]},
+    )
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(markdown(report))
     return 0

@@ -3,7 +3,11 @@
 -- session_id later without changing a query.
 -- updated_at never moves backwards: now() is when a transaction began, and a
 -- writer that waited for the conversation's lock began before the one it
--- waited for committed.
+-- waited for committed. It moves only when it is more than a minute old
+-- (the same rule in agentcore/memory.py): updated_at is indexed, so moving it
+-- on every turn made every update of the counter row a non-HOT update (a new
+-- index entry in each of three indexes, a dead tuple); now the updates of a
+-- minute are HOT (fillfactor 90, migration 0005).
 
 -- name: begin_read_committed
 -- Start a multi-statement write's transaction at READ COMMITTED, whatever
@@ -70,7 +74,10 @@ counter AS (
     INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
     SELECT %(agent_name)s, %(session_id)s, count(*) FROM fresh HAVING count(*) > 0
     ON CONFLICT (agent_name, session_id) DO UPDATE
-        SET next_seq = s.next_seq + excluded.next_seq, updated_at = greatest(s.updated_at, now())
+        SET next_seq = s.next_seq + excluded.next_seq,
+            updated_at = CASE
+                WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
+            END
     RETURNING s.next_seq - (SELECT count(*) FROM fresh) AS first_seq
 )
 INSERT INTO conversation_history (
@@ -101,7 +108,10 @@ WITH counter AS (
     INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
     VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
     ON CONFLICT (agent_name, session_id) DO UPDATE
-        SET next_seq = s.next_seq + excluded.next_seq, updated_at = greatest(s.updated_at, now())
+        SET next_seq = s.next_seq + excluded.next_seq,
+            updated_at = CASE
+                WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
+            END
     RETURNING s.next_seq - %(message_count)s AS first_seq
 )
 INSERT INTO conversation_history (
@@ -130,7 +140,10 @@ CROSS JOIN jsonb_array_elements(%(messages)s::jsonb) WITH ORDINALITY AS m;
 INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
 VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
 ON CONFLICT (agent_name, session_id) DO UPDATE
-    SET next_seq = excluded.next_seq, updated_at = greatest(s.updated_at, now())
+    SET next_seq = excluded.next_seq,
+        updated_at = CASE
+            WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
+        END
 RETURNING now();
 
 -- name: delete_session

@@ -76,8 +76,11 @@ SELECT
 
 -- name: idle_cutoff
 -- The time before which a conversation last written counts as idle, on the
--- server's clock (the one updated_at is written with).
-SELECT now() - %(idle_for)s::interval;
+-- server's clock (the one updated_at is written with). updated_at lags the
+-- last write by up to a minute (it moves only when more than a minute old):
+-- a minute more keeps a conversation written within idle_for, whatever
+-- idle_for (0 included), from ever being purged.
+SELECT now() - %(idle_for)s::interval - interval '1 minute';
 
 -- name: list_agents
 -- Every agent that has a conversation: a loose index scan of the primary

@@ -51,3 +51,21 @@ SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %(start)s::pg_lsn)::bigint;
 -- name: server_setting
 -- One server setting, for the report.
 SELECT current_setting(%(name)s);
+
+-- name: checkpoint
+-- Force a checkpoint: the next change to every page writes a full-page image.
+CHECKPOINT;
+
+-- name: server_pids
+-- Every server process (backends and background processes), for their CPU time.
+SELECT pid FROM pg_stat_activity;
+
+-- name: session_update_counts
+-- Updates of the conversation rows so far, and how many were HOT (no index entry).
+SELECT n_tup_upd, n_tup_hot_upd
+FROM pg_stat_user_tables
+WHERE relname = 'conversation_sessions';
+
+-- name: clear_stats_snapshot
+-- Read fresh cumulative statistics on the next query.
+SELECT pg_stat_clear_snapshot();

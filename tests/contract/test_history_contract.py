@@ -222,8 +222,11 @@ async def test_cleared_session_starts_over(repo: HistoryRepository) -> None:
 
 
 async def test_list_sessions_most_recently_written_first(repo: HistoryRepository) -> None:
-    for name in ("first", "second", "third"):
-        await seed(repo, name, 1)
+    # Last written hours apart (updated_at moves only when a minute old).
+    long_ago = datetime.now(UTC) - timedelta(hours=3)
+    for n, name in enumerate(("first", "second", "third")):
+        when = long_ago + timedelta(hours=n)
+        await repo.import_session(A, name, [user("m0")], created_at=when, updated_at=when)
     await repo.append_messages(A, "first", [user("again")])
     infos = await repo.list_sessions(A)
     assert [(i.session_id, i.message_count) for i in infos] == [

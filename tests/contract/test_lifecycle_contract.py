@@ -164,9 +164,9 @@ async def test_a_session_written_between_pages_is_not_listed_twice(
     repo: HistoryRepository,
 ) -> None:
     for i in range(6):
-        await seed(repo, f"s{i}", 1)
+        await repo.import_session(A, f"s{i}", [user("x")], updated_at=T0 + timedelta(hours=i))
     first = await repo.list_sessions_page(A, limit=3)
-    await seed(repo, first.sessions[0].session_id, 1)  # moves to the front
+    await seed(repo, first.sessions[-1].session_id, 1)  # moves to the front
     second = await repo.list_sessions_page(A, limit=3, after=first.next_cursor)
     seen = [s.session_id for s in first.sessions + second.sessions]
     assert len(seen) == len(set(seen)) == 6
@@ -174,8 +174,10 @@ async def test_a_session_written_between_pages_is_not_listed_twice(
 
 async def test_one_owners_sessions_most_recent_first(repo: HistoryRepository) -> None:
     for i in range(5):
-        await seed(repo, f"s{i}", 1)
-        await repo.set_session_metadata(A, f"s{i}", {"owner": "alice" if i % 2 else "bob"})
+        owner = "alice" if i % 2 else "bob"
+        await repo.import_session(
+            A, f"s{i}", [user("x")], metadata={"owner": owner}, updated_at=T0 + timedelta(hours=i)
+        )
     await seed(repo, "s1", 1)  # alice's most recent
     await seed(repo, "x", 1, agent="other")
     await repo.set_session_metadata("other", "x", {"owner": "alice"})

@@ -8,7 +8,7 @@ connection (see bench/wire.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -113,3 +113,76 @@ def test_wire_count_reads_libpq_trace_lines() -> None:
         'F\t12\tQuery\t "BEGIN"\nB\t5\tReadyForQuery\t T\n'
     )
     assert (count.statements, count.round_trips, count.syncs) == (1, 2, 1)
+
+
+POOL_CONFIGURATIONS = {
+    "autocommit": {"autocommit": True},
+    "default": {},
+    "prepare_threshold=None": {"autocommit": True, "prepare_threshold": None},
+    "default+prepare_threshold=None": {"prepare_threshold": None},
+}
+
+
+@pytest.fixture(params=sorted(POOL_CONFIGURATIONS))
+async def any_pool(
+    request: pytest.FixtureRequest, database_dsn: str
+) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    """One connection, configured as callers configure their pools (PgBouncer: no prepare)."""
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        database_dsn,
+        min_size=1,
+        max_size=1,
+        kwargs=POOL_CONFIGURATIONS[request.param],
+        open=False,
+    )
+    await pool.open(wait=True, timeout=30)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def test_turn_is_two_statements_in_two_round_trips_on_any_pool(
+    any_pool: AsyncConnectionPool[Any],
+) -> None:
+    repo = PostgresHistoryRepository(any_pool)
+    pgconn = await _pgconn(any_pool)
+    with traced(pgconn) as first:
+        await _turn(repo, 0)
+    for n in range(1, WARM_UP_TURNS):  # the turn on which psycopg prepares is not counted
+        await _turn(repo, n)
+    with traced(pgconn) as warm:
+        await _turn(repo, WARM_UP_TURNS)
+    # No BEGIN before the read, no ROLLBACK when the pool takes it back.
+    assert (first.statements, first.round_trips, first.frontend["Query"]) == (2, 2, 0)
+    assert (warm.statements, warm.round_trips, warm.frontend["Query"]) == (2, 2, 0)
+    async with any_pool.connection() as conn:
+        # The caller's mode is given back.
+        assert conn.autocommit is bool(any_pool.kwargs.get("autocommit"))
+
+
+async def test_every_read_is_one_statement_in_one_round_trip_on_any_pool(
+    any_pool: AsyncConnectionPool[Any],
+) -> None:
+    repo = PostgresHistoryRepository(any_pool)
+    await repo.append_messages(AGENT, SESSION, [Message(role="user", content="hi", id="m-1")])
+    reads: dict[str, Callable[[], Awaitable[object]]] = {
+        "load_history": lambda: repo.load_history(AGENT, SESSION, limit=20),
+        "get_message": lambda: repo.get_message(AGENT, SESSION, "m-1"),
+        "get_session": lambda: repo.get_session(AGENT, SESSION),
+        "list_sessions": lambda: repo.list_sessions(AGENT),
+        "list_sessions_page": lambda: repo.list_sessions_page(AGENT, limit=10),
+        "list_sessions_page owner": lambda: repo.list_sessions_page(AGENT, owner="o", limit=10),
+        "load_history_page": lambda: repo.load_history_page(AGENT, SESSION, limit=10),
+        "iter_history": lambda: _drain(repo.iter_history(AGENT, SESSION, batch_size=10)),
+        "iter_sessions": lambda: _drain(repo.iter_sessions(AGENT, batch_size=10)),
+    }
+    pgconn = await _pgconn(any_pool)
+    for name, read in reads.items():
+        with traced(pgconn) as wire:
+            await read()
+        assert (wire.statements, wire.round_trips, wire.frontend["Query"]) == (1, 1, 0), name
+
+
+async def _drain(items: AsyncIterator[object]) -> list[object]:
+    return [item async for item in items]

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 import psycopg
 import pytest
 
-from agentcore import embedded
+from agentcore import embedded, migrations
 from agentcore.cli import main
 from tests.support import scratch_dir
 
@@ -229,20 +229,25 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
         "0002_session_scoped_history",
         "pending",
         "0003_session_metadata",
+        "pending",
+        "0005_hot_session_updates",
     ]
     up = cli("migrate", "up", *dsn)
     assert up.out.splitlines() == [
         "applied 0001_conversation_history",
         "applied 0002_session_scoped_history",
         "applied 0003_session_metadata",
+        "applied 0005_hot_session_updates",
     ]
     assert cli("migrate", "up", *dsn).out.strip() == "already up to date"
-    assert cli("migrate", *dsn).out.split()[::2] == ["applied", "applied", "applied"]
+    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 4
 
     down = cli("migrate", "down", *dsn)
-    assert down.out.strip() == "rolled back 0003_session_metadata"
-    assert cli("migrate", "status", *dsn).out.split()[::2] == ["applied", "applied", "pending"]
+    assert down.out.strip() == "rolled back 0005_hot_session_updates"
+    statuses = ["applied", "applied", "applied", "pending"]
+    assert cli("migrate", "status", *dsn).out.split()[::2] == statuses
     assert cli("migrate", "down", "--all", *dsn).out.splitlines() == [
+        "rolled back 0003_session_metadata",
         "rolled back 0002_session_scoped_history",
         "rolled back 0001_conversation_history",
     ]
@@ -300,7 +305,9 @@ def test_a_half_migrated_database_also_says_migrations_not_applied(
     cli, empty_database_dsn: str
 ) -> None:
     cli("migrate", "up", "--dsn", empty_database_dsn)
-    cli("migrate", "down", "--dsn", empty_database_dsn)  # 0001 only: old columns
+    # Back to 0002: the metadata column of 0003 is missing.
+    later = [s.id for s in migrations.status(empty_database_dsn) if s.id > "0002_session_scoped"]
+    cli("migrate", "down", "--steps", str(len(later)), "--dsn", empty_database_dsn)
     run = cli("history", "--agent", "a", "--session", "s", "--dsn", empty_database_dsn)
     assert_one_line_error(run, "migrations not applied")
 

@@ -21,6 +21,7 @@ from tests.conftest import pool_for
 
 SQL = load_queries()
 THIRD = "0003_session_metadata"
+FIFTH = "0005_hot_session_updates"
 
 # 20,000 conversations of 10 agents, one message each, a quarter with an owner
 # among 5 (hundreds of conversations each, like a busy user), updated_at spread
@@ -227,7 +228,7 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         await repo.append_messages("a", "s", [{"role": "user", "content": "kept"}])
         await repo.set_session_metadata("a", "s", {"owner": "u", "title": "t"})
 
-    assert migrations.rollback(dsn) == [THIRD]
+    assert migrations.rollback(dsn, steps=2) == [FIFTH, THIRD]
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT to_regclass('ix_conversation_sessions_owner')").fetchone() == (
             None,
@@ -242,7 +243,7 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         assert "metadata" not in columns
         assert conn.execute("SELECT next_seq FROM conversation_sessions").fetchall() == [(1,)]
 
-    assert migrations.apply(dsn) == [THIRD]
+    assert migrations.apply(dsn) == [THIRD, FIFTH]
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
         [info] = await repo.list_sessions("a")
         assert (info.session_id, info.message_count, info.metadata) == ("s", 1, {})
