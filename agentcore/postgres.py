@@ -27,6 +27,7 @@ from agentcore.errors import (
 )
 from agentcore.models import Message, SessionInfo
 from agentcore.rows import (
+    message_from_row,
     message_to_copy_row,
     messages_from_rows_newest_first,
     messages_to_json,
@@ -206,6 +207,23 @@ class PostgresHistoryRepository:
             async with self._connection() as conn:
                 cur = await _run_in_one_round_trip(conn, queries, params)
                 return int(cur.rowcount)
+
+    async def pop_message(self, agent_name: str, session_id: str) -> Message | None:
+        """See :meth:`HistoryRepository.pop_message`."""
+        params = {
+            "agent_name": check_identifier(agent_name, "agent_name"),
+            "session_id": check_identifier(session_id, "session_id"),
+        }
+        queries = [
+            self._sql["lock_session"],
+            self._sql["pop_counter"],  # waits for in-flight appends
+            self._sql["pop_last_message"],
+        ]
+        with _db_errors(self._pool):
+            async with self._connection() as conn:
+                cur = await _run_in_one_round_trip(conn, queries, params)
+                row = await cur.fetchone()
+        return None if row is None else message_from_row(row)
 
     async def list_sessions(self, agent_name: str, limit: int = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""

@@ -154,6 +154,8 @@ async def outcome(call: Coroutine[Any, Any, Any]) -> tuple[Any, ...]:
         result = await call
     except AgentcoreError as exc:
         return ("raised", type(exc).__name__, str(exc))
+    if isinstance(result, Message):  # pop_message
+        return ("popped", *await outcome(_returned([result])))
     if isinstance(result, list) and result and isinstance(result[0], Message):
         dumped = [
             m.model_dump(mode="json", exclude={"created_at"}) | {"created_at": _given(m)}
@@ -163,6 +165,10 @@ async def outcome(call: Coroutine[Any, Any, Any]) -> tuple[Any, ...]:
     if isinstance(result, list) and result:
         return ("sessions", [(s.agent_name, s.session_id, s.message_count) for s in result])
     return ("value", result)
+
+
+async def _returned(value: Any) -> Any:
+    return value
 
 
 def _given(message: Message) -> str:
@@ -236,6 +242,10 @@ class HistoryMachine(RuleBasedStateMachine):
     @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS))
     def clear(self, agent: str, session: str | None) -> None:
         self.both("clear_session", agent, session)
+
+    @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS))
+    def pop(self, agent: str, session: str | None) -> None:
+        self.both("pop_message", agent, session)
 
     @rule(agent=st.sampled_from(AGENTS), limit=st.sampled_from([0, 1, 3, 100, -1, "2"]))
     def list_sessions(self, agent: str, limit: Any) -> None:
