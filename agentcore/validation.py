@@ -216,6 +216,11 @@ def _as_stored(message: Message, where: str) -> Message:
             update[field] = _as_jsonb(value)
         except _JsonProblem as exc:
             raise InvalidMessageError(f"{where}.{field} {exc}") from None
+    if message.item is not None:
+        try:
+            _check_json(message.item)
+        except _JsonProblem as exc:
+            raise InvalidMessageError(f"{where}.item {exc}") from None
     return message.model_copy(update=update) if update else message
 
 
@@ -246,6 +251,31 @@ def _as_utc(when: datetime, where: str) -> datetime:
 
 class _JsonProblem(Exception):
     pass
+
+
+def _check_json(value: Any) -> None:
+    """Raise :class:`_JsonProblem` unless PostgreSQL's ``json`` keeps ``value`` exactly.
+
+    ``json`` stores the text as given, so keys keep their order and numbers
+    their form; what it cannot hold is what JSON cannot express (NaN,
+    Infinity, lone surrogates) and, like agentcore's other text, U+0000.
+    """
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        if problem:
+            raise _JsonProblem(f"{problem} (in a key or string)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _JsonProblem("must not contain NaN or Infinity")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _HUGE_INT:
+        raise _JsonProblem(f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key)
+            _check_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item)
 
 
 def _as_jsonb(value: Any) -> Any:

@@ -25,4 +25,4 @@ WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
       WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
   )
 RETURNING role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id,
-    created_at;
+    created_at, item::text;
