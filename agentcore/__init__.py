@@ -4,6 +4,7 @@ from agentcore.agent import Agent
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
+    InvalidDsnError,
     InvalidIdentifierError,
     InvalidInputError,
     InvalidMessageError,
@@ -17,12 +18,20 @@ from agentcore.errors import (
     UnknownAgentError,
     UnknownNameError,
     UnknownWorkflowError,
+    UnsupportedDatabaseError,
     WorkflowError,
 )
 from agentcore.facade import ExecutionFacade
 from agentcore.memory import InMemoryHistoryRepository
 from agentcore.model_client import ModelClient
-from agentcore.models import AgentConfig, AgentResult, Message, Role, SessionInfo
+from agentcore.models import (
+    DEFAULT_HISTORY_LIMIT,
+    AgentConfig,
+    AgentResult,
+    Message,
+    Role,
+    SessionInfo,
+)
 from agentcore.offline_models import EchoModel, ScriptedModel
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
@@ -39,6 +48,7 @@ LEGACY_SESSION_ID = "__legacy__"
 """The session id under which migration 0002 keeps rows written before sessions existed."""
 
 __all__ = [
+    "DEFAULT_HISTORY_LIMIT",
     "DEFAULT_MAX_CONTENT_CHARS",
     "LEGACY_SESSION_ID",
     "MAX_ID_LENGTH",
@@ -54,6 +64,7 @@ __all__ = [
     "ExecutionFacade",
     "HistoryRepository",
     "InMemoryHistoryRepository",
+    "InvalidDsnError",
     "InvalidIdentifierError",
     "InvalidInputError",
     "InvalidMessageError",
@@ -75,6 +86,7 @@ __all__ = [
     "UnknownAgentError",
     "UnknownNameError",
     "UnknownWorkflowError",
+    "UnsupportedDatabaseError",
     "WorkflowError",
     "load_workflows",
 ]

@@ -2,4 +2,4 @@
 
 from agentcore.cli import main
 
-raise SystemExit(main())
+raise SystemExit(main(prog="python -m agentcore"))

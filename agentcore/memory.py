@@ -17,8 +17,9 @@ from agentcore.models import Message, SessionInfo
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
     MessageInput,
-    check_identifier,
     check_limit,
+    check_max_content_chars,
+    check_stored_identifier,
     conversation_key,
     prepare_messages,
 )
@@ -29,20 +30,25 @@ class _Conversation:
     created_at: datetime
     updated_at: datetime
     messages: list[Message] = field(default_factory=list)
-    # The message ids stored, so that an append's "already stored?" check does
-    # not cost more as the conversation grows.
-    ids: set[str] = field(default_factory=set)
+    # The message ids stored, with each one's position in messages, so that an
+    # append's "already stored?" check and get_message do not cost more as the
+    # conversation grows.
+    ids: dict[str, int] = field(default_factory=dict)
 
 
 class InMemoryHistoryRepository:
     """Conversation history in a dict; a faithful fake of the PostgreSQL store.
 
     Args:
-        max_content_chars: The largest accepted message ``content``.
+        max_content_chars: The largest accepted message ``content``, from 1 to
+            ``agentcore.validation.MAX_CONTENT_CHARS_LIMIT`` (25,000,000).
+
+    Raises:
+        InvalidInputError: ``max_content_chars`` is out of that range.
     """
 
     def __init__(self, *, max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS) -> None:
-        self._max_content_chars = max_content_chars
+        self._max_content_chars = check_max_content_chars(max_content_chars)
         self._conversations: dict[tuple[str, str], _Conversation] = {}
         self._lock = threading.Lock()
         self._last_time = datetime.min.replace(tzinfo=UTC)
@@ -77,7 +83,7 @@ class InMemoryHistoryRepository:
             return 0
         with self._lock:
             conversation = self._conversations.get(key)
-            stored_ids = conversation.ids if conversation else set()
+            stored_ids = conversation.ids if conversation else {}
             fresh = [m for m in batch if m.id is None or m.id not in stored_ids]
             if not fresh:
                 return 0
@@ -85,8 +91,11 @@ class InMemoryHistoryRepository:
             if conversation is None:
                 conversation = self._conversations[key] = _Conversation(now, now)
             conversation.updated_at = now
+            first = len(conversation.messages)
             conversation.messages.extend(_stamped(m, now) for m in fresh)
-            conversation.ids.update(m.id for m in fresh if m.id is not None)
+            conversation.ids.update(
+                (m.id, first + n) for n, m in enumerate(fresh) if m.id is not None
+            )
             return len(fresh)
 
     async def save_full_history(
@@ -105,20 +114,35 @@ class InMemoryHistoryRepository:
             conversation = self._conversations.setdefault(key, _Conversation(now, now))
             conversation.updated_at = now
             conversation.messages = [_stamped(m, now) for m in batch]
-            conversation.ids = {m.id for m in batch if m.id is not None}
+            conversation.ids = {m.id: n for n, m in enumerate(batch) if m.id is not None}
+
+    async def get_message(
+        self, agent_name: str, session_id: str, message_id: str
+    ) -> Message | None:
+        """See :meth:`HistoryRepository.get_message`."""
+        key = (
+            check_stored_identifier(agent_name, "agent_name"),
+            check_stored_identifier(session_id, "session_id"),
+        )
+        check_stored_identifier(message_id, "message_id")
+        with self._lock:
+            conversation = self._conversations.get(key)
+            if conversation is None or message_id not in conversation.ids:
+                return None
+            return conversation.messages[conversation.ids[message_id]].model_copy(deep=True)
 
     async def clear_session(self, agent_name: str, session_id: str) -> int:
         """See :meth:`HistoryRepository.clear_session`."""
-        check_identifier(agent_name, "agent_name")
-        check_identifier(session_id, "session_id")
+        check_stored_identifier(agent_name, "agent_name")
+        check_stored_identifier(session_id, "session_id")
         with self._lock:
             conversation = self._conversations.pop((agent_name, session_id), None)
             return 0 if conversation is None else len(conversation.messages)
 
     async def pop_message(self, agent_name: str, session_id: str) -> Message | None:
         """See :meth:`HistoryRepository.pop_message`."""
-        check_identifier(agent_name, "agent_name")
-        check_identifier(session_id, "session_id")
+        check_stored_identifier(agent_name, "agent_name")
+        check_stored_identifier(session_id, "session_id")
         with self._lock:
             conversation = self._conversations.get((agent_name, session_id))
             if conversation is None or not conversation.messages:
@@ -126,12 +150,12 @@ class InMemoryHistoryRepository:
             conversation.updated_at = self._tick()
             message = conversation.messages.pop()
             if message.id is not None:
-                conversation.ids.discard(message.id)
+                del conversation.ids[message.id]
             return message
 
-    async def list_sessions(self, agent_name: str, limit: int = 100) -> list[SessionInfo]:
+    async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
-        check_identifier(agent_name, "agent_name")
+        check_stored_identifier(agent_name, "agent_name")
         checked = check_limit(limit)
         with self._lock:
             sessions = [

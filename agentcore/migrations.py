@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import make_conninfo
 from yoyo import get_backend, read_migrations
 
-from agentcore.errors import DatabaseUnavailableError, MigrationError
+from agentcore.dsn import parse_dsn
+from agentcore.encoding import SUPPORTED_ENCODING, check_server_encoding
+from agentcore.errors import DatabaseUnavailableError, MigrationError, UnsupportedDatabaseError
 from agentcore.resources import data_dir
 from agentcore.sql import Queries, load_queries
 
@@ -91,17 +93,87 @@ def status(dsn: str, *, migrations_dir: Path | None = None) -> list[MigrationSta
         return [MigrationState(m.id, m.id not in pending) for m in migrations]
 
 
+@dataclass(frozen=True, slots=True)
+class RollbackPlan:
+    """What a rollback would undo, and how much stored data is at stake.
+
+    Attributes:
+        ids: The migrations it would roll back, newest first.
+        conversations: Conversations stored now (on the pre-session schema,
+            one per agent).
+        messages: Messages stored now.
+    """
+
+    ids: list[str]
+    conversations: int
+    messages: int
+
+
+def plan_rollback(
+    dsn: str, *, steps: int | None = 1, migrations_dir: Path | None = None
+) -> RollbackPlan:
+    """What :func:`rollback` with the same arguments would undo, without changing anything.
+
+    Raises:
+        DatabaseUnavailableError: the database cannot be reached.
+        MigrationError: ``steps`` is negative, or the database cannot be read.
+    """
+    if steps is not None and steps < 0:
+        raise MigrationError(f"steps must be >= 0 or None, got {steps}")
+    migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
+    with _backend(dsn, "plan the rollback of") as backend:
+        applied = [m.id for m in backend.to_rollback(migrations)]
+        chosen = applied if steps is None else applied[:steps]
+        cursor = backend.connection.cursor()
+        if not chosen:
+            return RollbackPlan([], 0, 0)
+        if "0002_session_scoped_history" in applied:
+            cursor.execute(_queries()["count_session_conversations"].text)
+        elif "0001_conversation_history" in applied:
+            cursor.execute(_queries()["count_legacy_conversations"].text)
+        else:
+            return RollbackPlan(chosen, 0, 0)
+        conversations, messages = cursor.fetchone()
+        return RollbackPlan(chosen, int(conversations), int(messages))
+
+
+def newest_operation(dsn: str) -> str | None:
+    """The newest operation in yoyo's log of this database, ``None`` before any.
+
+    ``"rollback"`` means the schema was last changed by an explicit rollback:
+    an automatic upgrade (the CLI's embedded database) must not undo it.
+
+    Raises:
+        DatabaseUnavailableError: the database cannot be reached.
+        MigrationError: the log cannot be read.
+    """
+    with _backend(dsn, "read the log of") as backend:
+        cursor = backend.connection.cursor()
+        cursor.execute(_queries()["migration_log_exists"].text, {"log_table": backend.log_table})
+        row = cursor.fetchone()
+        if row is None or not row[0]:
+            return None
+        cursor.execute(_queries()["newest_migration_operation"].text)
+        newest = cursor.fetchone()
+        return None if newest is None else str(newest[0])
+
+
 def yoyo_url(dsn: str) -> str:
     """Turn any libpq DSN into the ``postgresql+psycopg://`` URL yoyo expects.
 
     Every connection parameter (unix-socket hosts and passwords included)
-    travels in the query string, so nothing is lost to URL parsing.
+    travels in the query string, so nothing is lost to URL parsing. The
+    connection talks UTF-8 whatever client encoding the DSN, the role or the
+    database would choose.
+
+    Raises:
+        InvalidDsnError: ``dsn`` is malformed.
     """
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError as exc:
-        raise DatabaseUnavailableError(f"invalid database DSN: {exc}") from exc
-    return "postgresql+psycopg:///?" + urlencode({k: str(v) for k, v in params.items()})
+    return "postgresql+psycopg:///?" + urlencode(_connection_params(dsn))
+
+
+def _connection_params(dsn: str) -> dict[str, str]:
+    return parse_dsn(dsn) | {"client_encoding": SUPPORTED_ENCODING}
 
 
 @functools.cache
@@ -126,15 +198,21 @@ def _lock(backend: Any) -> Iterator[None]:
 
 @contextmanager
 def _backend(dsn: str, action: str) -> Iterator[Any]:
-    """yoyo's backend for ``dsn``, closed afterwards, its errors translated."""
+    """yoyo's backend for ``dsn``, closed afterwards, its errors translated.
+
+    The database's encoding is checked first: yoyo creates its own tables as
+    soon as it connects.
+    """
     url = yoyo_url(dsn)
     try:
+        with psycopg.connect(make_conninfo("", **_connection_params(dsn))) as conn:
+            check_server_encoding(conn.info.parameter_status("server_encoding"), conn.info.dbname)
         backend = get_backend(url)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
     try:
         yield backend
-    except (MigrationError, DatabaseUnavailableError):
+    except (MigrationError, DatabaseUnavailableError, UnsupportedDatabaseError):
         raise
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(f"lost the database connection: {exc}") from exc

@@ -10,6 +10,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, mod
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
 
+DEFAULT_HISTORY_LIMIT = 50
+"""How many of the latest stored messages an agent sees by default (its ``history_limit``)."""
+
 
 class Message(BaseModel):
     """One chat message, in the shape of an OpenAI-style chat message.
@@ -112,7 +115,10 @@ class AgentConfig(BaseModel):
         include_history: Load the session's history before calling the model and
             append the turn after. Without it, nothing is read or stored.
         history_limit: How many of the latest stored messages the model sees
-            (all when ``None``). Stored history is never truncated by it.
+            (default 50). Stored history is never truncated by it. ``None``
+            reads the whole conversation on every turn: a turn's time and
+            memory then grow with the conversation's length, so choose it
+            only where conversations stay short.
         model: The model name passed to the model client (clients may have a default).
     """
 
@@ -121,7 +127,7 @@ class AgentConfig(BaseModel):
     name: str
     instructions: str | None = None
     include_history: bool = False
-    history_limit: int | None = Field(default=None, ge=0)
+    history_limit: int | None = Field(default=DEFAULT_HISTORY_LIMIT, ge=0)
     model: str | None = None
 
 

@@ -1,6 +1,6 @@
 """A model client for any OpenAI-compatible chat-completions server.
 
-Needs the optional ``openai`` package (``pip install 'agentcore[openai]'``); it
+Needs the optional ``openai`` package (``pip install 'agentcore-history[openai]'``); it
 is imported only when an :class:`OpenAIChatModel` is created, so ``import
 agentcore`` works without it.
 """
@@ -24,9 +24,7 @@ def _openai() -> ModuleType:
     try:
         return importlib.import_module("openai")
     except ImportError as exc:
-        raise MissingDependencyError(
-            "OpenAIChatModel needs the openai package: pip install 'agentcore[openai]'"
-        ) from exc
+        raise MissingDependencyError.for_extra("OpenAIChatModel", "openai") from exc
 
 
 class OpenAIChatModel:

@@ -15,13 +15,16 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection, AsyncCursor
-from psycopg.pq import ConnStatus
-from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+from psycopg import AsyncConnection, AsyncCursor, IsolationLevel
+from psycopg.pq import ConnStatus, TransactionStatus
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
+from agentcore.dsn import parse_dsn
+from agentcore.encoding import SUPPORTED_ENCODING, check_server_encoding
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
+    InvalidInputError,
     SchemaNotReadyError,
     StorageError,
 )
@@ -30,18 +33,28 @@ from agentcore.rows import (
     message_from_row,
     message_to_copy_row,
     messages_from_rows_newest_first,
-    messages_to_json,
+    messages_to_json_chunks,
     session_from_row,
 )
 from agentcore.sql import Queries, Query, load_queries
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
     MessageInput,
-    check_identifier,
     check_limit,
+    check_max_content_chars,
+    check_stored_identifier,
     conversation_key,
     prepare_messages,
 )
+
+APPEND_CHUNK_JSONB_BYTES = 64 * 2**20
+"""The most an append sends as one jsonb value, by a safe upper estimate (bytes).
+
+PostgreSQL's jsonb holds at most 268,435,455 bytes; a larger batch is split
+into parts of at most this estimate (one message per part at least, which
+the per-message limits of :mod:`agentcore.validation` keep below the
+maximum), stored in one transaction. Ordinary batches are one part.
+"""
 
 
 @functools.cache
@@ -59,7 +72,13 @@ class PostgresHistoryRepository:
     Args:
         pool: An open ``psycopg_pool.AsyncConnectionPool``, owned by the caller.
             Its connections may be in autocommit mode or not.
-        max_content_chars: The largest accepted message ``content``.
+        max_content_chars: The largest accepted message ``content``, from 1 to
+            ``agentcore.validation.MAX_CONTENT_CHARS_LIMIT`` (25,000,000).
+
+    Raises:
+        InvalidInputError: ``pool`` is not an ``AsyncConnectionPool`` (a
+            synchronous pool or a connection, say), or ``max_content_chars``
+            is out of that range.
     """
 
     def __init__(
@@ -68,8 +87,8 @@ class PostgresHistoryRepository:
         *,
         max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS,
     ) -> None:
-        self._pool = pool
-        self._max_content_chars = max_content_chars
+        self._pool = _check_pool(pool)
+        self._max_content_chars = check_max_content_chars(max_content_chars)
         self._sql = _queries()
 
     @classmethod
@@ -94,16 +113,22 @@ class PostgresHistoryRepository:
             max_content_chars: The largest accepted message ``content``.
 
         Raises:
+            InvalidDsnError: ``dsn`` is malformed (nothing is connected).
             DatabaseUnavailableError: the database cannot be reached or refuses
                 the credentials.
         """
+        check_max_content_chars(max_content_chars)  # before connecting
         await check_connection(dsn, timeout=timeout)
         pool = AsyncConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, round(timeout)),
+                "client_encoding": SUPPORTED_ENCODING,
+            },
             open=False,
         )
         with _db_errors(pool):
@@ -138,25 +163,58 @@ class PostgresHistoryRepository:
         key = conversation_key(agent_name, session_id, "append_messages")
         if key is None or not batch:
             return 0
-        params = {
-            "agent_name": key[0],
-            "session_id": key[1],
-            "messages": messages_to_json(batch),
-            "message_count": len(batch),
-        }
-        # Without message ids there is nothing to deduplicate: one statement,
-        # whose counter upsert locks the conversation's row against other
-        # writers. With ids, the "already stored?" check must see every
-        # earlier writer: the conversation's lock comes first, in the same
-        # implicit transaction and the same round trip.
-        if any(m.id is not None for m in batch):
-            queries = [self._sql["lock_session"], self._sql["append_messages"]]
-        else:
-            queries = [self._sql["append_new_messages"]]
+        agent, session = key
+        with_ids = any(m.id is not None for m in batch)
+        chunks = messages_to_json_chunks(batch, APPEND_CHUNK_JSONB_BYTES)
+        if len(chunks) == 1 and not with_ids:
+            # The common case (a turn): nothing to deduplicate, one statement,
+            # whose counter upsert locks the conversation's row against other
+            # writers. No transaction block, no pipeline: the cheapest write.
+            params = {
+                "agent_name": agent,
+                "session_id": session,
+                "messages": chunks[0][0],
+                "message_count": chunks[0][1],
+            }
+            with _db_errors(self._pool):
+                async with self._write_connection() as conn:
+                    return await self._append_new(conn, params)
+        # With ids, the "already stored?" check must see every earlier writer;
+        # a batch too large for one jsonb value is split, and its parts must
+        # commit together and see each other: the conversation's lock comes
+        # first, then one statement per part, in one READ COMMITTED
+        # transaction sent in one round trip.
+        insert = self._sql["append_messages"] if with_ids else self._sql["append_new_messages"]
+        queries = [self._sql["begin_read_committed"], self._sql["lock_session"]]
+        queries += [insert] * len(chunks) + [self._sql["commit"]]
+        lock: dict[str, Any] = {"agent_name": agent, "session_id": session}
+        params_list = [lock, lock]
+        params_list += [lock | {"messages": text, "message_count": n} for text, n in chunks]
+        params_list.append(lock)
         with _db_errors(self._pool):
-            async with self._connection() as conn:
-                cur = await _run_in_one_round_trip(conn, queries, params)
-                return int(cur.rowcount)
+            async with self._write_connection() as conn:
+                cursors = await _run_in_one_round_trip(conn, queries, params_list)
+                return sum(int(cur.rowcount) for cur in cursors[2:-1])
+
+    async def _append_new(self, conn: AsyncConnection[Any], params: dict[str, Any]) -> int:
+        """Run append_new_messages; under a stricter default isolation, again at READ COMMITTED.
+
+        Alone, the statement is atomic and correct at any isolation level, but
+        at REPEATABLE READ or SERIALIZABLE (a DBA's default_transaction_isolation)
+        it fails with a serialization error when a concurrent writer of the
+        conversation committed after it started. The failed attempt changed
+        nothing, so it is repeated inside an explicit READ COMMITTED
+        transaction, which waits for the row instead. Under the default READ
+        COMMITTED this costs nothing: one statement, one round trip.
+        """
+        query = self._sql["append_new_messages"]
+        try:
+            cursors = await _run_in_one_round_trip(conn, [query], [params])
+        except psycopg.errors.SerializationFailure:
+            queries = [self._sql["begin_read_committed"], query, self._sql["commit"]]
+            cursors = await _run_in_one_round_trip(conn, queries, [params] * 3)
+            return int(cursors[1].rowcount)
+        return int(cursors[0].rowcount)
 
     async def save_full_history(
         self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
@@ -172,7 +230,11 @@ class PostgresHistoryRepository:
         agent, session = key
         params = {"agent_name": agent, "session_id": session, "message_count": len(batch)}
         with _db_errors(self._pool):
-            async with self._connection() as conn, conn.transaction():
+            async with (
+                self._write_connection() as conn,
+                _read_committed(conn),
+                conn.transaction(),
+            ):
                 await self._replace(conn, params, batch)
 
     async def _replace(
@@ -182,7 +244,7 @@ class PostgresHistoryRepository:
         # delete, whose snapshot must include appends that were in flight.
         async with conn.pipeline():
             await conn.execute(self._sql["lock_session"].text, params)
-            cur = await conn.execute(self._sql["reset_session"].text, params)
+            cur = await conn.execute(self._sql["reset_session"].text, params, binary=True)
             await conn.execute(self._sql["delete_messages"].text, params)
         row = await cur.fetchone()
         assert row is not None
@@ -192,48 +254,71 @@ class PostgresHistoryRepository:
             for seq, message in enumerate(batch):
                 await copy.write_row(message_to_copy_row(agent, session, seq, message, now))
 
+    async def get_message(
+        self, agent_name: str, session_id: str, message_id: str
+    ) -> Message | None:
+        """See :meth:`HistoryRepository.get_message`."""
+        params = {
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
+            "message_id": check_stored_identifier(message_id, "message_id"),
+        }
+        rows = await self._read(self._sql["get_message"], params)
+        return message_from_row(rows[0]) if rows else None
+
     async def clear_session(self, agent_name: str, session_id: str) -> int:
         """See :meth:`HistoryRepository.clear_session`."""
         params = {
-            "agent_name": check_identifier(agent_name, "agent_name"),
-            "session_id": check_identifier(session_id, "session_id"),
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
         }
         queries = [
+            self._sql["begin_read_committed"],
             self._sql["lock_session"],
             self._sql["delete_session"],  # waits for in-flight appends
             self._sql["delete_messages"],
+            self._sql["commit"],
         ]
         with _db_errors(self._pool):
-            async with self._connection() as conn:
-                cur = await _run_in_one_round_trip(conn, queries, params)
-                return int(cur.rowcount)
+            async with self._write_connection() as conn:
+                cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
+                return int(cursors[3].rowcount)
 
     async def pop_message(self, agent_name: str, session_id: str) -> Message | None:
         """See :meth:`HistoryRepository.pop_message`."""
         params = {
-            "agent_name": check_identifier(agent_name, "agent_name"),
-            "session_id": check_identifier(session_id, "session_id"),
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
         }
+        # READ COMMITTED: pop_last_message must take a snapshot newer than
+        # the appends that pop_counter waited for (sql/pop.sql).
         queries = [
+            self._sql["begin_read_committed"],
             self._sql["lock_session"],
             self._sql["pop_counter"],  # waits for in-flight appends
             self._sql["pop_last_message"],
+            self._sql["commit"],
         ]
         with _db_errors(self._pool):
-            async with self._connection() as conn:
-                cur = await _run_in_one_round_trip(conn, queries, params)
-                row = await cur.fetchone()
+            async with self._write_connection() as conn:
+                cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
+                row = await cursors[3].fetchone()
         return None if row is None else message_from_row(row)
 
-    async def list_sessions(self, agent_name: str, limit: int = 100) -> list[SessionInfo]:
+    async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
-        agent = check_identifier(agent_name, "agent_name")
+        agent = check_stored_identifier(agent_name, "agent_name")
         params = {"agent_name": agent, "limit": check_limit(limit)}
         rows = await self._read(self._sql["list_sessions"], params)
         return [session_from_row(agent, row) for row in rows]
 
     async def _read(self, query: Query, params: dict[str, Any]) -> list[Any]:
         """Run one read-only statement; once more on a new connection if the first broke.
+
+        Results come in binary: a timestamptz or a bigint in binary does not
+        depend on the session's DateStyle, IntervalStyle or extra_float_digits
+        (psycopg parses text timestamps in the ISO style only), and costs less
+        to decode. Every statement that returns values asks for binary too.
 
         The server can end an idle connection so that the socket shows nothing
         yet (its goodbye arrived with the previous reply): the first statement
@@ -244,7 +329,7 @@ class PostgresHistoryRepository:
             for attempt in (1, 2):
                 async with self._connection() as conn:
                     try:
-                        cur = await conn.execute(query.text, params)
+                        cur = await conn.execute(query.text, params, binary=True)
                         return await cur.fetchall()
                     except psycopg.OperationalError:
                         # Only a lost connection is worth a second try: a
@@ -261,9 +346,17 @@ class PostgresHistoryRepository:
         the pool notices. The server announces the end (an error message, then
         end of file) on the idle socket, so a look at the socket, which costs
         no round trip, finds them: they are closed, which makes the pool
-        replace them, and the next one is taken.
+        replace them, and the next one is taken. The connection's encodings are
+        checked too (see :func:`_use_utf8`).
         """
         return _Checkout(self._pool)
+
+    def _write_connection(self) -> _WriteCheckout:
+        """Like :meth:`_connection`, but a write that fails closes the connection.
+
+        See :class:`_WriteCheckout`.
+        """
+        return _WriteCheckout(self._pool)
 
 
 class _Checkout:
@@ -286,6 +379,13 @@ class _Checkout:
             conn: AsyncConnection[Any] = await checkout.__aenter__()
             if _still_open(conn):
                 self._checkout = checkout
+                status = conn.pgconn.parameter_status
+                if status(b"client_encoding") != _UTF8 or status(b"server_encoding") != _UTF8:
+                    try:
+                        await _use_utf8(conn)
+                    except BaseException as exc:
+                        await self.__aexit__(type(exc), exc, exc.__traceback__)
+                        raise
                 return conn
             try:
                 await conn.close()
@@ -304,6 +404,91 @@ class _Checkout:
         checkout, self._checkout = self._checkout, None
         assert checkout is not None
         await checkout.__aexit__(exc_type, exc, tb)
+
+
+class _WriteCheckout(_Checkout):
+    """A write's checkout: on any failure, the connection is closed, not reused.
+
+    A write interrupted mid-way (its task cancelled, statement_timeout,
+    lock_timeout, a lost connection, any error) can leave the connection in a
+    state the next caller must not inherit. The one met in practice: psycopg
+    (3.3.9, ``_cursor_base._maybe_prepare_gen``) records a statement as
+    prepared when it sends the Parse inside a pipeline, and validates that
+    only for statements it had never seen. If the pipeline fails before the
+    server reaches that Parse, the server never prepared it, psycopg still
+    thinks so, and every later execution of that statement on this connection
+    fails with ``prepared statement "_pg3_N" does not exist``. A failed
+    explicit transaction (begin_read_committed) leaves it in error as well.
+
+    Closing costs nothing on the happy path (no extra statement, no check), and
+    on the failure path one new connection, which the pool opens in the
+    background; it also ends the server's session, so nothing it held or
+    prepared survives. The alternatives were worse: a ``DEALLOCATE ALL`` after
+    each failure costs a round trip and relies on psycopg noticing it
+    (``PrepareManager._should_discard``); clearing psycopg's cache touches
+    private state; never preparing pipelined statements costs parse and plan
+    time on every write.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        super().__init__(pool)
+        self._conn: AsyncConnection[Any] | None = None
+
+    async def __aenter__(self) -> AsyncConnection[Any]:
+        self._conn = await super().__aenter__()
+        return self._conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if exc is not None and conn is not None:
+            # Cancellation included: psycopg has already asked the server to
+            # cancel the statement and waited for it (AsyncConnection.wait).
+            await conn.close()
+        await super().__aexit__(exc_type, exc, tb)
+
+
+@asynccontextmanager
+async def _read_committed(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+    """The transactions psycopg begins on ``conn`` start at READ COMMITTED, for the block.
+
+    A write's statements must see every writer that committed before it took
+    the conversation's lock, whatever default_transaction_isolation a DBA or
+    the caller's connection set (see begin_read_committed in sql/history.sql).
+    Setting the level is local to psycopg (it changes the BEGIN it sends), so
+    this costs no round trip; the caller's level comes back afterwards.
+    """
+    level = conn.isolation_level
+    await conn.set_isolation_level(IsolationLevel.READ_COMMITTED)
+    try:
+        yield
+    finally:
+        if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
+            await conn.set_isolation_level(level)
+
+
+_UTF8 = SUPPORTED_ENCODING.encode()
+
+
+async def _use_utf8(conn: AsyncConnection[Any]) -> None:
+    """Refuse a database not in UTF-8; switch a connection's client encoding to UTF-8.
+
+    Both encodings arrive with the connection (the server reports them when it
+    starts and when they change), so the caller's check costs no round trip.
+    A client_encoding chosen by the DSN, ``PGCLIENTENCODING``, the role or the
+    database would make psycopg encode text in it (an emoji in LATIN1 fails):
+    the connection is switched to UTF-8 once, and stays so.
+    """
+    check_server_encoding(conn.info.parameter_status("server_encoding"), conn.info.dbname)
+    await conn.execute(_queries()["use_utf8_client_encoding"].text)
+    if not conn.autocommit:
+        await conn.commit()
 
 
 def _still_open(conn: AsyncConnection[Any]) -> bool:
@@ -328,35 +513,65 @@ def _still_open(conn: AsyncConnection[Any]) -> bool:
 
 
 async def _run_in_one_round_trip(
-    conn: AsyncConnection[Any], queries: Sequence[Query], params: dict[str, Any]
-) -> AsyncCursor[Any]:
-    """Run ``queries`` atomically in one network round trip; return the last cursor.
+    conn: AsyncConnection[Any], queries: Sequence[Query], params: Sequence[dict[str, Any]]
+) -> list[AsyncCursor[Any]]:
+    """Run ``queries[i]`` with ``params[i]``, in one network round trip; return their cursors.
 
-    In pipeline mode the statements before one Sync form a single implicit
-    transaction: all of them commit together, or an error rolls all back. An
-    explicit BEGIN/COMMIT would cost a round trip each.
+    In pipeline mode the statements before one Sync are sent together; a
+    write of several statements brackets them with begin_read_committed and
+    commit, so they commit together (or an error rolls all back) at READ
+    COMMITTED whatever the server's default isolation. A failure leaves the
+    connection unusable: the caller closes it (:class:`_WriteCheckout`).
     """
     autocommit = conn.autocommit
     if not autocommit:  # a caller's pool may hand out non-autocommit connections
         await conn.set_autocommit(True)
     try:
+        # binary=True: see _read (results independent of the session's settings).
         if len(queries) == 1:  # a lone statement is one round trip without a pipeline
-            return await conn.execute(queries[0].text, params)
+            return [await conn.execute(queries[0].text, params[0], binary=True)]
         async with conn.pipeline():
-            cursors = [await conn.execute(query.text, params) for query in queries]
-        return cursors[-1]
+            return [
+                await conn.execute(queries[i].text, params[i], binary=True)
+                for i in range(len(queries))
+            ]
     finally:
-        if not autocommit and not conn.closed:
+        # After a failure the transaction may be left in error: the connection
+        # is then closed by the caller, not given its mode back.
+        if not autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
             await conn.set_autocommit(False)
+
+
+def _check_pool(pool: object) -> AsyncConnectionPool[Any]:
+    """Return ``pool`` if it is a ``psycopg_pool.AsyncConnectionPool``, else raise.
+
+    Raises:
+        InvalidInputError: anything else, named, with what to pass instead.
+    """
+    if isinstance(pool, AsyncConnectionPool):
+        return pool
+    kind = f"{type(pool).__module__}.{type(pool).__qualname__}"
+    if isinstance(pool, ConnectionPool):
+        hint = " (a synchronous pool: agentcore is async, open a psycopg_pool.AsyncConnectionPool)"
+    elif isinstance(pool, psycopg.AsyncConnection | psycopg.Connection):
+        hint = " (a single connection: pass a pool, e.g. psycopg_pool.AsyncConnectionPool(dsn))"
+    elif isinstance(pool, str):
+        hint = " (a DSN: use PostgresHistoryRepository.from_dsn(dsn))"
+    else:
+        hint = ""
+    raise InvalidInputError(f"pool must be a psycopg_pool.AsyncConnectionPool, got {kind}{hint}")
 
 
 async def check_connection(dsn: str, *, timeout: float = 10.0) -> None:
     """Connect once to ``dsn`` and disconnect, to fail early with a clear reason.
 
     Raises:
-        DatabaseUnavailableError: the DSN is malformed, the server cannot be
-            reached, or it refuses the credentials.
+        InvalidDsnError: the DSN is malformed (checked before connecting; the
+            message never holds the password, which libpq's may).
+        DatabaseUnavailableError: the server cannot be reached, or it refuses
+            the credentials.
     """
+    parse_dsn(dsn)
     try:
         conn = await AsyncConnection.connect(dsn, connect_timeout=max(1, round(timeout)))
     except psycopg.Error as exc:
@@ -401,6 +616,11 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
             "agentcore's tables are missing or out of date in this database: apply the "
             "migrations "
             "(agentcore.migrations.apply(dsn), or `agentcore migrate up`)"
+        )
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return StorageError(
+            f"the database refuses writes ({exc}): default_transaction_read_only is on "
+            "for this database or role, or the server is a read-only standby"
         )
     if isinstance(exc, psycopg.OperationalError) and _lost_connection(exc):
         return DatabaseUnavailableError(f"database connection failed: {exc}")

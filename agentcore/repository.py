@@ -15,8 +15,11 @@ class HistoryRepository(Protocol):
 
     Identifiers are non-empty strings of at most 255 characters with no NUL
     byte (anything else raises :class:`~agentcore.errors.InvalidIdentifierError`
-    before any I/O). A whole batch is validated before anything is written, and
-    every write is atomic. ``session_id=None`` never falls back to a shared
+    before any I/O). Writes also refuse control characters and line separators
+    in ids; reads, ``get_message``, ``list_sessions`` and ``clear_session``
+    accept them, so that conversations stored before that rule stay reachable.
+    A whole batch is validated before anything is written, and every write is
+    atomic. ``session_id=None`` never falls back to a shared
     conversation: reads return ``[]`` and writes store nothing, with a warning.
     """
 
@@ -24,6 +27,10 @@ class HistoryRepository(Protocol):
         self, agent_name: str, session_id: str | None, limit: int | None = None
     ) -> list[Message]:
         """Return the last ``limit`` messages (all when ``None``), oldest first.
+
+        ``limit=None`` reads the whole conversation: its time and memory grow
+        with the conversation's length (an agent reads a bounded window, its
+        ``history_limit``, by default).
 
         Raises:
             InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
@@ -62,6 +69,22 @@ class HistoryRepository(Protocol):
         """
         ...
 
+    async def get_message(
+        self, agent_name: str, session_id: str, message_id: str
+    ) -> Message | None:
+        """The stored message with this ``id`` in the conversation, or ``None``.
+
+        A point lookup, whatever the length of the conversation: it finds a
+        message beyond any read window (an agent uses it to find a retried
+        turn's stored reply).
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name``, ``session_id`` or
+                ``message_id``.
+            StorageError: the store failed.
+        """
+        ...
+
     async def clear_session(self, agent_name: str, session_id: str) -> int:
         """Delete the conversation. Returns how many messages it had."""
         ...
@@ -79,6 +102,10 @@ class HistoryRepository(Protocol):
         """
         ...
 
-    async def list_sessions(self, agent_name: str, limit: int = 100) -> list[SessionInfo]:
-        """The agent's conversations, most recently written first (at most ``limit``)."""
+    async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
+        """The agent's conversations, most recently written first (at most ``limit``).
+
+        ``limit=None`` lists them all: its cost grows with the number of the
+        agent's conversations.
+        """
         ...

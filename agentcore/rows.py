@@ -63,15 +63,57 @@ def messages_from_rows_newest_first(rows: Sequence[MessageRow]) -> list[Message]
     return [message_from_row(row) for row in reversed(rows)]
 
 
+JSONB_BYTES_PER_JSON_CHAR = 8
+"""An upper bound of the bytes PostgreSQL's jsonb takes per character of JSON text.
+
+The worst case is small numbers: ``1,`` (2 characters) becomes a 4-byte
+entry, up to 3 bytes of alignment and a 5-byte numeric, 6 bytes per
+character; strings take their UTF-8 size (at most 4 bytes per character),
+containers and literals less. tests/integration/test_large_batches.py checks
+the bound on the server.
+"""
+
+
+def _json_item(message: Message) -> dict[str, Any]:
+    item = {f: getattr(message, f) for f in _JSON_FIELDS if getattr(message, f) is not None}
+    if message.created_at is not None:
+        item["created_at"] = message.created_at.isoformat()
+    return item
+
+
 def messages_to_json(messages: Sequence[Message]) -> str:
     """A batch as the JSON array ``append_messages`` reads (``None`` fields left out)."""
-    items = []
+    return _ENCODER.encode([_json_item(m) for m in messages])
+
+
+def messages_to_json_chunks(messages: Sequence[Message], max_bytes: int) -> list[tuple[str, int]]:
+    """A batch as JSON arrays of at most ``max_bytes`` of jsonb each (estimated from above).
+
+    Returns ``(json_text, message_count)`` per part, in order: one part for
+    any ordinary batch; a message whose estimate alone exceeds ``max_bytes``
+    is a part of its own.
+    """
+    text = messages_to_json(messages)
+    if len(text) * JSONB_BYTES_PER_JSON_CHAR <= max_bytes:
+        return [(text, len(messages))]
+    brackets = 2 * JSONB_BYTES_PER_JSON_CHAR
+    chunks: list[tuple[str, int]] = []
+    part: list[str] = []
+    size = brackets
     for message in messages:
-        item = {f: getattr(message, f) for f in _JSON_FIELDS if getattr(message, f) is not None}
-        if message.created_at is not None:
-            item["created_at"] = message.created_at.isoformat()
-        items.append(item)
-    return _ENCODER.encode(items)
+        item = _ENCODER.encode(_json_item(message))
+        # The content is stored as its UTF-8 bytes (at most 4 per character);
+        # the rest of the JSON text (escapes of the content included, and the
+        # comma before the item) at most JSONB_BYTES_PER_JSON_CHAR per character.
+        content = len(message.content or "")
+        estimate = JSONB_BYTES_PER_JSON_CHAR * (len(item) + 1 - content) + 4 * content
+        if part and size + estimate > max_bytes:
+            chunks.append(("[" + ",".join(part) + "]", len(part)))
+            part, size = [], brackets
+        part.append(item)
+        size += estimate
+    chunks.append(("[" + ",".join(part) + "]", len(part)))
+    return chunks
 
 
 def message_to_copy_row(

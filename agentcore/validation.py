@@ -6,8 +6,10 @@ before any state is touched.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,10 +41,76 @@ _HUGE_INT = 10**MAX_JSON_INT_DIGITS
 DEFAULT_MAX_CONTENT_CHARS = 1_000_000
 """Default cap on one message's ``content``, in characters (about 1 MB of text)."""
 
+MAX_CONTENT_CHARS_LIMIT = 25_000_000
+"""The largest ``max_content_chars`` a repository accepts.
+
+With it, :data:`MAX_JSON_FIELD_BYTES` and :data:`MAX_TEXT_FIELD_CHARS`, one
+message always fits in one PostgreSQL jsonb value (at most 268,435,455
+bytes), the form in which an append sends it: content takes at most 4 bytes
+per character there, JSON fields at most 8 per byte of their JSON text
+(``agentcore.rows.JSONB_BYTES_PER_JSON_CHAR``), so the worst message is
+about 100 MB + 2 x 67 MB + 8 MB. Checked by tests/unit/test_message_size_limits.py.
+"""
+
+MAX_JSON_FIELD_BYTES = 8 * 2**20
+"""Largest ``metadata``, ``tool_calls`` or ``item`` of one message: 8 MiB of UTF-8 JSON text."""
+
+MAX_TEXT_FIELD_CHARS = 2**20
+"""Largest ``name`` or ``tool_call_id`` of one message, in characters."""
+
 MessageInput = Message | Mapping[str, Any]
 """A :class:`Message`, or a dict in OpenAI chat-message style that validates as one."""
 
 logger = logging.getLogger("agentcore.history")
+
+
+def check_max_content_chars(value: object) -> int:
+    """Return a validated ``max_content_chars`` (a repository's constructor argument).
+
+    Raises:
+        InvalidInputError: not an int, below 1, or above
+            :data:`MAX_CONTENT_CHARS_LIMIT` (a message PostgreSQL could not take).
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"max_content_chars must be an int, got {type(value).__name__}")
+    if not 1 <= value <= MAX_CONTENT_CHARS_LIMIT:
+        raise InvalidInputError(
+            f"max_content_chars must be between 1 and {MAX_CONTENT_CHARS_LIMIT}, got {value}"
+        )
+    return int(value)  # an int subclass (an IntEnum, say) is kept as a plain int
+
+
+def check_message_size(message: Message, where: str) -> None:
+    """Refuse a message whose fields exceed the per-message size limits.
+
+    The limits keep any one message within what PostgreSQL can store in one
+    append (see :data:`MAX_CONTENT_CHARS_LIMIT`); both repositories apply
+    them, so they agree. ``content`` is checked against ``max_content_chars``
+    separately.
+
+    Raises:
+        InvalidMessageError: ``name`` or ``tool_call_id`` longer than
+            :data:`MAX_TEXT_FIELD_CHARS`, or ``metadata``, ``tool_calls`` or
+            ``item`` larger than :data:`MAX_JSON_FIELD_BYTES` as JSON.
+    """
+    for field in ("name", "tool_call_id"):
+        text = getattr(message, field)
+        if isinstance(text, str) and len(text) > MAX_TEXT_FIELD_CHARS:
+            raise InvalidMessageError(
+                f"{where}.{field} is {len(text)} characters; the limit is {MAX_TEXT_FIELD_CHARS}"
+            )
+    for field in ("metadata", "tool_calls", "item"):
+        value = getattr(message, field)
+        if not value:
+            continue
+        size = len(_JSON_SIZE_ENCODER.encode(value).encode("utf-8"))
+        if size > MAX_JSON_FIELD_BYTES:
+            raise InvalidMessageError(
+                f"{where}.{field} is {size} bytes as JSON; the limit is {MAX_JSON_FIELD_BYTES}"
+            )
+
+
+_JSON_SIZE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def conversation_key(
@@ -53,27 +121,60 @@ def conversation_key(
     agentcore never falls back to a shared conversation: without a session id
     a read returns nothing and a write stores nothing.
 
+    A read (``load_history``) accepts ids stored before control characters
+    were refused (:func:`check_stored_identifier`); a write does not.
+
     Raises:
         InvalidIdentifierError: a bad ``agent_name``, or a bad non-None ``session_id``.
     """
-    agent = check_identifier(agent_name, "agent_name")
+    reading = operation == "load_history"
+    check = check_stored_identifier if reading else check_identifier
+    agent = check(agent_name, "agent_name")
     if session_id is None:
         logger.warning(
             "%s for agent %r called without a session_id: %s",
             operation,
             agent,
-            "no history is read" if operation == "load_history" else "nothing is stored",
+            "no history is read" if reading else "nothing is stored",
         )
         return None
-    return agent, check_identifier(session_id, "session_id")
+    return agent, check(session_id, "session_id")
 
 
 def check_identifier(value: object, what: str) -> str:
-    """Return ``value`` if it is a usable identifier, else raise.
+    """Return ``value`` if it is a usable identifier for new data, else raise.
+
+    Writes (``append_messages``, ``save_full_history``, an agent's turn) and
+    agent names use it.
 
     Args:
         value: The candidate id.
         what: Its name in error messages (``agent_name``, ``session_id``...).
+
+    Raises:
+        InvalidIdentifierError: not a string, empty or only whitespace, longer
+            than 255 characters, containing a NUL byte or another control
+            character (C0, DEL, C1) or a Unicode line or paragraph separator
+            (U+2028, U+2029), or not encodable as UTF-8 (a lone surrogate).
+    """
+    value = check_stored_identifier(value, what)
+    if not value.isprintable():  # fast path: printable text holds none of them
+        found = _CONTROL.search(value)
+        if found is not None:
+            raise InvalidIdentifierError(
+                f"{what} must not contain control characters or line separators "
+                f"(found U+{ord(found.group()):04X} at index {found.start()})"
+            )
+    return value
+
+
+def check_stored_identifier(value: object, what: str) -> str:
+    """Return ``value`` if it can name stored data, else raise.
+
+    Like :func:`check_identifier`, but control characters other than NUL are
+    accepted: rows stored before agentcore refused them stay reachable by
+    reads, ``get_message``, ``list_sessions`` and ``clear_session``, which use
+    this check. Nothing new can be written under such an id.
 
     Raises:
         InvalidIdentifierError: not a string, empty or only whitespace, longer
@@ -94,6 +195,9 @@ def check_identifier(value: object, what: str) -> str:
         raise InvalidIdentifierError(f"{what} {_SURROGATE}")
     return value
 
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""C0 and C1 control characters, DEL, and the Unicode line and paragraph separators."""
 
 _SURROGATE = "must be valid Unicode text (it holds a lone surrogate, which UTF-8 cannot encode)"
 
@@ -181,26 +285,68 @@ def _describe(exc: pydantic.ValidationError) -> str:
 
 
 def _check_message(message: Message, index: int, max_content_chars: int) -> Message:
-    """Check what the model cannot; return the message as PostgreSQL stores it."""
+    """Check what the model cannot; return the message as PostgreSQL stores it.
+
+    A :class:`Message` built with ``model_construct`` skipped pydantic, so
+    every field's type is checked again here. They are ``isinstance`` checks
+    (the nested JSON types are checked by the jsonb walk that runs anyway), so
+    a validated message pays about 0.4 µs (docs/performance.md, "Validation cost").
+    """
     where = f"messages[{index}]"
+    problem = _type_problem(message)
+    if problem:
+        raise InvalidMessageError(f"{where}.{problem}")
+    content = message.content
     problem = message.role_problem()  # again: a Message may have skipped validation
     if problem:
         raise InvalidMessageError(f"{where} is invalid: {problem}")
-    if message.content is not None and len(message.content) > max_content_chars:
+    if content is not None and len(content) > max_content_chars:
         raise InvalidMessageError(
-            f"{where}.content is {len(message.content)} characters; "
-            f"the limit is {max_content_chars}"
+            f"{where}.content is {len(content)} characters; the limit is {max_content_chars}"
         )
     if message.id is not None:
         try:
             check_identifier(message.id, f"{where}.id")
         except InvalidIdentifierError as exc:
             raise InvalidMessageError(str(exc)) from None
-    for field in ("content", "name", "tool_call_id"):
+    for field in _TEXT_FIELDS:
         problem = _text_problem(getattr(message, field))
         if problem:
             raise InvalidMessageError(f"{where}.{field} {problem}")
     return _as_stored(message, where)
+
+
+_TEXT_FIELDS = ("content", "name", "tool_call_id")
+
+
+def _type_problem(message: Message) -> str | None:
+    """Which field holds a value of the wrong type (``field must be ..., got T``)."""
+    content, metadata = message.content, message.metadata
+    if (
+        type(message.role) is str
+        and (content is None or type(content) is str)
+        and type(metadata) is dict
+        and message.name is None
+        and message.tool_call_id is None
+        and message.tool_calls is None
+        and message.created_at is None
+    ):
+        return None  # most messages, in one test
+    if not isinstance(message.role, str):
+        return f"role must be a string, got {type(message.role).__name__}"
+    for field in _TEXT_FIELDS:
+        text = getattr(message, field)
+        if text is not None and not isinstance(text, str):
+            return f"{field} must be a string or None, got {type(text).__name__}"
+    tool_calls = message.tool_calls
+    if tool_calls is not None and not isinstance(tool_calls, list):
+        return f"tool_calls must be a list of objects or None, got {type(tool_calls).__name__}"
+    if not isinstance(message.metadata, dict):
+        return f"metadata must be a dict, got {type(message.metadata).__name__}"
+    created_at = message.created_at
+    if created_at is not None and not isinstance(created_at, datetime):
+        return f"created_at must be a datetime or None, got {type(created_at).__name__}"
+    return None
 
 
 def _as_stored(message: Message, where: str) -> Message:
@@ -208,6 +354,12 @@ def _as_stored(message: Message, where: str) -> Message:
     update: dict[str, Any] = {}
     if message.created_at is not None:
         update["created_at"] = _as_utc(message.created_at, f"{where}.created_at")
+    if message.tool_calls:
+        for position, call in enumerate(message.tool_calls):
+            if not isinstance(call, dict):
+                raise InvalidMessageError(
+                    f"{where}.tool_calls[{position}] must be an object, got {type(call).__name__}"
+                )
     for field in ("tool_calls", "metadata"):
         value = getattr(message, field)
         if not value:
@@ -215,13 +367,11 @@ def _as_stored(message: Message, where: str) -> Message:
         try:
             update[field] = _as_jsonb(value)
         except _JsonProblem as exc:
-            raise InvalidMessageError(f"{where}.{field} {exc}") from None
-    if message.item is not None:
-        try:
-            _check_json(message.item)
-        except _JsonProblem as exc:
-            raise InvalidMessageError(f"{where}.item {exc}") from None
-    return message.model_copy(update=update) if update else message
+            raise InvalidMessageError(f"{where}.{field}{exc.where()} {exc}") from None
+    _check_item(message.item, where)
+    stored = message.model_copy(update=update) if update else message
+    check_message_size(stored, where)
+    return stored
 
 
 def _text_problem(text: str | None) -> str | None:
@@ -250,7 +400,26 @@ def _as_utc(when: datetime, where: str) -> datetime:
 
 
 class _JsonProblem(Exception):
-    pass
+    """What is wrong in a JSON value, and where (filled in on the way out)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.path: list[str] = []
+
+    def where(self) -> str:
+        return "".join(reversed(self.path))
+
+
+def _check_item(item: object, where: str) -> None:
+    """Refuse an ``item`` that PostgreSQL's ``json`` would not give back equal."""
+    if item is None:
+        return
+    try:
+        if not isinstance(item, dict):
+            raise _JsonProblem("must be a JSON object")
+        _check_json(item)
+    except _JsonProblem as exc:
+        raise InvalidMessageError(f"{where}.item{exc.where()} {exc}") from None
 
 
 def _check_json(value: Any) -> None:
@@ -258,24 +427,49 @@ def _check_json(value: Any) -> None:
 
     ``json`` stores the text as given, so keys keep their order and numbers
     their form; what it cannot hold is what JSON cannot express (NaN,
-    Infinity, lone surrogates) and, like agentcore's other text, U+0000.
+    Infinity, lone surrogates, non-string keys, other Python objects) and,
+    like agentcore's other text, U+0000.
     """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _JsonProblem(
+                    f"has a key {key!r} of type {type(key).__name__}; keys must be strings"
+                )
+            _check_json_scalar(key)
+            _check_json_at(item, f"[{key!r}]")
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            _check_json_at(item, f"[{position}]")
+    else:
+        _check_json_scalar(value)
+
+
+def _check_json_at(value: Any, step: str) -> None:
+    try:
+        _check_json(value)
+    except _JsonProblem as exc:
+        exc.path.append(step)
+        raise
+
+
+def _check_json_scalar(value: Any) -> None:
     if isinstance(value, str):
         problem = _text_problem(value)
         if problem:
             raise _JsonProblem(f"{problem} (in a key or string)")
+    elif value is None or isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if abs(value) >= _HUGE_INT:
+            raise _JsonProblem(
+                f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits"
+            )
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise _JsonProblem("must not contain NaN or Infinity")
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _HUGE_INT:
-        raise _JsonProblem(f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_json(key)
-            _check_json(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_json(item)
+    else:
+        raise _JsonProblem(f"holds a {type(value).__name__}, which JSON cannot hold")
 
 
 def _as_jsonb(value: Any) -> Any:
@@ -285,26 +479,88 @@ def _as_jsonb(value: Any) -> Any:
     keeps object keys shortest first, then in UTF-8 byte order; it reads a
     number as an exact decimal, so a float written in exponent form
     (``1e+16``) comes back as an int, and ``-0.0`` as ``0.0``. It stores
-    neither U+0000, nor lone surrogates, nor NaN or Infinity.
+    neither U+0000, nor lone surrogates, nor NaN or Infinity. Only JSON types
+    are accepted (a message built with ``model_construct`` may hold anything):
+    dict with string keys, list, str, int, float, bool and None; subclasses of
+    str, int and float are stored as the plain type.
     """
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         problem = _text_problem(value)
         if problem:
             raise _JsonProblem(f"{problem} (in a key or string)")
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _HUGE_INT:
-        raise _JsonProblem(f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits")
+    if kind is dict:
+        return _jsonb_object(value)
+    if kind is list:
+        return _jsonb_array(value)
+    if kind is int or kind is float:
+        return _jsonb_number(value)
+    if value is None or kind is bool:
+        return value
+    return _as_jsonb(_plain(value))
+
+
+def _jsonb_object(value: dict[Any, Any]) -> dict[str, Any]:
+    items = []
+    for k, v in value.items():
+        if type(k) is not str:
+            if not isinstance(k, str):
+                raise _JsonProblem(
+                    f"has a key {k!r} of type {type(k).__name__}; keys must be strings"
+                )
+            k = str.__str__(k)
+        key = _as_jsonb(k)  # a bad key is reported at its object's path
+        try:
+            items.append((key, _as_jsonb(v)))
+        except _JsonProblem as exc:
+            exc.path.append(f"[{k!r}]")
+            raise
+    items.sort(key=lambda kv: (len(kv[0].encode("utf-8")), kv[0].encode("utf-8")))
+    return dict(items)
+
+
+def _jsonb_array(value: list[Any]) -> list[Any]:
+    out = []
+    for position, item in enumerate(value):
+        try:
+            out.append(_as_jsonb(item))
+        except _JsonProblem as exc:
+            exc.path.append(f"[{position}]")
+            raise
+    return out
+
+
+def _jsonb_number(value: float) -> float:
+    if isinstance(value, int):
+        if abs(value) >= _HUGE_INT:
+            raise _JsonProblem(
+                f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits"
+            )
+        return value
+    if not math.isfinite(value):
+        raise _JsonProblem("must not contain NaN or Infinity")
+    text = repr(value)
+    if "e+" in text:
+        return int(Decimal(text))
+    return 0.0 if value == 0 else value
+
+
+def _plain(value: object) -> object:
+    """A subclass of a JSON type as the plain type, or :class:`_JsonProblem`."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _JsonProblem("must not contain NaN or Infinity")
-        text = repr(value)
-        if "e+" in text:
-            return int(Decimal(text))
-        return 0.0 if value == 0 else value
+        return float.__float__(value)
     if isinstance(value, dict):
-        items = [(_as_jsonb(k), _as_jsonb(v)) for k, v in value.items()]
-        items.sort(key=lambda kv: (len(kv[0].encode("utf-8")), kv[0].encode("utf-8")))
-        return dict(items)
+        return dict(value)
     if isinstance(value, list):
-        return [_as_jsonb(item) for item in value]
-    return value
+        return list(value)
+    raise _JsonProblem(
+        f"holds a value of type {type(value).__name__}, which is not JSON "
+        "(use dict with string keys, list, str, int, float, bool or None)"
+    )

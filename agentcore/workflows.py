@@ -19,7 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from agentcore.errors import InvalidWorkflowError, UnknownWorkflowError, WorkflowError
+from agentcore.errors import (
+    InvalidInputError,
+    InvalidWorkflowError,
+    UnknownWorkflowError,
+    WorkflowError,
+)
 from agentcore.models import AgentResult, Message
 from agentcore.validation import check_identifier
 
@@ -47,9 +52,15 @@ class CustomWorkflowExecutor:
 
     Raises:
         InvalidWorkflowError: a class does not have the required signature.
+        InvalidInputError: ``workflows`` is not a mapping (a list of classes, say).
     """
 
     def __init__(self, workflows: Mapping[str, type] | None = None) -> None:
+        if workflows is not None and not isinstance(workflows, Mapping):
+            raise InvalidInputError(
+                "workflows must be a mapping of names to workflow classes, "
+                f"got {type(workflows).__name__}"
+            )
         self._workflows: dict[str, type] = {}
         for name, workflow_class in (workflows or {}).items():
             self.register(name, workflow_class)
@@ -100,9 +111,14 @@ class CustomWorkflowExecutor:
 
         Raises:
             UnknownWorkflowError: no workflow has that name (lists the known ones).
+            InvalidInputError: ``workflow_name`` is not a string.
             InvalidIdentifierError: ``session_id`` is not a usable id.
             WorkflowError: the workflow raised; the original is the ``__cause__``.
         """
+        if not isinstance(workflow_name, str):
+            raise InvalidInputError(
+                f"workflow_name must be a string, got {type(workflow_name).__name__}"
+            )
         workflow_class = self._workflows.get(workflow_name)
         if workflow_class is None:
             raise UnknownWorkflowError(workflow_name, list(self._workflows))

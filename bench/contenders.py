@@ -40,19 +40,27 @@ class RepositoryTurn:
     """Contenders 1 and 6: ``load_history(limit=20)`` then ``append_messages``."""
 
     def __init__(
-        self, repo: PostgresHistoryRepository | InMemoryHistoryRepository, agent: str
+        self,
+        repo: PostgresHistoryRepository | InMemoryHistoryRepository,
+        agent: str,
+        *,
+        with_ids: bool = False,
     ) -> None:
         self._repo = repo
         self._agent = agent
+        self._with_ids = with_ids
 
     async def __call__(self, session: str, n: int) -> None:
         await self._repo.load_history(self._agent, session, limit=WINDOW)
+        # With ids (a caller that retries safely), the append also checks
+        # which ids the conversation already holds.
+        ids = (f"{session}-{n}-q", f"{session}-{n}-a") if self._with_ids else (None, None)
         await self._repo.append_messages(
             self._agent,
             session,
             [
-                Message(role="user", content=USER_CONTENT),
-                Message(role="assistant", content=ASSISTANT_CONTENT),
+                Message(role="user", content=USER_CONTENT, id=ids[0]),
+                Message(role="assistant", content=ASSISTANT_CONTENT, id=ids[1]),
             ],
         )
 

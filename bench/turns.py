@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,7 @@ from bench.pgbench import pgbench_binary, pgbench_script, run_pgbench
 
 CONTENDERS: dict[str, str] = {
     "repository": "PostgresHistoryRepository (load_history + append_messages)",
+    "repository-ids": "the same, each message with an id (deduplicated append)",
     "agent": "Agent.execute_agent + EchoModel (same repository)",
     "rewrite": "seed design: delete + re-insert window (raw psycopg)",
     "reference": "hand-written psycopg, 2 statements, bare pool",
@@ -63,6 +65,7 @@ CONTENDERS: dict[str, str] = {
     "memory": "InMemoryHistoryRepository (no database)",
 }
 DB_PYTHON = ("repository", "agent", "rewrite", "reference")
+GROWTH_ONLY = ("repository-ids",)  # measured on the growth curve only
 WARM_UP_TURNS = 6  # psycopg prepares a statement on its 5th execution per connection
 SETTINGS = (
     "server_version", "fsync", "synchronous_commit", "wal_level", "full_page_writes",
@@ -138,7 +141,7 @@ class Bench:
         assert self._admin is not None
         return self._admin
 
-    async def seed(self, agent: str, sessions: int, history: int) -> None:
+    async def seed(self, agent: str, sessions: int, history: int, with_ids: bool = False) -> None:
         """Give sessions '0'..sessions-1 of ``agent`` ``history`` messages each (untimed)."""
         if history:
             params = {
@@ -148,7 +151,8 @@ class Bench:
                 "user_content": USER_CONTENT,
                 "assistant_content": ASSISTANT_CONTENT,
             }
-            await self.admin.execute(self.sql["seed_history"].text, params)
+            seed = self.sql["seed_history_with_ids" if with_ids else "seed_history"]
+            await self.admin.execute(seed.text, params)
             await self.admin.execute(self.sql["seed_sessions"].text, params)
         await self.admin.execute(self.sql["analyze_history"].text)
 
@@ -165,6 +169,8 @@ class Bench:
         assert pool is not None
         if key == "repository":
             return RepositoryTurn(PostgresHistoryRepository(pool), agent)
+        if key == "repository-ids":
+            return RepositoryTurn(PostgresHistoryRepository(pool), agent, with_ids=True)
         if key == "agent":
             return AgentTurn(PostgresHistoryRepository(pool), agent)
         if key == "reference":
@@ -193,7 +199,7 @@ class Bench:
             for session in range(concurrency):
                 await memory.save_full_history(agent, str(session), seeded)
         else:
-            await self.seed(agent, concurrency, history)
+            await self.seed(agent, concurrency, history, with_ids=key in GROWTH_ONLY)
             pool = AsyncConnectionPool(
                 self.dsn,
                 min_size=concurrency,
@@ -263,7 +269,8 @@ class Bench:
         for concurrency in self.plan.concurrency:
             for history in self.plan.histories:
                 for repeat in range(self.plan.repeats):
-                    for key in _rotated(self.contenders, repeat):
+                    matrix_keys = [k for k in self.contenders if k not in GROWTH_ONLY]
+                    for key in _rotated(matrix_keys, repeat):
                         result = await self.run(
                             key,
                             concurrency,
@@ -698,18 +705,26 @@ async def server_settings(dsn: str) -> dict[str, str]:
 def _own_server() -> tuple[str, Callable[[], None]]:
     from agentcore import embedded
 
-    server = embedded.start(
-        Path(tempfile.mkdtemp(prefix="agentcore-bench-")) / "pgdata", throwaway=True
-    )
+    parent = Path(tempfile.mkdtemp(prefix="agentcore-bench-"))
+    server = embedded.start(parent / "pgdata", throwaway=True)
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute("CREATE DATABASE agentcore_bench")
-    return make_conninfo(server.dsn, dbname="agentcore_bench"), server.stop
+
+    def stop() -> None:
+        server.stop()
+        shutil.rmtree(parent, ignore_errors=True)  # the server removed pgdata; this its folder
+
+    return make_conninfo(server.dsn, dbname="agentcore_bench"), stop
 
 
 async def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     plan = QUICK if args.quick else FULL
     if args.repeats:
         plan = Plan(**(asdict(plan) | {"repeats": args.repeats}))
+    if args.growth_histories:
+        plan = Plan(**(asdict(plan) | {"growth_histories": args.growth_histories}))
+    if args.growth_turns:
+        plan = Plan(**(asdict(plan) | {"growth_turns": args.growth_turns}))
     contenders = [k for k in CONTENDERS if k not in set(args.skip or [])]
     try:
         import agentcore.agent  # noqa: F401
@@ -766,6 +781,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--chart", type=Path, help="also draw the growth curve to this PNG")
     parser.add_argument("--repeats", type=int, help="override the number of repeats (>= 3)")
+    parser.add_argument(
+        "--growth-histories",
+        type=lambda text: tuple(int(h) for h in text.split(",")),
+        help="override the growth curve's stored histories, e.g. 10,1000,200000",
+    )
+    parser.add_argument("--growth-turns", type=int, help="override the turns per growth run")
     parser.add_argument(
         "--skip",
         action="append",

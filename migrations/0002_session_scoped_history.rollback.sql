@@ -3,44 +3,57 @@
 -- and become part of their agent's single history (that is all 0001 can
 -- express). Fields 0001 has no column for (name, tool calls, metadata, ids)
 -- are dropped; a NULL content becomes ''.
-
-DROP INDEX ux_conversation_history_message_id;
-ALTER TABLE conversation_history DROP CONSTRAINT conversation_history_role_check;
-
--- Rows get back the role 0002 had to change (also where the application
--- rewrote a legacy conversation, carrying its metadata along); rows from
--- before the upgrade also get back their agent name and their time.
-UPDATE conversation_history
-SET role = metadata ->> 'legacy_role'
-WHERE metadata ? 'legacy_role' AND length(metadata ->> 'legacy_role') <= 50;
+-- The table is changed in place: after an upgrade few rows differ from their
+-- 0001 form, and only those are rewritten (bench/migration.py).
 
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL DateStyle = 'ISO';
-UPDATE conversation_history
-SET agent_name = coalesce(metadata ->> 'legacy_agent_name', agent_name),
-    created_at = coalesce((metadata ->> 'legacy_created_at')::timestamptz, created_at)
-WHERE legacy_id IS NOT NULL
-  AND (metadata ? 'legacy_agent_name' OR metadata ? 'legacy_created_at');
+-- Enough memory to index a few million rows without spilling.
+SET LOCAL maintenance_work_mem = '256MB';
 
+DROP INDEX ux_conversation_history_message_id;
+ALTER TABLE conversation_history DROP CONSTRAINT conversation_history_role_check;
 ALTER TABLE conversation_history DROP CONSTRAINT conversation_history_pkey;
 
+-- Rows get back the role 0002 had to change (also where the application
+-- rewrote a legacy conversation, carrying its metadata along); rows from
+-- before the upgrade also get back their agent name and their time; a NULL
+-- content becomes ''; rows written with sessions get new ids, in write order.
+-- One pass finds the rows to change, which are then rewritten by address.
 ALTER TABLE conversation_history RENAME COLUMN legacy_id TO id;
 ALTER SEQUENCE conversation_history_id_seq OWNED BY conversation_history.id;
 
 UPDATE conversation_history AS h
-SET id = n.id
+SET role = CASE
+        WHEN h.metadata ? 'legacy_role' AND length(h.metadata ->> 'legacy_role') <= 50
+        THEN h.metadata ->> 'legacy_role'
+        ELSE h.role
+    END,
+    agent_name = CASE
+        WHEN h.id IS NOT NULL THEN coalesce(h.metadata ->> 'legacy_agent_name', h.agent_name)
+        ELSE h.agent_name
+    END,
+    created_at = CASE
+        WHEN h.id IS NOT NULL
+        THEN coalesce((h.metadata ->> 'legacy_created_at')::timestamptz, h.created_at)
+        ELSE h.created_at
+    END,
+    content = coalesce(h.content, ''),
+    id = coalesce(h.id, n.new_id)
 FROM (
-    SELECT agent_name, session_id, seq, nextval('conversation_history_id_seq') AS id
+    SELECT
+        row_address,
+        CASE WHEN id IS NULL THEN nextval('conversation_history_id_seq') END AS new_id
     FROM (
-        SELECT agent_name, session_id, seq
+        SELECT ctid AS row_address, id
         FROM conversation_history
         WHERE id IS NULL
+           OR metadata ?| ARRAY['legacy_role', 'legacy_agent_name', 'legacy_created_at']
+           OR content IS NULL
         ORDER BY created_at, agent_name, session_id, seq
     ) AS ordered
 ) AS n
-WHERE h.agent_name = n.agent_name AND h.session_id = n.session_id AND h.seq = n.seq;
-
-UPDATE conversation_history SET content = '' WHERE content IS NULL;
+WHERE h.ctid = n.row_address;
 
 ALTER TABLE conversation_history
     DROP COLUMN session_id,

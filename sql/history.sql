@@ -5,6 +5,19 @@
 -- writer that waited for the conversation's lock began before the one it
 -- waited for committed.
 
+-- name: begin_read_committed
+-- Start a multi-statement write's transaction at READ COMMITTED, whatever
+-- default_transaction_isolation a DBA set: each statement must see the rows
+-- of every writer that committed before it took the conversation's lock
+-- (under REPEATABLE READ the snapshot predates the lock, so the "already
+-- stored?" check and the deletes would miss them, and the counter update
+-- fails with a serialization error). Read-only defaults still apply.
+BEGIN ISOLATION LEVEL READ COMMITTED;
+
+-- name: commit
+-- End a write started with begin_read_committed.
+COMMIT;
+
 -- name: lock_session
 -- Serialize the writers of one conversation until the transaction ends. Taken
 -- before any write so the next statement's snapshot sees every earlier writer.
@@ -38,13 +51,22 @@ WITH batch AS (
 fresh AS (
     SELECT b.msg, row_number() OVER (ORDER BY b.ord) AS n
     FROM batch AS b
-    WHERE NOT EXISTS (
-        SELECT 1
+    -- A lateral lookup with LIMIT, not NOT EXISTS: the planner may turn NOT
+    -- EXISTS into a hash anti-join that reads every stored row of the
+    -- conversation (it did, in the generic plan of the prepared statement:
+    -- 11-60x slower at 200,000 messages). A correlated LIMIT 1 subquery can
+    -- only run as a nested loop, once per new message, and the cheapest
+    -- inner path for three equalities is the unique index
+    -- ux_conversation_history_message_id, whatever the parameters.
+    LEFT JOIN LATERAL (
+        SELECT true AS stored
         FROM conversation_history AS h
         WHERE h.agent_name = %(agent_name)s
           AND h.session_id = %(session_id)s
           AND h.message_id = b.msg ->> 'id'
-    )
+        LIMIT 1
+    ) AS known ON true
+    WHERE known.stored IS NULL
 ),
 counter AS (
     INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
@@ -134,3 +156,12 @@ COPY conversation_history (
     agent_name, session_id, seq, role, content, name, tool_calls, tool_call_id,
     metadata, message_id, created_at, item
 ) FROM STDIN;
+
+-- name: get_message
+-- The message with client-chosen id %(message_id)s, if stored: a point lookup
+-- on the unique index ux_conversation_history_message_id, whatever the
+-- conversation's length.
+SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at,
+    item::text
+FROM conversation_history
+WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND message_id = %(message_id)s;

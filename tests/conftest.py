@@ -8,7 +8,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 from psycopg_pool import AsyncConnectionPool
 
-from tests.support import PgServer, fresh_database, migrated_template, running_server
+from tests.support import (
+    CREATED_DIRS,
+    PgServer,
+    fresh_database,
+    migrated_template,
+    running_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +60,16 @@ async def pool_for(dsn: str, max_size: int = 10) -> AsyncIterator[AsyncConnectio
 async def pg_pool(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
     async with pool_for(database_dsn, max_size=16) as pool:
         yield pool
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the run if a scratch directory it made is still there (a run leaves nothing)."""
+    left = [path for path in CREATED_DIRS if path.exists()]
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"scratch directories left behind: {', '.join(map(str, left))}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # Hypothesis: "ci" is the default (every run of the suite); `pytest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,25 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from agentcore import embedded, migrations
 
 _counter = itertools.count()
+
+CREATED_DIRS: list[Path] = []
+"""Every scratch directory this test run made; the run fails if one is left (tests/conftest.py)."""
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A new directory in the temp dir, removed afterwards with everything in it.
+
+    Never under the repository or $HOME: as root the embedded server's wheel
+    opens the parents of a data directory to the unprivileged user that runs
+    PostgreSQL.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    CREATED_DIRS.append(path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -51,15 +71,12 @@ def running_server() -> Iterator[dict[str, Any]]:
     if external:
         yield conninfo_to_dict(external)
         return
-    # Never under the repository or $HOME: as root the server's wheel opens the
-    # data directory's parents to the unprivileged user that runs PostgreSQL.
-    server = embedded.start(
-        Path(tempfile.mkdtemp(prefix="agentcore-test-")) / "pgdata", throwaway=True
-    )
-    try:
-        yield conninfo_to_dict(server.dsn)
-    finally:
-        server.stop()
+    with scratch_dir("agentcore-test-") as parent:
+        server = embedded.start(parent / "pgdata", throwaway=True)
+        try:
+            yield conninfo_to_dict(server.dsn)
+        finally:
+            server.stop()
 
 
 @contextmanager

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from agentcore.cli import commands
-from agentcore.cli.render import describe
+from agentcore.cli.render import describe, escape
 from agentcore.errors import AgentcoreError
 
 EXIT_OK = 0
@@ -19,21 +21,34 @@ EXIT_USAGE = 2
 """Bad command-line syntax (argparse's own code)."""
 EXIT_INTERRUPTED = 130
 
+PROG_ENV = "AGENTCORE_PROG"
+"""How the user started the command, when a wrapper knows better (``run.py`` sets
+``python3 run.py``): hints such as the demo's "run it again" name it."""
+
 Command = Callable[[argparse.Namespace], int]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the user's text in its error messages escaped like every output."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(escape(message))
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "agentcore") -> int:
     """Run the ``agentcore`` command.
 
     Args:
         argv: The arguments after the program name (default: ``sys.argv[1:]``).
+        prog: How the user started it (``python -m agentcore``...), named in
+            usage lines and hints; ``$AGENTCORE_PROG`` overrides it.
 
     Returns:
         The process exit status: 0 on success, 1 for an error the user can
         fix (one line on stderr; a traceback too with ``--debug``), 2 for a
         usage error, 130 when interrupted.
     """
-    parser = build_parser()
+    parser = build_parser(os.environ.get(PROG_ENV) or prog)
     args = parser.parse_args(argv)
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
@@ -50,16 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``agentcore`` argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="agentcore",
+def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:
+    """The full ``agentcore`` argument parser; ``prog`` is how the user started it."""
+    parser = _Parser(
+        prog=prog,
         description="Session-scoped, persistent conversation history for AI agents.",
     )
+    parser.set_defaults(prog=prog)
     _shared_options(parser, default_dsn=None, default_debug=False)
     # Every command accepts the same options after its name too. There they
     # default to SUPPRESS, so a value given before the command is kept.
-    shared = argparse.ArgumentParser(add_help=False)
+    shared = _Parser(add_help=False)
     _shared_options(shared, default_dsn=argparse.SUPPRESS, default_debug=argparse.SUPPRESS)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
@@ -110,9 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--steps", type=int, default=1, help="how many to roll back (default: 1)")
     migrate.add_argument("--all", action="store_true", help="with down: roll back every migration")
+    migrate.add_argument(
+        "--yes",
+        action="store_true",
+        help="with down: do not ask before losing stored conversations (needed without a terminal)",
+    )
 
-    db = add("db", commands.db, "the embedded database: info (default) or stop")
-    db.add_argument("action", nargs="?", choices=["info", "stop"], default="info")
+    db = add(
+        "db",
+        commands.db,
+        "the embedded database: info (default), dsn (print only its DSN, starting it) or stop",
+    )
+    db.add_argument("action", nargs="?", choices=["info", "dsn", "stop"], default="info")
     return parser
 
 

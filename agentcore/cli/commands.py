@@ -4,93 +4,163 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from agentcore import embedded, migrations
 from agentcore.cli import render
 from agentcore.cli.chat import build_model, run_chat
-from agentcore.cli.database import Database, explicit_dsn, open_repository, prepare, resolve
+from agentcore.cli.database import (
+    FROM_EMBEDDED,
+    Database,
+    describe_source,
+    explicit_dsn,
+    open_repository,
+    prepare,
+    resolve,
+)
 from agentcore.cli.demo import run_demo
 from agentcore.errors import InvalidInputError, NotFoundError
 from agentcore.models import AgentConfig
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.repository import HistoryRepository
-from agentcore.validation import check_identifier, check_limit
+from agentcore.validation import check_identifier, check_limit, check_stored_identifier
+
+
+def say(text: str) -> None:
+    """Print ``text`` (one or more lines) with any control character escaped."""
+    print(render.escape(text, keep_newlines=True))
 
 
 def history(args: argparse.Namespace) -> int:
     """``agentcore history``: print one session's messages, oldest first."""
-    agent, session = _conversation(args)
+    agent, session = _conversation(args, stored=True)
     limit = check_limit(args.limit, "--limit")
     database = _database(args)
 
     async def run() -> str:
-        async with open_repository(database.dsn) as repository:
+        async with open_repository(database) as repository:
             messages = await repository.load_history(agent, session, limit)
-            if not messages and limit != 0:
+            # With --limit 0 one message tells whether the session exists at all.
+            if not (messages or (limit == 0 and await repository.load_history(agent, session, 1))):
                 await _require_session(repository, agent, session)
         return render.messages_json(messages) if args.json else render.messages_text(messages)
 
-    print(asyncio.run(run()))
+    shown = asyncio.run(run())
+    if shown:  # nothing to show (--limit 0) prints nothing at all; JSON prints []
+        say(shown)
     return 0
 
 
 def sessions(args: argparse.Namespace) -> int:
     """``agentcore sessions``: list an agent's sessions, most recently written first."""
-    agent = check_identifier(args.agent, "--agent")
+    agent = check_stored_identifier(args.agent, "--agent")
     limit = check_limit(args.limit, "--limit")
     database = _database(args)
 
     async def run() -> str:
-        async with open_repository(database.dsn) as repository:
+        async with open_repository(database) as repository:
             found = await repository.list_sessions(agent, limit=limit if limit is not None else 100)
-            if not found and limit != 0:
+            if not (found or (limit == 0 and await repository.list_sessions(agent, limit=1))):
                 raise _unknown_agent(agent)
-        return render.sessions_json(found) if args.json else render.sessions_text(found)
+        if args.json:
+            return render.sessions_json(found)
+        return render.sessions_text(found) if found else ""
 
-    print(asyncio.run(run()))
+    shown = asyncio.run(run())
+    if shown:  # like history: nothing to show prints nothing, not even the header
+        say(shown)
     return 0
 
 
 def forget(args: argparse.Namespace) -> int:
     """``agentcore forget``: delete one session's history."""
-    agent, session = _conversation(args)
+    agent, session = _conversation(args, stored=True)
     database = _database(args)
 
     async def run() -> int:
-        async with open_repository(database.dsn) as repository:
+        async with open_repository(database) as repository:
             removed = await repository.clear_session(agent, session)
             if removed == 0:
                 await _require_session(repository, agent, session)
         return removed
 
     removed = asyncio.run(run())
-    print(f"forgot session {session!r} of agent {agent!r} ({removed} messages)")
+    say(f"forgot session {session!r} of agent {agent!r} ({removed} messages)")
     return 0
 
 
 def migrate(args: argparse.Namespace) -> int:
     """``agentcore migrate [up|down|status]``."""
-    dsn = resolve(args.dsn).dsn
+    database = resolve(args.dsn, prog=args.prog)
     if args.action == "up":
-        applied = migrations.apply(dsn)
-        print("\n".join(f"applied {m}" for m in applied) or "already up to date")
+        applied = migrations.apply(database.dsn)
+        say("\n".join(f"applied {m}" for m in applied) or "already up to date")
     elif args.action == "down":
         if args.steps < 0:
             raise InvalidInputError(f"--steps must be >= 0, got {args.steps}")
-        undone = migrations.rollback(dsn, steps=None if args.all else args.steps)
-        print("\n".join(f"rolled back {m}" for m in undone) or "nothing to roll back")
+        steps = None if args.all else args.steps
+        plan = migrations.plan_rollback(database.dsn, steps=steps)
+        if plan.ids and plan.messages:
+            _confirm_rollback(plan, database, assume_yes=args.yes)
+        undone = migrations.rollback(database.dsn, steps=steps)
+        say("\n".join(f"rolled back {m}" for m in undone) or "nothing to roll back")
+        if undone and database.embedded:
+            say(f"Commands now refuse this database until `{args.prog} migrate up`.")
     else:
-        for state in migrations.status(dsn):
-            print(f"{'applied' if state.applied else 'pending':<8} {state.id}")
+        for state in migrations.status(database.dsn):
+            say(f"{'applied' if state.applied else 'pending':<8} {state.id}")
     return 0
 
 
+def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
+    """What rolling back ``plan.ids`` does to the stored conversations, in one sentence."""
+    stored = f"{plan.conversations} conversation(s), {plan.messages} message(s)"
+    if "0001_conversation_history" in plan.ids:
+        return f"deletes every stored conversation: {stored}"
+    if "0002_session_scoped_history" in plan.ids:
+        return (
+            f"merges the stored conversations ({stored}) into one history per agent: "
+            "session ids, names, tool calls, metadata and message ids are lost"
+        )
+    return f"changes the schema that holds {stored} (see docs/migrations.md)"
+
+
+def _confirm_rollback(
+    plan: migrations.RollbackPlan, database: Database, *, assume_yes: bool
+) -> None:
+    """Ask before a rollback that loses stored data; refuse without a terminal or --yes."""
+    what = (
+        f"rolling back {', '.join(plan.ids)} on {describe_source(database)} "
+        f"{_rollback_consequence(plan)}"
+    )
+    if not (assume_yes or sys.stdin.isatty()):
+        raise InvalidInputError(
+            f"{what}; not done: pass --yes to confirm (standard input is not a terminal)"
+        )
+    say(f"{what[0].upper()}{what[1:]}.")
+    if assume_yes:
+        return
+    try:
+        answer = input("Roll back? [y/N] ").strip().lower()
+    except EOFError:  # Ctrl-D: no answer is a no
+        answer = ""
+    if answer not in ("y", "yes"):
+        raise InvalidInputError("rollback cancelled: nothing was changed")
+
+
 def db(args: argparse.Namespace) -> int:
-    """``agentcore db [info|stop]``: the embedded default database."""
+    """``agentcore db [info|dsn|stop]``: the embedded default database."""
     data_dir = embedded.default_data_dir()
     if args.action == "stop":
         stopped = embedded.stop(data_dir)
-        print(f"{'stopped' if stopped else 'not running'}: embedded PostgreSQL in {data_dir}")
+        say(f"{'stopped' if stopped else 'not running'}: embedded PostgreSQL in {data_dir}")
+        return 0
+    if args.action == "dsn":
+        # Only the DSN on stdout: `export AGENTCORE_DATABASE_URL=$(agentcore db dsn)`.
+        server = embedded.start(data_dir)
+        database = Database(dsn=server.dsn, source=FROM_EMBEDDED, prog=args.prog)
+        prepare(database, apply_migrations=True)
+        say(database.dsn)
         return 0
     state = embedded.status(data_dir)
     if state.running:
@@ -99,29 +169,25 @@ def db(args: argparse.Namespace) -> int:
         status = "stopped (starts on the next command that needs it)"
     else:
         status = "not created yet (created on the next command that needs it)"
-    print(f"data directory: {state.data_dir}")
-    print(f"status:         {status}")
+    say(f"data directory: {state.data_dir}")
+    say(f"status:         {status}")
     if state.dsn:
-        print(f"dsn:            {state.dsn}")
+        say(f"dsn:            {state.dsn}")
     if explicit_dsn(args.dsn):
-        print("note:           a DSN is set (--dsn or AGENTCORE_DATABASE_URL): commands use it")
+        say("note:           a DSN is set (--dsn or AGENTCORE_DATABASE_URL): commands use it")
     return 0
 
 
 def demo(args: argparse.Namespace) -> int:
     """``agentcore demo``: applies the migrations, even to a database given by DSN."""
-    database = resolve(args.dsn)
-    where = (
-        f"embedded PostgreSQL in {embedded.default_data_dir()}"
-        if database.embedded
-        else "the database given by --dsn / AGENTCORE_DATABASE_URL"
-    )
+    database = resolve(args.dsn, prog=args.prog)
     applied = prepare(database, apply_migrations=True)
-    print(f"Database: {where}" + (f" (applied {', '.join(applied)})" if applied else ""))
+    where = describe_source(database)
+    say(f"Database: {where}" + (f" (applied {', '.join(applied)})" if applied else ""))
 
     async def run() -> None:
-        async with open_repository(database.dsn) as repository:
-            await run_demo(repository, print)
+        async with open_repository(database) as repository:
+            await run_demo(repository, say, again=f"{args.prog} demo")
 
     asyncio.run(run())
     return 0
@@ -143,8 +209,8 @@ def chat(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         try:
-            async with open_repository(database.dsn) as repository:
-                await run_chat(repository, model, config, session, args.message, print)
+            async with open_repository(database) as repository:
+                await run_chat(repository, model, config, session, args.message, say)
         finally:
             if isinstance(model, OpenAIChatModel):
                 await model.aclose()
@@ -154,13 +220,16 @@ def chat(args: argparse.Namespace) -> int:
 
 
 def _database(args: argparse.Namespace, *, apply_migrations: bool = False) -> Database:
-    database = resolve(args.dsn)
+    database = resolve(args.dsn, prog=args.prog)
     prepare(database, apply_migrations=apply_migrations)
     return database
 
 
-def _conversation(args: argparse.Namespace) -> tuple[str, str]:
-    return check_identifier(args.agent, "--agent"), check_identifier(args.session, "--session")
+def _conversation(args: argparse.Namespace, *, stored: bool = False) -> tuple[str, str]:
+    # Reading or deleting (stored=True) accepts ids with control characters,
+    # which older versions stored; nothing new is written under one.
+    check = check_stored_identifier if stored else check_identifier
+    return check(args.agent, "--agent"), check(args.session, "--session")
 
 
 async def _require_session(repository: HistoryRepository, agent: str, session: str) -> None:

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from agentcore import embedded, migrations
+from agentcore.dsn import parse_dsn
+from agentcore.errors import MissingDependencyError, SchemaNotReadyError
 from agentcore.postgres import PostgresHistoryRepository
 
 DSN_ENV = "AGENTCORE_DATABASE_URL"
@@ -16,6 +18,10 @@ DSN_ENV = "AGENTCORE_DATABASE_URL"
 POOL_TIMEOUT_SECONDS = 10.0
 """How long the CLI waits to connect before it gives up."""
 
+FROM_FLAG = "--dsn"
+FROM_ENV = DSN_ENV
+FROM_EMBEDDED = "embedded"
+
 
 @dataclass(frozen=True)
 class Database:
@@ -23,11 +29,28 @@ class Database:
 
     Attributes:
         dsn: Where to connect.
-        embedded: It is the embedded default (no ``--dsn``, no ``$AGENTCORE_DATABASE_URL``).
+        source: Where the DSN came from: ``"--dsn"``, ``"AGENTCORE_DATABASE_URL"``
+            or ``"embedded"`` (the embedded default).
+        prog: How the user runs the command (``agentcore``...), for hints.
     """
 
     dsn: str
-    embedded: bool
+    source: str
+    prog: str = "agentcore"
+
+    @property
+    def embedded(self) -> bool:
+        """It is the embedded default (no ``--dsn``, no ``$AGENTCORE_DATABASE_URL``)."""
+        return self.source == FROM_EMBEDDED
+
+    def migrate_up_hint(self) -> str:
+        """How to apply the migrations to this very database."""
+        command = f"`{self.prog} migrate up`"
+        if self.source == FROM_FLAG:
+            return f"run {command} with the same --dsn"
+        if self.source == FROM_ENV:
+            return f"run {command} (it uses the same ${DSN_ENV})"
+        return f"run {command} (for the embedded database)"
 
 
 def explicit_dsn(flag: str | None) -> str | None:
@@ -35,17 +58,31 @@ def explicit_dsn(flag: str | None) -> str | None:
     return flag or os.environ.get(DSN_ENV) or None
 
 
-def resolve(flag: str | None) -> Database:
+def resolve(flag: str | None, *, prog: str = "agentcore") -> Database:
     """The database for this invocation, starting the embedded default if needed.
 
+    A DSN given by ``--dsn`` or ``$AGENTCORE_DATABASE_URL`` is checked here,
+    once, without connecting.
+
     Raises:
-        DatabaseUnavailableError: the embedded server is not installed or failed to start.
+        InvalidDsnError: the DSN is malformed (the message names where it came from).
+        MissingDependencyError: no DSN, and the ``embedded`` extra is not installed.
+        DatabaseUnavailableError: the embedded server failed to start.
     """
-    dsn = explicit_dsn(flag)
-    if dsn is not None:
-        return Database(dsn=dsn, embedded=False)
-    server = embedded.start(embedded.default_data_dir())
-    return Database(dsn=server.dsn, embedded=True)
+    if flag:
+        parse_dsn(flag, source=FROM_FLAG)
+        return Database(dsn=flag, source=FROM_FLAG, prog=prog)
+    from_env = os.environ.get(DSN_ENV)
+    if from_env:
+        parse_dsn(from_env, source=f"${DSN_ENV}")
+        return Database(dsn=from_env, source=FROM_ENV, prog=prog)
+    try:
+        server = embedded.start(embedded.default_data_dir())
+    except MissingDependencyError as exc:
+        raise MissingDependencyError(
+            f"{exc}; or use another database with --dsn or ${DSN_ENV}"
+        ) from exc
+    return Database(dsn=server.dsn, source=FROM_EMBEDDED, prog=prog)
 
 
 def prepare(database: Database, *, apply_migrations: bool) -> list[str]:
@@ -54,17 +91,43 @@ def prepare(database: Database, *, apply_migrations: bool) -> list[str]:
     The embedded default is always brought up to date: it belongs to the CLI.
     A database given by DSN belongs to someone else, so only ``demo`` (and
     ``migrate up``) change its schema; other commands fail with
-    ``SchemaNotReadyError`` when it is behind.
+    ``SchemaNotReadyError`` when it is behind. Neither ever undoes an explicit
+    ``migrate down``: after one, they fail until ``migrate up`` is run.
     """
-    if database.embedded or apply_migrations:
-        return migrations.apply(database.dsn)
-    return []
+    if not (database.embedded or apply_migrations):
+        return []
+    if migrations.newest_operation(database.dsn) == "rollback":
+        raise SchemaNotReadyError(
+            "migrations not applied: they were rolled back with `migrate down` on "
+            f"{describe_source(database)}, and commands do not re-apply them on their own; "
+            + database.migrate_up_hint()
+        )
+    return migrations.apply(database.dsn)
+
+
+def describe_source(database: Database) -> str:
+    """The database in words, for messages: ``the database given by --dsn``..."""
+    if database.source == FROM_FLAG:
+        return "the database given by --dsn"
+    if database.source == FROM_ENV:
+        return f"the database in ${DSN_ENV}"
+    return f"the embedded database in {embedded.default_data_dir()}"
 
 
 @asynccontextmanager
-async def open_repository(dsn: str) -> AsyncIterator[PostgresHistoryRepository]:
-    """A repository over a small pool (the CLI is one user), closed afterwards."""
-    async with PostgresHistoryRepository.from_dsn(
-        dsn, min_size=1, max_size=4, timeout=POOL_TIMEOUT_SECONDS
-    ) as repository:
-        yield repository
+async def open_repository(database: Database) -> AsyncIterator[PostgresHistoryRepository]:
+    """A repository over a small pool (the CLI is one user), closed afterwards.
+
+    A missing or outdated schema is reported with how to fix it for this
+    very database.
+    """
+    try:
+        async with PostgresHistoryRepository.from_dsn(
+            database.dsn, min_size=1, max_size=4, timeout=POOL_TIMEOUT_SECONDS
+        ) as repository:
+            yield repository
+    except SchemaNotReadyError as exc:
+        raise SchemaNotReadyError(
+            "migrations not applied: agentcore's tables are missing or out of date in "
+            f"{describe_source(database)}; {database.migrate_up_hint()}"
+        ) from exc

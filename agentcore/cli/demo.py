@@ -41,18 +41,26 @@ SPEAKERS = (
 )
 
 
-async def run_demo(history: HistoryRepository, out: Callable[[str], None]) -> None:
+async def run_demo(
+    history: HistoryRepository, out: Callable[[str], None], *, again: str = "agentcore demo"
+) -> None:
     """Run one demo round against ``history``, printing through ``out``.
 
     Two sessions of one agent run at the same time (each round's two turns are
     awaited together) and their stored transcripts are read back to show that
     neither saw the other. The sessions keep their ids between runs, so a later
     run resumes them.
+
+    Args:
+        history: Where the sessions are stored.
+        out: Prints one line.
+        again: The command that runs the demo again where the user stands
+            (``python3 run.py demo`` from a checkout, ``agentcore demo``...).
     """
     config = AgentConfig(name=AGENT, include_history=True)
     facade = ExecutionFacade([config], EchoModel(), history=history)
-    stored_before = len(await history.load_history(AGENT, SPEAKERS[0].session_id))
-    run = stored_before // 4 + 1
+    # Every read is bounded: the message counts come from list_sessions.
+    run = (await _message_counts(history)).get(SPEAKERS[0].session_id, 0) // 4 + 1
     width = max(len(s.session_id) for s in SPEAKERS)
 
     if run == 1:
@@ -76,12 +84,14 @@ async def run_demo(history: HistoryRepository, out: Callable[[str], None]) -> No
     out("")
     out("Stored history, read back from the database:")
     transcripts = {}
+    counts = await _message_counts(history)
     for speaker in SPEAKERS:
-        stored = await history.load_history(AGENT, speaker.session_id)
+        stored = await history.load_history(AGENT, speaker.session_id, config.history_limit)
         transcripts[speaker.session_id] = {m.content for m in stored}
         shown = stored[-SHOWN:]
-        note = f", the last {len(shown)} shown" if len(shown) < len(stored) else ""
-        out(f"  session {speaker.session_id} ({len(stored)} messages{note}):")
+        count = counts.get(speaker.session_id, len(stored))
+        note = f", the last {len(shown)} shown" if len(shown) < count else ""
+        out(f"  session {speaker.session_id} ({count} messages{note}):")
         for message in shown:
             out(f"    {message.role:>9}: {_cut(message.content or '')}")
 
@@ -93,9 +103,16 @@ async def run_demo(history: HistoryRepository, out: Callable[[str], None]) -> No
         raise AssertionError("the demo sessions share messages")
     out("Isolation check: neither session's history holds a message of the other.")
     if run == 1:
-        out("Run `agentcore demo` again: both sessions resume with what they remember.")
+        out(f"Run `{again}` again: both sessions resume with what they remember.")
     else:
-        out("Each reply above counts the earlier messages and quotes what its user said in run 1.")
+        out(
+            "Each reply above counts the earlier messages it was shown (the last "
+            f"{config.history_limit}) and quotes the first thing its user said in them."
+        )
+
+
+async def _message_counts(history: HistoryRepository) -> dict[str, int]:
+    return {s.session_id: s.message_count for s in await history.list_sessions(AGENT)}
 
 
 def _cut(text: str) -> str:

@@ -1,13 +1,57 @@
-"""How the CLI prints messages and sessions (pure functions, no I/O)."""
+"""How the CLI prints messages and sessions (pure functions, no I/O).
+
+Everything shown as text passes through :func:`escape` first: stored content,
+ids, model replies, paths and error messages may hold terminal control
+characters (ESC sequences that retitle or clear the terminal, write the
+clipboard through OSC 52, move the cursor to forge a table row...), and a
+terminal must never receive them raw. ``--json`` output is exact instead:
+JSON escapes every control character itself.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from agentcore.errors import AgentcoreError, SchemaNotReadyError
+from agentcore.errors import AgentcoreError
 from agentcore.models import Message, SessionInfo
+
+_UNSAFE = re.compile(
+    "["
+    "\x00-\x1f\x7f-\x9f"  # C0, DEL, C1 (CSI is \x9b on its own)
+    "\u2028\u2029"  # line and paragraph separators
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi marks, embeddings, overrides, isolates
+    "]"
+)
+_UNSAFE_EXCEPT_NEWLINE = re.compile(_UNSAFE.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
+_CRLF = re.compile("\r\n")
+_UNSAFE_IN_JSON = re.compile(_UNSAFE.pattern.replace("\x00-\x1f", ""))
+"""What ``json.dumps`` leaves raw (it escapes only C0): written as ``\\uXXXX``, still exact."""
+
+
+def escape(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` made safe to write to a terminal.
+
+    Control characters (C0, DEL, C1), Unicode line and paragraph separators
+    and the bidirectional-text controls (which can make a line read
+    differently from what it holds) are written as Python escapes:
+    ``"\\x1b"``, ``"\\r"``, ``"\\u202e"``. Everything else is kept as is.
+
+    Args:
+        text: What to show.
+        keep_newlines: Keep ``"\\n"`` (and ``"\\r\\n"``, as ``"\\n"``) as line
+            breaks, for multi-line message content; otherwise they are
+            escaped too, for one-line fields such as ids.
+    """
+    if keep_newlines:
+        return _UNSAFE_EXCEPT_NEWLINE.sub(_escaped, _CRLF.sub("\n", text))
+    return _UNSAFE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
 
 
 def message_line(message: Message, *, indent: str = "") -> str:
@@ -18,8 +62,8 @@ def message_line(message: Message, *, indent: str = "") -> str:
         text = f"{text} [tool calls: {names}]".strip()
     if message.role == "tool":
         text = f"[result of {message.tool_call_id}] {text}"
-    head = f"{indent}{message.role:>9}: "
-    lines = text.splitlines() or [""]
+    head = f"{indent}{escape(message.role):>9}: "
+    lines = escape(text, keep_newlines=True).split("\n")
     pad = "\n" + " " * len(head)
     return head + pad.join(lines)
 
@@ -40,11 +84,12 @@ def messages_json(messages: Sequence[Message]) -> str:
 
 def sessions_text(sessions: Sequence[SessionInfo]) -> str:
     """An aligned table: session id, message count, last write (UTC)."""
-    width = max([len("SESSION"), *(len(s.session_id) for s in sessions)])
+    ids = [escape(s.session_id) for s in sessions]
+    width = max([len("SESSION"), *map(len, ids)])
     rows = [f"{'SESSION':<{width}}  {'MESSAGES':>8}  LAST WRITTEN (UTC)"]
-    for s in sessions:
+    for shown, s in zip(ids, sessions, strict=True):
         when = s.updated_at.strftime("%Y-%m-%d %H:%M:%S")
-        rows.append(f"{s.session_id:<{width}}  {s.message_count:>8}  {when}")
+        rows.append(f"{shown:<{width}}  {s.message_count:>8}  {when}")
     return "\n".join(rows)
 
 
@@ -54,15 +99,11 @@ def sessions_json(sessions: Sequence[SessionInfo]) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def describe(exc: AgentcoreError) -> str:
-    """The error as one line (driver messages often span several)."""
-    if isinstance(exc, SchemaNotReadyError):
-        return (
-            "migrations not applied: agentcore's tables are missing or out of date "
-            "in this database; run `agentcore migrate up` with the same --dsn"
-        )
+    """The error as one safe line (driver messages often span several)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return "; ".join(lines) or type(exc).__name__
+    return escape("; ".join(lines)) or type(exc).__name__

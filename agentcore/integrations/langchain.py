@@ -1,6 +1,6 @@
 """agentcore as a LangChain chat history: :class:`AgentcoreChatMessageHistory`.
 
-Needs the ``langchain-core`` package: ``pip install 'agentcore[langchain]'``.
+Needs the ``langchain-core`` package: ``pip install 'agentcore-history[langchain]'``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependencyError(
         "agentcore.integrations.langchain needs the langchain-core package: "
-        "pip install 'agentcore[langchain]'"
+        "pip install 'agentcore-history[langchain]'"
     ) from exc
 
 _T = TypeVar("_T")

@@ -1,6 +1,6 @@
 """agentcore as an OpenAI Agents SDK session store: :class:`AgentcoreSession`.
 
-Needs the ``openai-agents`` package: ``pip install 'agentcore[openai-agents]'``.
+Needs the ``openai-agents`` package: ``pip install 'agentcore-history[openai-agents]'``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependencyError(
         "agentcore.integrations.openai_agents needs the openai-agents package: "
-        "pip install 'agentcore[openai-agents]'"
+        "pip install 'agentcore-history[openai-agents]'"
     ) from exc
 
 if TYPE_CHECKING:

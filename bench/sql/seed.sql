@@ -13,6 +13,22 @@ SELECT
 FROM generate_series(0, %(sessions)s - 1) AS s
 CROSS JOIN generate_series(0, %(history)s - 1) AS g;
 
+-- name: seed_history_with_ids
+-- The same, each message with an id, as a caller that always sends ids stores it.
+INSERT INTO conversation_history (
+    agent_name, session_id, seq, role, content, message_id, created_at
+)
+SELECT
+    %(agent_name)s,
+    s::text,
+    g,
+    CASE WHEN mod(g, 2) = 0 THEN 'user' ELSE 'assistant' END,
+    CASE WHEN mod(g, 2) = 0 THEN %(user_content)s::text ELSE %(assistant_content)s::text END,
+    'seeded-' || g,
+    now()
+FROM generate_series(0, %(sessions)s - 1) AS s
+CROSS JOIN generate_series(0, %(history)s - 1) AS g;
+
 -- name: seed_sessions
 -- The matching counter rows (none when the history is empty).
 INSERT INTO conversation_sessions (agent_name, session_id, next_seq)

@@ -90,11 +90,11 @@ async def test_items_with_ids_are_deduplicated_like_other_messages(
 @pytest.mark.parametrize(
     ("item", "problem"),
     [
-        ({"x": float("nan")}, "messages[1].item must not contain NaN or Infinity"),
-        ({"x": [float("inf")]}, "messages[1].item must not contain NaN or Infinity"),
-        ({"x": "nul\x00"}, "messages[1].item must not contain a NUL byte"),
+        ({"x": float("nan")}, "messages[1].item['x'] must not contain NaN or Infinity"),
+        ({"x": [float("inf")]}, "messages[1].item['x'][0] must not contain NaN or Infinity"),
+        ({"x": "nul\x00"}, "messages[1].item['x'] must not contain a NUL byte"),
         ({"lone \ud800": 1}, "messages[1].item must be valid Unicode text"),
-        ({"x": 10**4001}, "messages[1].item must not contain integers of more than"),
+        ({"x": 10**4001}, "messages[1].item['x'] must not contain integers of more than"),
         ({"x": object()}, "messages[1] is invalid: item"),
         ("not an object", "messages[1] is invalid: item"),
     ],

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from agentcore import embedded
 from agentcore.embedded import EmbeddedServer
+from tests.support import scratch_dir
 
 FIGURES: Counter[str] = Counter()
 """What the reliability tests did in this run (operations, faults, inputs), by name."""
@@ -30,10 +29,9 @@ def private_server() -> Iterator[EmbeddedServer]:
     Separate from the shared test server, so an outage or a changed
     ``pg_hba.conf`` touches no other test.
     """
-    server = embedded.start(
-        Path(tempfile.mkdtemp(prefix="agentcore-private-")) / "pgdata", throwaway=True
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
+    with scratch_dir("agentcore-private-") as parent:
+        server = embedded.start(parent / "pgdata", throwaway=True)
+        try:
+            yield server
+        finally:
+            server.stop()

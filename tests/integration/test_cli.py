@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +18,7 @@ import pytest
 
 from agentcore import embedded
 from agentcore.cli import main
+from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,12 +32,11 @@ class Run(NamedTuple):
 @pytest.fixture(scope="module")
 def cli_data_dir() -> Iterator[Path]:
     """AGENTCORE_DATA_DIR for this module: never the user's real data directory."""
-    parent = Path(tempfile.mkdtemp(prefix="agentcore-cli-"))
-    try:
-        yield parent
-    finally:
-        embedded.stop(parent / "pgdata")
-        shutil.rmtree(parent, ignore_errors=True)
+    with scratch_dir("agentcore-cli-") as parent:
+        try:
+            yield parent
+        finally:
+            embedded.stop(parent / "pgdata")
 
 
 @pytest.fixture(autouse=True)
@@ -253,7 +251,7 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["--dsn", "nonsense=="], "invalid connection option"),
+        (["--dsn", "nonsense=="], "invalid database DSN (from --dsn): unknown keyword"),
         (["--dsn", "host=127.0.0.1 port=1 connect_timeout=2"], "Connection refused"),
         (["--dsn", "postgresql://nobody@/nowhere?host=/nonexistent-dir"], "cannot connect"),
     ],
@@ -325,7 +323,7 @@ def test_a_usage_error_exits_2(cli) -> None:
 
 def test_as_a_subprocess_an_error_is_one_line_without_traceback() -> None:
     run = subprocess_cli("history", "--agent", "a", "--session", "s", "--dsn", "nonsense==")
-    assert_one_line_error(run, "invalid connection option")
+    assert_one_line_error(run, "invalid database DSN (from --dsn): unknown keyword")
 
 
 # --- the embedded default database -----------------------------------------------------

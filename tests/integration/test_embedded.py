@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import psycopg
 import pytest
 
 from agentcore import embedded
+from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,6 +19,7 @@ _START = """
 import sys
 from pathlib import Path
 from agentcore import embedded
+from tests.support import scratch_dir
 server = embedded.start(Path(sys.argv[1]))
 print(server.dsn)
 """
@@ -29,12 +29,11 @@ print(server.dsn)
 def data_dir() -> Iterator[Path]:
     # Under the temp dir, never $HOME: as root the wheel opens the parents of
     # the data directory to the unprivileged user that runs PostgreSQL.
-    parent = Path(tempfile.mkdtemp(prefix="agentcore-embedded-"))
-    try:
-        yield parent / "pgdata"
-    finally:
-        embedded.stop(parent / "pgdata")
-        shutil.rmtree(parent, ignore_errors=True)
+    with scratch_dir("agentcore-embedded-") as parent:
+        try:
+            yield parent / "pgdata"
+        finally:
+            embedded.stop(parent / "pgdata")
 
 
 def _start_in_subprocess(data_dir: Path) -> subprocess.Popen[str]:

@@ -20,6 +20,7 @@ from agentcore import (
     InvalidIdentifierError,
     InvalidInputError,
     InvalidMessageError,
+    Message,
     PostgresHistoryRepository,
 )
 from tests.conftest import pool_for
@@ -198,6 +199,63 @@ REJECTED = [
     Rejected(
         "list limit negative", lambda r: r.list_sessions(A, limit=-5), InvalidInputError, ">= 0"
     ),
+    Rejected(
+        "session with a newline and a tab",
+        append(session="line\nbreak\ttab"),
+        InvalidIdentifierError,
+        "session_id must not contain control characters or line separators (found U+000A",
+    ),
+    Rejected(
+        "agent with ESC",
+        replace(agent="a\x1b[2Kb"),
+        InvalidIdentifierError,
+        "agent_name must not contain control characters or line separators (found U+001B",
+    ),
+    Rejected(
+        "session with U+2028",
+        append(session="a\u2028b"),
+        InvalidIdentifierError,
+        "found U+2028 at index 1",
+    ),
+    Rejected(
+        "message id with a C1 control",
+        append(messages=[user(id="m\x85")]),
+        InvalidMessageError,
+        "found U+0085 at index 1",
+    ),
+    # Messages built with model_construct skip pydantic: checked again, same errors.
+    Rejected(
+        "unvalidated int content",
+        append(messages=[Message.model_construct(role="user", content=42)]),
+        InvalidMessageError,
+        "content must be a string or None, got int",
+    ),
+    Rejected(
+        "unvalidated bytes in metadata",
+        replace(messages=[Message.model_construct(role="user", content="x", metadata={"b": b""})]),
+        InvalidMessageError,
+        "metadata['b'] holds a value of type bytes",
+    ),
+    Rejected(
+        "unvalidated tool_calls dict",
+        append(
+            messages=[
+                Message.model_construct(role="assistant", content=None, tool_calls={"id": "c"})
+            ]
+        ),
+        InvalidMessageError,
+        "tool_calls must be a list",
+    ),
+    Rejected(
+        "unvalidated string created_at",
+        append(
+            messages=[
+                Message.model_construct(role="user", content="x", created_at="2024-01-01T00:00Z")
+            ]
+        ),
+        InvalidMessageError,
+        "created_at must be a datetime",
+    ),
 ]
 
 HOSTILE = [
@@ -214,7 +272,7 @@ HOSTILE = [
     "\u200fRTL\u202eoverride",
     " padded ",
     "x" * 255,
-    "line\nbreak\ttab",
+    "nbsp\u00a0and\u200bzero-width",  # not control characters: stored verbatim
 ]
 
 

@@ -161,8 +161,8 @@ async def outcome(call: Coroutine[Any, Any, Any]) -> tuple[Any, ...]:
         result = await call
     except AgentcoreError as exc:
         return ("raised", type(exc).__name__, str(exc))
-    if isinstance(result, Message):  # pop_message
-        return ("popped", *await outcome(_returned([result])))
+    if isinstance(result, Message):
+        result = [result]
     if isinstance(result, list) and result and isinstance(result[0], Message):
         dumped = [
             m.model_dump(mode="json", exclude={"created_at"}) | {"created_at": _given(m)}
@@ -172,10 +172,6 @@ async def outcome(call: Coroutine[Any, Any, Any]) -> tuple[Any, ...]:
     if isinstance(result, list) and result:
         return ("sessions", [(s.agent_name, s.session_id, s.message_count) for s in result])
     return ("value", result)
-
-
-async def _returned(value: Any) -> Any:
-    return value
 
 
 def _given(message: Message) -> str:
@@ -246,15 +242,19 @@ class HistoryMachine(RuleBasedStateMachine):
     def load(self, agent: str, session: str | None, limit: Any) -> None:
         self.both("load_history", agent, session, limit)
 
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        session=st.sampled_from(SESSIONS),
+        message_id=st.sampled_from([*MESSAGE_IDS, "", "m\x00", "a\nb"]),
+    )
+    def get_message(self, agent: str, session: str | None, message_id: str) -> None:
+        self.both("get_message", agent, session, message_id)
+
     @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS))
     def clear(self, agent: str, session: str | None) -> None:
         self.both("clear_session", agent, session)
 
-    @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS))
-    def pop(self, agent: str, session: str | None) -> None:
-        self.both("pop_message", agent, session)
-
-    @rule(agent=st.sampled_from(AGENTS), limit=st.sampled_from([0, 1, 3, 100, -1, "2"]))
+    @rule(agent=st.sampled_from(AGENTS), limit=st.sampled_from([0, 1, 3, 100, None, -1, "2"]))
     def list_sessions(self, agent: str, limit: Any) -> None:
         self.both("list_sessions", agent, limit)
 

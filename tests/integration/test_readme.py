@@ -18,9 +18,9 @@ def test_readme_python_block_runs(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", empty_database_dsn)
+    monkeypatch.setenv("AGENTCORE_DATABASE_URL", empty_database_dsn)
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr()
     assert out.err == ""
-    if "DATABASE_URL" in code:
+    if "AGENTCORE_DATABASE_URL" in code:
         assert out.out.startswith('echo: "And the invoice?" (I remember 2 earlier messages')

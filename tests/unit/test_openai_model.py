@@ -246,4 +246,8 @@ def test_agentcore_imports_without_the_openai_package() -> None:
         check=True,
         cwd=Path(__file__).parents[2],
     )
-    assert "missing: OpenAIChatModel needs the openai package" in done.stdout
+    assert (
+        "missing: OpenAIChatModel needs the 'openai' extra: "
+        "pip install 'agentcore-history[openai]' (from a checkout of agentcore: "
+        "pip install '.[openai]')"
+    ) in done.stdout

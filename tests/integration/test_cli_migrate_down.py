@@ -1,0 +1,199 @@
+"""``migrate down`` says what it drops and asks; nothing silently undoes an explicit down."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from agentcore import embedded
+from agentcore.cli import main
+from tests.support import scratch_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+PENDING = ["pending", "0001_conversation_history", "pending", "0002_session_scoped_history"]
+
+
+@pytest.fixture(autouse=True)
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AGENTCORE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("AGENTCORE_DATABASE_URL", raising=False)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def store_two_conversations(capsys: pytest.CaptureFixture[str], *dsn: str) -> None:
+    for session in ("s1", "s2"):
+        assert run(capsys, "chat", "--agent", "a", "--session", session, "hi", *dsn)[0] == 0
+
+
+def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
+    capsys: pytest.CaptureFixture[str], database_dsn: str
+) -> None:
+    dsn = ("--dsn", database_dsn)
+    store_two_conversations(capsys, *dsn)
+
+    code, out, err = run(capsys, "migrate", "down", "--all", *dsn)
+    assert (code, out) == (1, "")
+    assert err.strip() == (
+        "agentcore: error: rolling back 0002_session_scoped_history, 0001_conversation_history "
+        "on the database given by --dsn deletes every stored conversation: 2 conversation(s), "
+        "4 message(s); not done: pass --yes to confirm (standard input is not a terminal)"
+    )
+    code, out, err = run(capsys, "migrate", "down", *dsn)
+    assert code == 1
+    assert "merges the stored conversations (2 conversation(s), 4 message(s))" in err
+    assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == ["applied", "applied"]
+
+    code, out, _ = run(capsys, "migrate", "down", "--all", "--yes", *dsn)
+    assert code == 0
+    assert out.splitlines() == [
+        "Rolling back 0002_session_scoped_history, 0001_conversation_history on the database "
+        "given by --dsn deletes every stored conversation: 2 conversation(s), 4 message(s).",
+        "rolled back 0002_session_scoped_history",
+        "rolled back 0001_conversation_history",
+    ]
+
+
+def test_down_with_nothing_stored_needs_no_confirmation(
+    capsys: pytest.CaptureFixture[str], database_dsn: str
+) -> None:
+    code, out, _ = run(capsys, "migrate", "down", "--all", "--dsn", database_dsn)
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def _down_on_a_terminal(dsn: str, answer: str) -> tuple[int, str]:
+    """``migrate down`` with a terminal as standard input, typed ``answer`` in advance."""
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode())  # waits in the terminal until read
+        done = subprocess.run(
+            [sys.executable, "-m", "agentcore", "migrate", "down", "--dsn", dsn],
+            cwd=ROOT,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    return done.returncode, done.stdout
+
+
+def test_down_on_a_terminal_asks_and_no_keeps_everything(
+    capsys: pytest.CaptureFixture[str], database_dsn: str
+) -> None:
+    store_two_conversations(capsys, "--dsn", database_dsn)
+
+    code, out = _down_on_a_terminal(database_dsn, "n\n")
+    assert code == 1
+    assert "Rolling back 0002_session_scoped_history on the database given by --dsn merges" in out
+    assert "Roll back? [y/N] " in out and "rollback cancelled: nothing was changed" in out
+    assert run(capsys, "migrate", "status", "--dsn", database_dsn)[1].split()[::2] == [
+        "applied",
+        "applied",
+    ]
+
+    code, out = _down_on_a_terminal(database_dsn, "\x04")  # Ctrl-D: end of input
+    assert code == 1 and "Traceback" not in out
+    assert out.endswith("agentcore: error: rollback cancelled: nothing was changed\n")
+
+    code, out = _down_on_a_terminal(database_dsn, "y\n")
+    assert code == 0, out
+    assert out.endswith("Roll back? [y/N] rolled back 0002_session_scoped_history\n")
+
+
+def test_demo_does_not_reapply_migrations_rolled_back_on_purpose(
+    capsys: pytest.CaptureFixture[str], database_dsn: str
+) -> None:
+    dsn = ("--dsn", database_dsn)
+    assert run(capsys, "migrate", "down", "--all", "--yes", *dsn)[0] == 0
+    code, _, err = run(capsys, "demo", *dsn)
+    assert code == 1
+    assert "rolled back with `migrate down`" in err and "agentcore migrate up" in err
+    assert run(capsys, "migrate", "status", *dsn)[1].split() == PENDING
+
+
+@pytest.fixture(scope="module")
+def embedded_home() -> Iterator[Path]:
+    """An AGENTCORE_DATA_DIR of this module's own (its embedded server stopped at the end)."""
+    with scratch_dir("agentcore-down-") as parent:
+        try:
+            yield parent
+        finally:
+            embedded.stop(parent / "pgdata")
+
+
+@pytest.mark.slow
+def test_after_an_explicit_down_the_embedded_database_waits_for_migrate_up(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, embedded_home: Path
+) -> None:
+    monkeypatch.setenv("AGENTCORE_DATA_DIR", str(embedded_home))
+    store_two_conversations(capsys)
+
+    code, out, err = run(capsys, "migrate", "down", "--all")
+    assert code == 1 and "2 conversation(s), 4 message(s)" in err
+    assert f"on the embedded database in {embedded_home.resolve()}" in err
+
+    code, out, _ = run(capsys, "migrate", "down", "--all", "--yes")
+    assert code == 0
+    assert out.splitlines()[-1] == "Commands now refuse this database until `agentcore migrate up`."
+    assert run(capsys, "migrate", "status")[1].split() == PENDING
+
+    for command in (["sessions", "--agent", "a"], ["chat", "--agent", "a", "--session", "s", "x"]):
+        code, out, err = run(capsys, *command)
+        assert (code, out) == (1, "")
+        assert err.strip().endswith(
+            "they were rolled back with `migrate down` on the embedded database in "
+            f"{embedded_home.resolve() / 'pgdata'}, and commands do not re-apply them on their "
+            "own; run `agentcore migrate up` (for the embedded database)"
+        )
+    assert run(capsys, "migrate", "status")[1].split() == PENDING
+
+    code, out, _ = run(capsys, "migrate", "up")
+    assert out.splitlines() == [
+        "applied 0001_conversation_history",
+        "applied 0002_session_scoped_history",
+    ]
+    assert run(capsys, "chat", "--agent", "a", "--session", "s", "back")[0] == 0
+
+
+@pytest.mark.slow
+def test_db_dsn_prints_only_the_embedded_databases_dsn(
+    monkeypatch: pytest.MonkeyPatch, embedded_home: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCORE_")}
+    env["AGENTCORE_DATA_DIR"] = str(embedded_home)
+    script = (
+        'export AGENTCORE_DATABASE_URL="$(python -m agentcore db dsn)"\n'
+        "python -m agentcore chat --agent docs --session s1 hello >/dev/null\n"
+        'printf "%s\\n" "$AGENTCORE_DATABASE_URL"\n'
+    )
+    done = subprocess.run(
+        ["bash", "-ec", script],
+        cwd=ROOT,
+        env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (dsn,) = done.stdout.splitlines()
+    assert dsn == embedded.status(embedded_home / "pgdata").dsn
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM conversation_history WHERE agent_name = 'docs'"
+        ).fetchone()
+    assert row == (2,)

@@ -1,0 +1,131 @@
+"""Writes stay correct whatever default isolation level or read-only default a DBA sets.
+
+``ALTER DATABASE … SET default_transaction_isolation`` to ``repeatable read``
+or ``serializable`` used to make concurrent appends on one session fail with
+serialization errors, let an append with ids miss a concurrent writer's row
+(its snapshot predated the lock it waited for: the id was stored twice), and
+let a clear miss rows appended while it waited. ``default_transaction_read_only``
+must give a clear error at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool
+
+from agentcore import PostgresHistoryRepository, StorageError
+from tests.conftest import pool_for
+from tests.integration.storage_checks import assert_counters_match_rows, stored_rows
+
+A = "support-bot"
+S = "shared"
+WRITERS = 8
+CALLS = 15
+
+
+def _set_database_default(dsn: str, setting: str, value: str) -> None:
+    dbname = conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                psycopg.sql.Identifier(dbname),
+                psycopg.sql.Identifier(setting),
+                psycopg.sql.Literal(value),
+            )
+        )
+
+
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+@pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "not-autocommit"])
+async def test_concurrent_writes_of_one_session_under_a_stricter_default_isolation(
+    database_dsn: str, isolation: str, autocommit: bool
+) -> None:
+    _set_database_default(database_dsn, "default_transaction_isolation", isolation)
+    async with AsyncConnectionPool(
+        database_dsn, max_size=WRITERS + 2, kwargs={"autocommit": autocommit}, open=False
+    ) as pool:
+        repo = PostgresHistoryRepository(pool)
+        async with pool.connection() as conn:
+            cur = await conn.execute(b"SHOW default_transaction_isolation")
+            assert await cur.fetchone() == (isolation,)
+            assert conn.autocommit is autocommit
+
+        async def writer(w: int) -> Counter[str]:
+            rng = random.Random(w)
+            done: Counter[str] = Counter()
+            for c in range(CALLS):
+                if rng.random() < 0.5:
+                    await repo.append_messages(A, S, [{"role": "user", "content": f"p{w}-{c}"}])
+                    done["plain"] += 1
+                else:
+                    # Two writers race with the same ids (a retry racing the original).
+                    tags = [f"i{w // 2}-{c}-{j}" for j in range(2)]
+                    batch = [{"role": "user", "content": t, "id": t} for t in tags]
+                    await repo.append_messages(A, S, batch)
+                    done["ids"] += 1
+            return done
+
+        await asyncio.wait_for(asyncio.gather(*(writer(w) for w in range(WRITERS))), 120)
+        rows = stored_rows(database_dsn)[(A, S)]
+        contents = [content for _, content, _ in rows]
+        ids = [message_id for _, _, message_id in rows if message_id is not None]
+        assert len(ids) == len(set(ids)), "an id was stored twice"
+        plain = [c for c in contents if c is not None and c.startswith("p")]
+        assert len(plain) == len(set(plain))
+        assert_counters_match_rows(database_dsn)
+
+        # A clear and a replace racing appends leave no row behind them.
+        async def appender(w: int) -> None:
+            for c in range(CALLS):
+                batch = [{"role": "user", "content": f"r{w}-{c}", "id": f"r{w}-{c}"}]
+                await repo.append_messages(A, S, batch)
+                await repo.append_messages(A, S, [{"role": "user", "content": f"q{w}-{c}"}])
+
+        async def resetter() -> None:
+            for c in range(CALLS):
+                await repo.clear_session(A, S)
+                await repo.save_full_history(A, S, [{"role": "user", "content": f"base-{c}"}])
+
+        await asyncio.wait_for(
+            asyncio.gather(*(appender(w) for w in range(WRITERS - 1)), resetter()), 120
+        )
+        assert_counters_match_rows(database_dsn)
+        final = [content for _, content, _ in stored_rows(database_dsn)[(A, S)]]
+        assert final[0] == f"base-{CALLS - 1}", final[:3]
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["append", "append_with_ids", "save_full_history", "clear_session"],
+)
+async def test_a_read_only_default_gives_a_clear_storage_error(
+    database_dsn: str, call: str
+) -> None:
+    async with pool_for(database_dsn, max_size=2) as pool:
+        repo = PostgresHistoryRepository(pool)
+        await repo.append_messages(A, S, [{"role": "user", "content": "before"}])
+    _set_database_default(database_dsn, "default_transaction_read_only", "on")
+    async with pool_for(database_dsn, max_size=1) as pool:
+        repo = PostgresHistoryRepository(pool)
+        calls: dict[str, Any] = {
+            "append": lambda: repo.append_messages(A, S, [{"role": "user", "content": "x"}]),
+            "append_with_ids": lambda: repo.append_messages(
+                A, S, [{"role": "user", "content": "x", "id": "x"}]
+            ),
+            "save_full_history": lambda: repo.save_full_history(
+                A, S, [{"role": "user", "content": "x"}]
+            ),
+            "clear_session": lambda: repo.clear_session(A, S),
+        }
+        for _ in range(7):  # across the execution where psycopg prepares
+            with pytest.raises(StorageError, match=r"refuses writes.*read-only"):
+                await asyncio.wait_for(calls[call](), 30)
+        # Reads still work, on the same pool.
+        assert [m.content for m in await repo.load_history(A, S)] == ["before"]
