@@ -7,6 +7,7 @@ is a convenience that opens and closes one.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import select
 from collections.abc import AsyncIterator, Sequence
@@ -374,6 +375,7 @@ class _Checkout:
         self._checkout: AbstractAsyncContextManager[AsyncConnection[Any]] | None = None
 
     async def __aenter__(self) -> AsyncConnection[Any]:
+        _check_event_loop(self._pool)
         for _ in range(self._pool.max_size + 1):
             checkout = self._pool.connection()
             conn: AsyncConnection[Any] = await checkout.__aenter__()
@@ -404,6 +406,24 @@ class _Checkout:
         checkout, self._checkout = self._checkout, None
         assert checkout is not None
         await checkout.__aexit__(exc_type, exc, tb)
+
+
+def _check_event_loop(pool: AsyncConnectionPool[Any]) -> None:
+    """Fail at once when ``pool`` is used from an event loop other than its own.
+
+    An asyncio pool's workers, locks and queues belong to the loop that opened
+    it; a call from another loop (another thread's ``asyncio.run``) waited on
+    them forever or broke in psycopg's internals. psycopg_pool exposes no
+    loop, so its scheduler task tells which one it is (when there is none,
+    nothing is checked).
+    """
+    get_loop = getattr(getattr(pool, "_sched_runner", None), "get_loop", None)
+    if get_loop is not None and get_loop() is not asyncio.get_running_loop():
+        raise StorageError(
+            f"pool {pool.name!r} belongs to another event loop (the one that opened it): "
+            "a PostgresHistoryRepository serves one event loop; open a pool per loop, "
+            "or use SyncHistoryRepository from threads"
+        )
 
 
 class _WriteCheckout(_Checkout):

@@ -10,7 +10,13 @@ import concurrent.futures
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from agentcore import HistoryRepository, Message, MissingDependencyError, Role
+from agentcore import (
+    HistoryRepository,
+    Message,
+    MissingDependencyError,
+    Role,
+    SyncHistoryRepository,
+)
 
 try:
     from langchain_core.chat_history import BaseChatMessageHistory
@@ -47,20 +53,26 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
     history does, a message added twice is kept twice (LangChain ids are not
     agentcore's deduplicating ids).
 
-    The async methods (``aget_messages``, ``aadd_messages``, ``aclear``) call
-    the repository directly. The sync ones (``messages``, ``add_messages``,
-    ``clear``) wait for the same calls on an event loop of their own: use them
-    with the in-memory repository, or from code that runs no event loop with
-    a repository whose pool is not tied to another loop.
+    Over a :class:`~agentcore.SyncHistoryRepository` the sync methods
+    (``messages``, ``add_messages``, ``clear``) call it directly and the async
+    ones run those calls in a worker thread: use it where LangChain runs sync
+    code (``invoke``), from any thread. Over an async repository the async
+    methods call it directly and the sync ones run the call on an event loop
+    of their own: fine for the in-memory fake, while a PostgreSQL pool, which
+    belongs to the loop that opened it, serves only the async methods.
 
     Args:
         session_id: The conversation's session id.
-        repository: Any agentcore repository, owned by the caller.
+        repository: Any agentcore repository, sync or async, owned by the caller.
         agent_name: The agentcore agent name the messages are stored under.
     """
 
     def __init__(
-        self, session_id: str, repository: HistoryRepository, *, agent_name: str = "langchain"
+        self,
+        session_id: str,
+        repository: HistoryRepository | SyncHistoryRepository,
+        *,
+        agent_name: str = "langchain",
     ) -> None:
         self.session_id = session_id
         self.agent_name = agent_name
@@ -69,30 +81,57 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """Every message of the conversation, oldest first."""
-        return _wait(self.aget_messages())
+        repo = self._repository
+        if isinstance(repo, SyncHistoryRepository):
+            stored = repo.load_history(self.agent_name, self.session_id)
+        else:
+            stored = _wait(repo.load_history(self.agent_name, self.session_id))
+        return [_as_langchain(m) for m in stored]
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Every message of the conversation, oldest first."""
-        stored = await self._repository.load_history(self.agent_name, self.session_id)
+        repo = self._repository
+        if isinstance(repo, SyncHistoryRepository):
+            return await asyncio.to_thread(lambda: self.messages)
+        stored = await repo.load_history(self.agent_name, self.session_id)
         return [_as_langchain(m) for m in stored]
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append ``messages`` in one atomic write."""
-        _wait(self.aadd_messages(messages))
+        batch = [_as_message(m) for m in messages]
+        repo = self._repository
+        if not batch:
+            return
+        if isinstance(repo, SyncHistoryRepository):
+            repo.append_messages(self.agent_name, self.session_id, batch)
+        else:
+            _wait(repo.append_messages(self.agent_name, self.session_id, batch))
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append ``messages`` in one atomic write."""
+        repo = self._repository
+        if isinstance(repo, SyncHistoryRepository):
+            await asyncio.to_thread(self.add_messages, messages)
+            return
         batch = [_as_message(m) for m in messages]
         if batch:
-            await self._repository.append_messages(self.agent_name, self.session_id, batch)
+            await repo.append_messages(self.agent_name, self.session_id, batch)
 
     def clear(self) -> None:
         """Delete the conversation."""
-        _wait(self.aclear())
+        repo = self._repository
+        if isinstance(repo, SyncHistoryRepository):
+            repo.clear_session(self.agent_name, self.session_id)
+        else:
+            _wait(repo.clear_session(self.agent_name, self.session_id))
 
     async def aclear(self) -> None:
         """Delete the conversation."""
-        await self._repository.clear_session(self.agent_name, self.session_id)
+        repo = self._repository
+        if isinstance(repo, SyncHistoryRepository):
+            await asyncio.to_thread(self.clear)
+        else:
+            await repo.clear_session(self.agent_name, self.session_id)
 
 
 def _as_message(message: BaseMessage) -> Message:

@@ -126,9 +126,14 @@ def left_out(suite: Suite) -> dict[str, str]:
     return found
 
 
+CASES = [
+    *[(framework, backend) for framework in SUITES for backend in ("memory", "postgres")],
+    ("langchain", "postgres-sync"),  # LangChain's sync API over the sync repository
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["memory", "postgres"])
-@pytest.mark.parametrize("framework", list(SUITES))
+@pytest.mark.parametrize(("framework", "backend"), CASES)
 def test_framework_own_tests_pass_on_the_bridge(
     framework: str, backend: str, database_dsn: str, tmp_path: Path
 ) -> None:

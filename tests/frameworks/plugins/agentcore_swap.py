@@ -4,7 +4,8 @@ Loaded with ``-p agentcore_swap`` into a pytest run of the OpenAI Agents SDK's
 or langchain-core's released test files (see tests/frameworks/). Before their
 test modules are imported it replaces the framework's reference store by a
 subclass of agentcore's bridge, over the repository named by
-``AGENTCORE_BACKEND`` (``memory``, or ``postgres`` with ``AGENTCORE_DSN``):
+``AGENTCORE_BACKEND`` (``memory``; ``postgres`` or ``postgres-sync``, a
+:class:`SyncHistoryRepository`, with ``AGENTCORE_DSN``):
 
 - OpenAI Agents SDK: ``SQLiteSession`` and ``AsyncSQLiteSession`` become
   :class:`AgentcoreSession`. Sessions on the same ``db_path`` within one test
@@ -30,7 +31,11 @@ from typing import Any
 
 import pytest
 
-from agentcore import HistoryRepository, InMemoryHistoryRepository, PostgresHistoryRepository
+from agentcore import (
+    InMemoryHistoryRepository,
+    PostgresHistoryRepository,
+    SyncHistoryRepository,
+)
 
 FRAMEWORK = os.environ["AGENTCORE_FRAMEWORK"]
 BACKEND = os.environ["AGENTCORE_BACKEND"]
@@ -74,13 +79,19 @@ class _PoolPerEventLoop:
         return call
 
 
-def _repository() -> HistoryRepository:
+def _repository() -> Any:
+    global _SYNC
     if BACKEND == "memory":
         return _MEMORY
-    return _POSTGRES  # type: ignore[return-value]
+    if BACKEND == "postgres-sync":
+        if _SYNC is None:
+            _SYNC = SyncHistoryRepository.from_dsn(os.environ["AGENTCORE_DSN"])
+        return _SYNC
+    return _POSTGRES
 
 
 _MEMORY = InMemoryHistoryRepository()
+_SYNC: SyncHistoryRepository | None = None
 _POSTGRES = _PoolPerEventLoop(os.environ.get("AGENTCORE_DSN", ""))
 
 
