@@ -60,6 +60,10 @@ class NotFoundError(AgentcoreError, LookupError):
     """No conversation is stored under the agent name or session id asked for."""
 
 
+class SessionExistsError(AgentcoreError):
+    """A conversation was to be created (a copy, an import) where one already exists."""
+
+
 class MissingDependencyError(AgentcoreError, ImportError):
     """An optional dependency is not installed (the message names the extra to install)."""
 
@@ -133,3 +137,42 @@ class WorkflowError(AgentcoreError):
     def __init__(self, message: str, *, workflow_name: str) -> None:
         super().__init__(message)
         self.workflow_name = workflow_name
+
+
+def session_not_found(agent_name: str, session_id: str) -> NotFoundError:
+    """The error for an operation on a conversation that is not stored."""
+    return NotFoundError(f"agent {agent_name!r} has no session {session_id!r}")
+
+
+def session_exists(agent_name: str, session_id: str) -> SessionExistsError:
+    """The error for creating a conversation that is already stored."""
+    return SessionExistsError(
+        f"agent {agent_name!r} already has a session {session_id!r}; "
+        "choose another id, or delete it first"
+    )
+
+
+def copy_refusal(
+    agent_name: str,
+    source_session_id: str,
+    target_session_id: str,
+    up_to: int | str | None,
+    *,
+    source_found: bool,
+    cut_found: bool,
+    created: bool,
+) -> AgentcoreError | None:
+    """Why ``copy_session`` copied nothing, if it did not.
+
+    The source is checked first, then the message to cut at, then the target.
+    """
+    if not source_found:
+        return session_not_found(agent_name, source_session_id)
+    if not cut_found:
+        return NotFoundError(
+            f"session {source_session_id!r} of agent {agent_name!r} has no message "
+            f"with id {up_to!r} to copy up to"
+        )
+    if not created:
+        return session_exists(agent_name, target_session_id)
+    return None

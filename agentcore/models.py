@@ -95,7 +95,19 @@ class Message(BaseModel):
 
 
 class SessionInfo(BaseModel):
-    """A summary of one stored conversation, as returned by ``list_sessions``."""
+    """A summary of one stored conversation, as returned by ``list_sessions``.
+
+    Attributes:
+        agent_name: The agent the conversation belongs to.
+        session_id: The conversation's session id.
+        message_count: How many messages it holds.
+        created_at: When its first message was stored.
+        updated_at: When a message was last written to it (setting its
+            metadata does not count).
+        metadata: The conversation's own JSON object, set with
+            ``set_session_metadata`` (``{}`` until then). Its ``owner`` key,
+            when present, is what ``list_sessions_page(owner=...)`` selects by.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -104,6 +116,55 @@ class SessionInfo(BaseModel):
     message_count: int
     created_at: datetime
     updated_at: datetime
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class SessionPage(BaseModel):
+    """One page of ``list_sessions_page``.
+
+    Attributes:
+        sessions: Most recently written first; ties by session id in code point order.
+        next_cursor: Pass it as ``after=`` to get the next page; ``None`` on the last page.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    sessions: list[SessionInfo]
+    next_cursor: str | None
+
+
+class HistoryPage(BaseModel):
+    """One page of ``load_history_page``: a conversation read backwards.
+
+    Attributes:
+        messages: Up to ``limit`` messages, oldest first, all older than the
+            ``before`` cursor the page was asked with.
+        next_cursor: Pass it as ``before=`` to get the page of older
+            messages; ``None`` when this page starts at the first message.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    messages: list[Message]
+    next_cursor: str | None
+
+
+class PurgeReport(BaseModel):
+    """What ``purge_idle_sessions`` deleted (or, with ``dry_run``, would delete).
+
+    Attributes:
+        sessions: Conversations deleted.
+        messages: Messages they held.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    sessions: int = 0
+    messages: int = 0
+
+    def plus(self, sessions: int, messages: int) -> PurgeReport:
+        """This report with ``sessions`` and ``messages`` more."""
+        return PurgeReport(sessions=self.sessions + sessions, messages=self.messages + messages)
 
 
 class AgentConfig(BaseModel):

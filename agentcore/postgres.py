@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import select
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -26,25 +28,51 @@ from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
     InvalidInputError,
+    InvalidMessageError,
     SchemaNotReadyError,
     StorageError,
+    copy_refusal,
+    session_exists,
+    session_not_found,
 )
-from agentcore.models import Message, SessionInfo
+from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
+from agentcore.paging import (
+    decode_history_cursor,
+    decode_session_cursor,
+    history_cursor,
+    session_page,
+)
 from agentcore.rows import (
     message_from_row,
     message_to_copy_row,
     messages_from_rows_newest_first,
     messages_to_json_chunks,
+    metadata_to_json,
     session_from_row,
 )
 from agentcore.sql import Queries, Query, load_queries
+from agentcore.streams import each
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
+    DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_PURGE_PAUSE,
+    MAX_LIMIT,
+    REPEATED_IMPORT_ID,
     MessageInput,
+    MessageStream,
+    check_copy_bound,
+    check_identifier,
+    check_idle_for,
     check_limit,
     check_max_content_chars,
+    check_owner,
+    check_page_size,
+    check_pause,
+    check_session_metadata,
+    check_session_time,
     check_stored_identifier,
     conversation_key,
+    merge_session_metadata,
     prepare_messages,
 )
 
@@ -312,6 +340,299 @@ class PostgresHistoryRepository:
         params = {"agent_name": agent, "limit": check_limit(limit)}
         rows = await self._read(self._sql["list_sessions"], params)
         return [session_from_row(agent, row) for row in rows]
+
+    async def list_sessions_page(
+        self,
+        agent_name: str,
+        *,
+        owner: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> SessionPage:
+        """See :meth:`HistoryRepository.list_sessions_page`."""
+        agent = check_stored_identifier(agent_name, "agent_name")
+        size = check_page_size(limit)
+        params: dict[str, Any] = {"agent_name": agent, "limit": size + 1}
+        if owner is not None:
+            params["owner"] = check_owner(owner)
+        if after is not None:
+            params["after_time"], params["after_session"] = decode_session_cursor(after)
+        # One statement per shape: a generic plan of "$owner IS NULL OR ..."
+        # could not use the owner index, nor a cursor's range.
+        query = {
+            (False, False): self._sql["list_sessions"],
+            (False, True): self._sql["list_sessions_after"],
+            (True, False): self._sql["list_owner_sessions"],
+            (True, True): self._sql["list_owner_sessions_after"],
+        }[owner is not None, after is not None]
+        rows = await self._read(query, params)
+        return session_page([session_from_row(agent, row) for row in rows], size)
+
+    async def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:
+        """See :meth:`HistoryRepository.get_session`."""
+        agent = check_stored_identifier(agent_name, "agent_name")
+        session = check_stored_identifier(session_id, "session_id")
+        params = {"agent_name": agent, "session_id": session}
+        rows = await self._read(self._sql["get_session"], params)
+        return session_from_row(agent, rows[0]) if rows else None
+
+    async def set_session_metadata(
+        self,
+        agent_name: str,
+        session_id: str,
+        metadata: Mapping[str, Any],
+        *,
+        merge: bool = True,
+    ) -> dict[str, Any]:
+        """See :meth:`HistoryRepository.set_session_metadata`."""
+        params: dict[str, Any] = {
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
+        }
+        update = check_session_metadata(metadata)
+        with _db_errors(self._pool):
+            async with (
+                self._write_connection() as conn,
+                _read_committed(conn),
+                conn.transaction(),
+            ):
+                cur = await conn.execute(self._sql["lock_session_metadata"].text, params)
+                row = await cur.fetchone()
+                if row is None:
+                    raise session_not_found(params["agent_name"], params["session_id"])
+                stored = merge_session_metadata(json.loads(row[0]), update, merge=merge)
+                params["metadata"] = metadata_to_json(stored)
+                await conn.execute(self._sql["set_session_metadata"].text, params)
+        return stored
+
+    async def load_history_page(
+        self,
+        agent_name: str,
+        session_id: str,
+        *,
+        limit: int = 100,
+        before: str | None = None,
+    ) -> HistoryPage:
+        """See :meth:`HistoryRepository.load_history_page`."""
+        params: dict[str, Any] = {
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
+        }
+        size = check_page_size(limit)
+        params["before"] = MAX_LIMIT if before is None else decode_history_cursor(before)
+        params["limit"] = size + 1
+        rows = await self._read(self._sql["load_messages_before"], params)
+        first = rows[min(len(rows), size) - 1][-1] if rows else 0
+        messages = messages_from_rows_newest_first([row[:-1] for row in rows[:size]])
+        return HistoryPage(
+            messages=messages, next_cursor=history_cursor(first) if len(rows) > size else None
+        )
+
+    async def copy_session(
+        self,
+        agent_name: str,
+        source_session_id: str,
+        target_session_id: str,
+        *,
+        up_to: int | str | None = None,
+    ) -> int:
+        """See :meth:`HistoryRepository.copy_session`."""
+        params: dict[str, Any] = {
+            "agent_name": check_identifier(agent_name, "agent_name"),
+            "source_session_id": check_stored_identifier(source_session_id, "source_session_id"),
+            "session_id": check_identifier(target_session_id, "target_session_id"),
+        }
+        bound = check_copy_bound(up_to)
+        params["up_to_count"] = bound if isinstance(bound, int) else None
+        params["up_to_id"] = bound if isinstance(bound, str) else None
+        queries = [
+            self._sql["begin_read_committed"],
+            self._sql["lock_session"],
+            self._sql["copy_session"],
+            self._sql["commit"],
+        ]
+        with _db_errors(self._pool):
+            async with self._write_connection() as conn:
+                cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
+                row = await cursors[2].fetchone()
+        assert row is not None
+        source_found, cut_found, created, copied = row
+        refusal = copy_refusal(
+            params["agent_name"],
+            params["source_session_id"],
+            params["session_id"],
+            bound,
+            source_found=source_found,
+            cut_found=cut_found,
+            created=created,
+        )
+        if refusal is not None:
+            raise refusal
+        return int(copied)
+
+    async def purge_idle_sessions(
+        self,
+        idle_for: timedelta,
+        *,
+        agent_name: str | None = None,
+        batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
+        pause: float = DEFAULT_PURGE_PAUSE,
+        dry_run: bool = False,
+        on_progress: Callable[[PurgeReport], None] | None = None,
+    ) -> PurgeReport:
+        """See :meth:`HistoryRepository.purge_idle_sessions`."""
+        idle = check_idle_for(idle_for)
+        agent = None if agent_name is None else check_stored_identifier(agent_name, "agent_name")
+        size = check_page_size(batch_size, "batch_size")
+        wait = check_pause(pause)
+        [(cutoff,)] = await self._read(self._sql["idle_cutoff"], {"idle_for": idle})
+        agents = (
+            [agent]
+            if agent is not None
+            else [r[0] for r in await self._read(self._sql["list_agents"], {})]
+        )
+        report = PurgeReport()
+        for name in agents:
+            if dry_run:
+                [(sessions, messages)] = await self._read(
+                    self._sql["count_idle_sessions"], {"agent_name": name, "cutoff": cutoff}
+                )
+                report = report.plus(int(sessions), int(messages))
+                continue
+            params: dict[str, Any] = {
+                "agent_name": name,
+                "cutoff": cutoff,
+                "batch_size": size,
+                "after_time": datetime(1, 1, 1, tzinfo=UTC),
+                "after_session": "",
+            }
+            while True:
+                deleted, messages, reached_time, reached_session = await self._purge_batch(params)
+                if reached_time is None:
+                    break
+                report = report.plus(deleted, messages)
+                if on_progress is not None:
+                    on_progress(report)
+                params["after_time"], params["after_session"] = reached_time, reached_session
+                if wait:
+                    await asyncio.sleep(wait)
+        return report
+
+    async def _purge_batch(
+        self, params: dict[str, Any]
+    ) -> tuple[int, int, datetime | None, str | None]:
+        with _db_errors(self._pool):
+            # READ COMMITTED whatever the default: a row written since the
+            # scan's snapshot is re-read under its lock and kept.
+            async with (
+                self._write_connection() as conn,
+                _read_committed(conn),
+                conn.transaction(),
+            ):
+                cur = await conn.execute(
+                    self._sql["purge_idle_sessions"].text, params, binary=True
+                )
+                row = await cur.fetchone()
+                assert row is not None
+                session_ids, counted, reached_time, reached_session = row
+                if session_ids:
+                    await conn.execute(
+                        self._sql["purge_session_messages"].text,
+                        {"agent_name": params["agent_name"], "session_ids": session_ids},
+                    )
+        return len(session_ids or ()), int(counted), reached_time, reached_session
+
+    async def iter_sessions(
+        self, agent_name: str | None = None, *, batch_size: int = 1000
+    ) -> AsyncIterator[SessionInfo]:
+        """See :meth:`HistoryRepository.iter_sessions`."""
+        agent = None if agent_name is None else check_stored_identifier(agent_name, "agent_name")
+        size = check_page_size(batch_size, "batch_size")
+        agents = (
+            [agent]
+            if agent is not None
+            else [r[0] for r in await self._read(self._sql["list_agents"], {})]
+        )
+        for name in agents:
+            params: dict[str, Any] = {"agent_name": name, "after_session": "", "limit": size}
+            while True:
+                rows = await self._read(self._sql["list_sessions_by_key"], params)
+                for row in rows:
+                    yield session_from_row(name, row)
+                if len(rows) < size:
+                    break
+                params["after_session"] = rows[-1][0]
+
+    async def iter_history(
+        self, agent_name: str, session_id: str, *, batch_size: int = 1000
+    ) -> AsyncIterator[Message]:
+        """See :meth:`HistoryRepository.iter_history`."""
+        params: dict[str, Any] = {
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
+            "start": 0,
+            "limit": check_page_size(batch_size, "batch_size"),
+        }
+        while True:
+            rows = await self._read(self._sql["load_messages_from"], params)
+            for row in rows:
+                yield message_from_row(row)
+            if len(rows) < params["limit"]:
+                return
+            params["start"] += len(rows)
+
+    async def import_session(
+        self,
+        agent_name: str,
+        session_id: str,
+        messages: AsyncIterable[MessageInput] | Iterable[MessageInput],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+    ) -> int:
+        """See :meth:`HistoryRepository.import_session`."""
+        agent = check_identifier(agent_name, "agent_name")
+        session = check_identifier(session_id, "session_id")
+        params: dict[str, Any] = {
+            "agent_name": agent,
+            "session_id": session,
+            "metadata": metadata_to_json(check_session_metadata(metadata or {})),
+            "created_at": check_session_time(created_at, "created_at"),
+            "updated_at": check_session_time(updated_at, "updated_at"),
+        }
+        stream = MessageStream(max_content_chars=self._max_content_chars)
+        with _db_errors(self._pool):
+            async with (
+                self._write_connection() as conn,
+                _read_committed(conn),
+                conn.transaction() as tx,
+            ):
+                async with conn.pipeline():
+                    await conn.execute(self._sql["lock_session"].text, params)
+                    cur = await conn.execute(
+                        self._sql["create_imported_session"].text, params, binary=True
+                    )
+                row = await cur.fetchone()
+                if row is None:
+                    raise session_exists(agent, session)
+                now = row[0]
+                try:
+                    async with cur.copy(self._sql["copy_messages"].text) as copy:
+                        async for item in each(messages):
+                            message = stream.check(item)
+                            await copy.write_row(
+                                message_to_copy_row(agent, session, stream.count - 1, message, now)
+                            )
+                except psycopg.errors.UniqueViolation as exc:
+                    # The only unique key a fresh conversation's rows can
+                    # break is the message id's (seq comes from the count).
+                    raise InvalidMessageError(REPEATED_IMPORT_ID) from exc
+                if stream.count == 0:  # nothing to store: no empty conversation either
+                    raise psycopg.Rollback(tx)
+                params["message_count"] = stream.count
+                await conn.execute(self._sql["finish_imported_session"].text, params)
+        return stream.count
 
     async def _read(self, query: Query, params: dict[str, Any]) -> list[Any]:
         """Run one read-only statement; once more on a new connection if the first broke.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
-from agentcore.models import Message, SessionInfo
-from agentcore.validation import MessageInput
+from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
+from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE, MessageInput
 
 
 @runtime_checkable
@@ -105,7 +106,238 @@ class HistoryRepository(Protocol):
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """The agent's conversations, most recently written first (at most ``limit``).
 
-        ``limit=None`` lists them all: its cost grows with the number of the
-        agent's conversations.
+        Ties break by session id in code point order. ``limit=None`` lists them
+        all: its cost grows with the number of the agent's conversations. For
+        more than one page, use :meth:`list_sessions_page`.
+        """
+        ...
+
+    async def list_sessions_page(
+        self,
+        agent_name: str,
+        *,
+        owner: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> SessionPage:
+        """One page of the agent's conversations, in :meth:`list_sessions`' order.
+
+        Each page is one index range scan from the cursor (a keyset, never an
+        OFFSET), so page 10,000 costs what page 1 does. A walk sees every
+        conversation not written during it exactly once. A conversation
+        written during the walk moves to the front: it is not listed twice,
+        but one not yet listed is then missed (start again from the first
+        page to see it).
+
+        Args:
+            agent_name: Whose conversations.
+            owner: Only the conversations whose metadata ``owner`` is this
+                (see :meth:`set_session_metadata`).
+            limit: Page size, 1 to 10,000.
+            after: The ``next_cursor`` of the previous page; ``None`` for the first.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``owner``.
+            InvalidInputError: a bad ``limit``, or ``after`` is not a cursor
+                this method returned.
+        """
+        ...
+
+    async def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:
+        """One conversation's summary (with its metadata); ``None`` when it is not stored.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+        """
+        ...
+
+    async def set_session_metadata(
+        self,
+        agent_name: str,
+        session_id: str,
+        metadata: Mapping[str, Any],
+        *,
+        merge: bool = True,
+    ) -> dict[str, Any]:
+        """Set the conversation's metadata object (returned by the session listings).
+
+        Its ``owner`` key, when present, names who the conversation belongs to
+        (a user id: a string with the rules of a session id), and
+        :meth:`list_sessions_page` can list one owner's conversations. The
+        metadata is kept by appends and replaces, copied by
+        :meth:`copy_session`, and deleted with the conversation. Setting it
+        does not change ``updated_at``.
+
+        Args:
+            metadata: A JSON object, at most 16,384 characters as JSON (also
+                after a merge).
+            merge: Put ``metadata``'s keys over the stored ones (a shallow
+                merge). ``False`` replaces the whole object.
+
+        Returns:
+            The metadata now stored.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+            InvalidInputError: the metadata is not a JSON object, is too large,
+                or has an ``owner`` that is not a valid identifier.
+            NotFoundError: no such conversation is stored.
+        """
+        ...
+
+    async def load_history_page(
+        self,
+        agent_name: str,
+        session_id: str,
+        *,
+        limit: int = 100,
+        before: str | None = None,
+    ) -> HistoryPage:
+        """A conversation read backwards: the ``limit`` messages before ``before``.
+
+        The first page (``before=None``) holds the latest messages; each
+        ``next_cursor`` gives the page of older ones. Each page is one index
+        range scan. Messages appended meanwhile do not shift the pages; a
+        replace (``save_full_history``) renumbers them.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+            InvalidInputError: a bad ``limit`` (1 to 10,000), or ``before`` is
+                not a cursor this method returned.
+        """
+        ...
+
+    async def copy_session(
+        self,
+        agent_name: str,
+        source_session_id: str,
+        target_session_id: str,
+        *,
+        up_to: int | str | None = None,
+    ) -> int:
+        """Copy a conversation to a new session id of the same agent, atomically.
+
+        Every message is copied with every field (ids, ``created_at``,
+        metadata, tool calls), and so is the conversation's metadata; the new
+        conversation's own ``created_at``/``updated_at`` are the time of the
+        copy. To branch a conversation before a given turn, copy it ``up_to``
+        that point.
+
+        Args:
+            up_to: ``None``: every message. An int N: the first N messages.
+                A message id: the messages up to and including that one.
+
+        Returns:
+            How many messages were copied.
+
+        Raises:
+            InvalidIdentifierError: a bad agent name or session id.
+            InvalidInputError: a bad ``up_to``.
+            NotFoundError: the source conversation is not stored, or holds no
+                message with the id ``up_to``.
+            SessionExistsError: the target conversation already exists
+                (nothing is changed).
+        """
+        ...
+
+    async def purge_idle_sessions(
+        self,
+        idle_for: timedelta,
+        *,
+        agent_name: str | None = None,
+        batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
+        pause: float = DEFAULT_PURGE_PAUSE,
+        dry_run: bool = False,
+        on_progress: Callable[[PurgeReport], None] | None = None,
+    ) -> PurgeReport:
+        """Delete the conversations nobody wrote to for ``idle_for``, in batches.
+
+        Idle means last written before now minus ``idle_for`` (now: when the
+        purge starts). Each batch of at most ``batch_size`` conversations is
+        one transaction; a conversation written meanwhile is re-checked under
+        its lock and kept, and one whose lock a writer holds is skipped (a
+        later purge takes it). Stopping a purge (cancelling it) keeps the
+        batches done; running it again goes on.
+
+        Args:
+            idle_for: How long a conversation must have been idle (>= 0).
+            agent_name: Only this agent's conversations (default: every agent's).
+            batch_size: Conversations per transaction (1 to 10,000). Larger
+                batches purge faster and delay concurrent turns more.
+            pause: Seconds to wait between batches (0 to 3600), leaving the
+                database to other work (docs/operations.md has measurements).
+            dry_run: Count what would be deleted; delete nothing.
+            on_progress: Called after each batch with the totals so far.
+
+        Returns:
+            What was deleted (with ``dry_run``: what would be).
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name``.
+            InvalidInputError: a bad ``idle_for``, ``batch_size`` or ``pause``.
+        """
+        ...
+
+    def iter_sessions(
+        self, agent_name: str | None = None, *, batch_size: int = 1000
+    ) -> AsyncIterator[SessionInfo]:
+        """Every conversation (of one agent, or of all), read in batches of ``batch_size``.
+
+        The order is the store's key order, stable while conversations are
+        written (unlike :meth:`list_sessions`); use it to visit all of them
+        (an export).
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name``.
+            InvalidInputError: a bad ``batch_size`` (1 to 10,000).
+        """
+        ...
+
+    def iter_history(
+        self, agent_name: str, session_id: str, *, batch_size: int = 1000
+    ) -> AsyncIterator[Message]:
+        """Every message of a conversation, oldest first, read in batches (bounded memory).
+
+        Each batch is one index range scan. Messages appended during the walk
+        are included; a replace during it gives a mix of both versions.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+            InvalidInputError: a bad ``batch_size`` (1 to 10,000).
+        """
+        ...
+
+    async def import_session(
+        self,
+        agent_name: str,
+        session_id: str,
+        messages: AsyncIterable[MessageInput] | Iterable[MessageInput],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+    ) -> int:
+        """Store a whole conversation under a new session id, atomically, from a stream.
+
+        Messages are kept as given (ids, ``created_at``...), like an append;
+        they are consumed one by one, so a long conversation needs no more
+        memory than one message (PostgreSQL streams them into one
+        transaction). No messages stores nothing.
+
+        Args:
+            metadata: The conversation's metadata (see :meth:`set_session_metadata`).
+            created_at: The conversation's creation time (default: now).
+            updated_at: Its last write time (default: now).
+
+        Returns:
+            How many messages were stored.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+            InvalidInputError: bad metadata or times.
+            InvalidMessageError: a message is invalid, or repeats an id
+                (nothing is stored).
+            SessionExistsError: the conversation already exists (nothing is
+                read from ``messages``, nothing changed).
         """
         ...

@@ -136,16 +136,26 @@ def message_to_copy_row(
     )
 
 
-def session_from_row(agent_name: str, row: tuple[str, int, datetime, datetime]) -> SessionInfo:
+SessionRow = tuple[str, int, datetime, datetime, str]
+"""The columns of ``list_sessions`` and its kin, in order (metadata as text)."""
+
+
+def session_from_row(agent_name: str, row: SessionRow) -> SessionInfo:
     """Build a :class:`SessionInfo` from a ``list_sessions`` row."""
-    session_id, message_count, created_at, updated_at = row
+    session_id, message_count, created_at, updated_at, metadata = row
     return SessionInfo(
         agent_name=agent_name,
         session_id=session_id,
         message_count=message_count,
         created_at=_utc(created_at),
         updated_at=_utc(updated_at),
+        metadata={} if metadata == "{}" else json.loads(metadata),
     )
+
+
+def metadata_to_json(metadata: dict[str, Any]) -> str:
+    """A conversation's metadata as the JSON text its jsonb column reads."""
+    return _ENCODER.encode(metadata)
 
 
 def _utc(when: datetime) -> datetime:

@@ -11,7 +11,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -173,7 +173,9 @@ def check_stored_identifier(value: object, what: str) -> str:
 
     Like :func:`check_identifier`, but control characters other than NUL are
     accepted: rows stored before agentcore refused them stay reachable by
-    reads, ``get_message``, ``list_sessions`` and ``clear_session``, which use
+    reads (``load_history``, ``get_message``, the session listings and pages,
+    ``iter_history``, export), ``clear_session``, ``set_session_metadata``,
+    ``purge_idle_sessions`` and as the source of ``copy_session``, which use
     this check. Nothing new can be written under such an id.
 
     Raises:
@@ -564,3 +566,205 @@ def _plain(value: object) -> object:
         f"holds a value of type {type(value).__name__}, which is not JSON "
         "(use dict with string keys, list, str, int, float, bool or None)"
     )
+
+
+_JSON_OBJECT = pydantic.TypeAdapter(dict[str, pydantic.JsonValue])
+
+MAX_SESSION_METADATA_CHARS = 16_384
+"""Largest conversation metadata object, in characters of its JSON text."""
+
+MAX_PAGE_SIZE = 10_000
+"""Most rows one page (sessions or messages) may ask for."""
+
+OWNER_KEY = "owner"
+"""The conversation metadata key that ``list_sessions_page(owner=...)`` selects by."""
+
+
+def check_session_metadata(value: object) -> dict[str, Any]:
+    """Validate a conversation's metadata object; return it as the stores keep it.
+
+    Raises:
+        InvalidInputError: not a dict with string keys, values that are not
+            JSON (or that jsonb cannot store), an ``owner`` that is not a valid
+            identifier, or larger than :data:`MAX_SESSION_METADATA_CHARS`.
+    """
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(
+            f"metadata must be a dict (a JSON object), got {type(value).__name__}"
+        )
+    for key in value:
+        if not isinstance(key, str):
+            raise InvalidInputError(f"metadata keys must be strings, got {type(key).__name__}")
+    try:
+        checked = _JSON_OBJECT.validate_python(dict(value))
+        stored: dict[str, Any] = _as_jsonb(checked)
+    except pydantic.ValidationError as exc:
+        raise InvalidInputError(f"metadata is not JSON: {_describe(exc)}") from None
+    except _JsonProblem as exc:
+        raise InvalidInputError(f"metadata {exc}") from None
+    return _check_session_metadata_result(stored)
+
+
+def merge_session_metadata(
+    current: Mapping[str, Any], update: dict[str, Any], *, merge: bool
+) -> dict[str, Any]:
+    """The metadata after an update: ``update``'s keys over ``current``'s, or ``update`` alone.
+
+    Both inputs are already checked (:func:`check_session_metadata`).
+
+    Raises:
+        InvalidInputError: the merged object is larger than :data:`MAX_SESSION_METADATA_CHARS`.
+    """
+    if not merge:
+        return update
+    merged: dict[str, Any] = _as_jsonb({**current, **update})
+    return _check_session_metadata_result(merged)
+
+
+def _check_session_metadata_result(stored: dict[str, Any]) -> dict[str, Any]:
+    owner = stored.get(OWNER_KEY)
+    if owner is not None:
+        try:
+            check_identifier(owner, f"metadata[{OWNER_KEY!r}]")
+        except InvalidIdentifierError as exc:
+            raise InvalidInputError(str(exc)) from None
+    size = len(json.dumps(stored, ensure_ascii=False))
+    if size > MAX_SESSION_METADATA_CHARS:
+        raise InvalidInputError(
+            f"metadata is {size} characters as JSON; the limit is {MAX_SESSION_METADATA_CHARS}"
+        )
+    return stored
+
+
+def check_page_size(value: object, what: str = "limit") -> int:
+    """Return a page size: an int from 1 to :data:`MAX_PAGE_SIZE`.
+
+    Raises:
+        InvalidInputError: not an int, or out of that range.
+    """
+    checked = check_limit(value, what)
+    if checked is None or not 1 <= checked <= MAX_PAGE_SIZE:
+        raise InvalidInputError(f"{what} must be between 1 and {MAX_PAGE_SIZE}, got {value!r}")
+    return checked
+
+
+def check_owner(value: object) -> str:
+    """Return a valid owner (an identifier) to select conversations by.
+
+    Raises:
+        InvalidIdentifierError: see :func:`check_identifier`.
+    """
+    return check_identifier(value, "owner")
+
+
+MAX_IDLE_FOR = timedelta(days=36_525)
+"""The longest ``idle_for`` accepted (100 years): now minus it stays a valid time."""
+
+
+def check_idle_for(value: object) -> timedelta:
+    """Return a non-negative ``timedelta`` (how long a conversation must be idle).
+
+    Raises:
+        InvalidInputError: not a ``timedelta``, or negative.
+    """
+    if not isinstance(value, timedelta):
+        raise InvalidInputError(f"idle_for must be a timedelta, got {type(value).__name__}")
+    if value < timedelta(0):
+        raise InvalidInputError(f"idle_for must not be negative, got {value}")
+    if value > MAX_IDLE_FOR:
+        raise InvalidInputError(f"idle_for must be at most {MAX_IDLE_FOR.days} days, got {value}")
+    return value
+
+
+def check_copy_bound(value: object) -> int | str | None:
+    """Return ``copy_session``'s ``up_to``: ``None``, a message count >= 1, or a message id.
+
+    Raises:
+        InvalidInputError: anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return check_identifier(value, "up_to")
+        except InvalidIdentifierError as exc:
+            raise InvalidInputError(str(exc)) from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(
+            f"up_to must be a message count, a message id or None, got {type(value).__name__}"
+        )
+    if not 1 <= value <= MAX_LIMIT:
+        raise InvalidInputError(f"up_to must be between 1 and {MAX_LIMIT} messages, got {value}")
+    return value
+
+
+REPEATED_IMPORT_ID = (
+    "a message id appears twice in the imported conversation (ids are unique within "
+    "a conversation); nothing of it is stored"
+)
+"""The error of an import whose stream repeats a message id."""
+
+
+class MessageStream:
+    """Validates the messages of one long stream, one by one (an import).
+
+    The same checks as :func:`prepare_messages`, with positions counted over
+    the whole stream. Ids repeated within the stream are found by the store
+    (PostgreSQL's unique index), not here: remembering every id would make an
+    import's memory grow with the conversation.
+
+    Args:
+        max_content_chars: The largest accepted ``content``, in characters.
+    """
+
+    def __init__(self, *, max_content_chars: int) -> None:
+        self._max_content_chars = max_content_chars
+        self.count = 0
+        """How many messages were checked so far."""
+
+    def check(self, item: object) -> Message:
+        """Validate the next message of the stream.
+
+        Raises:
+            InvalidMessageError: the message is invalid.
+        """
+        index = self.count
+        message = _check_message(_to_message(item, index), index, self._max_content_chars)
+        self.count += 1
+        return message
+
+
+DEFAULT_PURGE_BATCH_SIZE = 100
+"""Conversations ``purge_idle_sessions`` deletes per transaction by default."""
+
+DEFAULT_PURGE_PAUSE = 0.05
+"""Seconds ``purge_idle_sessions`` waits between two batches by default."""
+
+
+def check_pause(value: object) -> float:
+    """Return a pause between batches: a finite number of seconds from 0 to 3600.
+
+    Raises:
+        InvalidInputError: anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"pause must be a number of seconds, got {type(value).__name__}")
+    if not (math.isfinite(value) and 0 <= value <= 3600):
+        raise InvalidInputError(f"pause must be between 0 and 3600 seconds, got {value}")
+    return float(value)
+
+
+def check_session_time(value: object, what: str) -> datetime | None:
+    """Return an imported conversation's time in UTC (``None``: now).
+
+    Raises:
+        InvalidInputError: not a timezone-aware datetime in the accepted range.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidInputError(f"{what} must be a datetime, got {type(value).__name__}")
+    try:
+        return _as_utc(value, what)
+    except InvalidMessageError as exc:
+        raise InvalidInputError(str(exc)) from None

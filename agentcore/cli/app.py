@@ -10,9 +10,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from agentcore.cli import commands
+from agentcore.cli import commands, lifecycle
 from agentcore.cli.render import describe, escape
 from agentcore.errors import AgentcoreError
+from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -105,13 +106,68 @@ def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:
 
     history = add("history", commands.history, "print one session's messages")
     _conversation_args(history)
-    history.add_argument("--limit", type=int, help="only the last N messages")
+    history.add_argument("--limit", type=int, help="only the last N messages (a page: 100)")
     history.add_argument("--json", action="store_true", help="print JSON")
+    history.add_argument(
+        "--page",
+        action="store_true",
+        help="read backwards page by page: the last --limit messages and the older page's cursor",
+    )
+    history.add_argument(
+        "--before", metavar="CURSOR", help="the page before this cursor (implies --page)"
+    )
 
-    sessions = add("sessions", commands.sessions, "list an agent's sessions, newest first")
-    sessions.add_argument("--agent", required=True, help="the agent's name")
-    sessions.add_argument("--limit", type=int, default=100, help="at most N (default: 100)")
-    sessions.add_argument("--json", action="store_true", help="print JSON")
+    sessions = add(
+        "sessions",
+        lifecycle.sessions,
+        "list (default), copy, purge or label an agent's sessions",
+    )
+    sessions.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "copy", "purge", "metadata"],
+        default="list",
+        help="list: newest first, a page at a time; copy --from S1 --to S2; "
+        "purge: delete idle sessions; metadata: show or --set a session's metadata",
+    )
+    sessions.add_argument("--agent", help="the agent's name (purge: only this agent)")
+    sessions.add_argument("--limit", type=int, default=100, help="list: page size (default: 100)")
+    sessions.add_argument("--after", metavar="CURSOR", help="list: the page after this cursor")
+    sessions.add_argument("--owner", help="list: only the sessions whose metadata owner is this")
+    sessions.add_argument("--json", action="store_true", help="list: print JSON")
+    sessions.add_argument("--from", dest="source", help="for copy: the session to copy")
+    sessions.add_argument("--to", dest="target", help="for copy: the new session id")
+    sessions.add_argument(
+        "--up-to", help="for copy: only the first N messages, or up to the message with this id"
+    )
+    sessions.add_argument("--session", help="metadata: the session")
+    sessions.add_argument("--set", metavar="JSON", help="metadata: merge this JSON object in")
+    sessions.add_argument(
+        "--replace", action="store_true", help="metadata: --set replaces the whole object"
+    )
+    sessions.add_argument("--idle-for", help="purge: idle for longer than this (30d, 12h, 90m)")
+    sessions.add_argument("--dry-run", action="store_true", help="purge: only count")
+    sessions.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_PURGE_BATCH_SIZE,
+        help=f"purge: sessions per transaction (default: {DEFAULT_PURGE_BATCH_SIZE})",
+    )
+    sessions.add_argument(
+        "--pause",
+        type=float,
+        default=DEFAULT_PURGE_PAUSE,
+        help=f"purge: seconds between batches (default: {DEFAULT_PURGE_PAUSE})",
+    )
+    sessions.add_argument("--yes", action="store_true", help="purge: do not ask to confirm")
+
+    export = add("export", lifecycle.export, "write conversations as JSON Lines")
+    export.add_argument("--agent", help="only this agent's sessions (default: every agent)")
+    export.add_argument("--session", help="only this session (needs --agent)")
+    export.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
+
+    import_ = add("import", lifecycle.import_, "load conversations from a JSON Lines export")
+    import_.add_argument("file", metavar="FILE", help="the export file, or - for stdin")
 
     forget = add("forget", commands.forget, "delete one session's history")
     _conversation_args(forget)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from typing import TextIO
 
 from agentcore import embedded, migrations
 from agentcore.cli import render
@@ -23,17 +25,24 @@ from agentcore.errors import InvalidInputError, NotFoundError
 from agentcore.models import AgentConfig
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.repository import HistoryRepository
-from agentcore.validation import check_identifier, check_limit, check_stored_identifier
+from agentcore.validation import (
+    check_identifier,
+    check_limit,
+    check_page_size,
+    check_stored_identifier,
+)
 
 
-def say(text: str) -> None:
+def say(text: str, *, file: TextIO | None = None) -> None:
     """Print ``text`` (one or more lines) with any control character escaped."""
-    print(render.escape(text, keep_newlines=True))
+    print(render.escape(text, keep_newlines=True), file=file)
 
 
 def history(args: argparse.Namespace) -> int:
     """``agentcore history``: print one session's messages, oldest first."""
     agent, session = _conversation(args, stored=True)
+    if args.page or args.before is not None:
+        return _history_page(args, agent, session)
     limit = check_limit(args.limit, "--limit")
     database = _database(args)
 
@@ -51,20 +60,29 @@ def history(args: argparse.Namespace) -> int:
     return 0
 
 
-def sessions(args: argparse.Namespace) -> int:
-    """``agentcore sessions``: list an agent's sessions, most recently written first."""
-    agent = check_stored_identifier(args.agent, "--agent")
-    limit = check_limit(args.limit, "--limit")
+def _history_page(args: argparse.Namespace, agent: str, session: str) -> int:
+    """One page of a conversation read backwards, and the cursor of the older page."""
+    limit = check_page_size(100 if args.limit is None else args.limit, "--limit")
     database = _database(args)
 
     async def run() -> str:
         async with open_repository(database) as repository:
-            found = await repository.list_sessions(agent, limit=limit if limit is not None else 100)
-            if not (found or (limit == 0 and await repository.list_sessions(agent, limit=1))):
-                raise _unknown_agent(agent)
+            page = await repository.load_history_page(
+                agent, session, limit=limit, before=args.before
+            )
+            if not page.messages and args.before is None:
+                await _require_session(repository, agent, session)
         if args.json:
-            return render.sessions_json(found)
-        return render.sessions_text(found) if found else ""
+            messages = [m.model_dump(mode="json") for m in page.messages]
+            return json.dumps(
+                {"messages": messages, "next_cursor": page.next_cursor},
+                indent=2,
+                ensure_ascii=False,
+            )
+        text = render.messages_text(page.messages)
+        if page.next_cursor:
+            text += f"\nolder: --before {page.next_cursor}"
+        return text
 
     shown = asyncio.run(run())
     if shown:  # like history: nothing to show prints nothing, not even the header
@@ -121,6 +139,11 @@ def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
         return (
             f"merges the stored conversations ({stored}) into one history per agent: "
             "session ids, names, tool calls, metadata and message ids are lost"
+        )
+    if "0003_session_metadata" in plan.ids:
+        return (
+            f"drops the metadata of the stored conversations ({stored}): "
+            "titles, owners and other session metadata are lost"
         )
     return f"changes the schema that holds {stored} (see docs/migrations.md)"
 

@@ -152,7 +152,7 @@ def test_sessions_json_lists_each_session_with_its_count(cli, database_dsn: str)
     cli("demo", "--dsn", database_dsn)
     run = cli("sessions", "--agent", "demo-assistant", "--json", "--dsn", database_dsn)
     assert run.code == 0, run.err
-    sessions = json.loads(run.out)
+    sessions = json.loads(run.out)["sessions"]
     assert sorted((s["session_id"], s["message_count"]) for s in sessions) == [
         ("demo-alice", 4),
         ("demo-bob", 4),
@@ -176,7 +176,7 @@ def test_forget_deletes_one_session_only(cli, database_dsn: str) -> None:
     left = json.loads(
         cli("sessions", "--agent", "demo-assistant", "--json", "--dsn", database_dsn).out
     )
-    assert [s["session_id"] for s in left] == ["demo-bob"]
+    assert [s["session_id"] for s in left["sessions"]] == ["demo-bob"]
     again = cli(
         "forget", "--agent", "demo-assistant", "--session", "demo-alice", "--dsn", database_dsn
     )
@@ -227,21 +227,25 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
         "0001_conversation_history",
         "pending",
         "0002_session_scoped_history",
+        "pending",
+        "0003_session_metadata",
     ]
     up = cli("migrate", "up", *dsn)
     assert up.out.splitlines() == [
         "applied 0001_conversation_history",
         "applied 0002_session_scoped_history",
+        "applied 0003_session_metadata",
     ]
     assert cli("migrate", "up", *dsn).out.strip() == "already up to date"
-    assert cli("migrate", *dsn).out.split()[::2] == ["applied", "applied"]
+    assert cli("migrate", *dsn).out.split()[::2] == ["applied", "applied", "applied"]
 
     down = cli("migrate", "down", *dsn)
-    assert down.out.strip() == "rolled back 0002_session_scoped_history"
-    assert cli("migrate", "status", *dsn).out.split()[::2] == ["applied", "pending"]
-    assert cli("migrate", "down", "--all", *dsn).out.strip() == (
-        "rolled back 0001_conversation_history"
-    )
+    assert down.out.strip() == "rolled back 0003_session_metadata"
+    assert cli("migrate", "status", *dsn).out.split()[::2] == ["applied", "applied", "pending"]
+    assert cli("migrate", "down", "--all", *dsn).out.splitlines() == [
+        "rolled back 0002_session_scoped_history",
+        "rolled back 0001_conversation_history",
+    ]
     assert cli("migrate", "down", *dsn).out.strip() == "nothing to roll back"
 
 
@@ -363,7 +367,7 @@ def test_the_embedded_default_is_created_reused_and_stopped(cli, cli_data_dir: P
     info = cli("db", "info")
     assert "status:         running (pid " in info.out
     listed = json.loads(cli("sessions", "--agent", "a", "--json").out)
-    assert sorted(s["session_id"] for s in listed) == ["s0", "s1"]
+    assert sorted(s["session_id"] for s in listed["sessions"]) == ["s0", "s1"]
 
     stopped = cli("db", "stop")
     assert stopped.out.startswith("stopped: ")

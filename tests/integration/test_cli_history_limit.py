@@ -24,7 +24,7 @@ def test_history_and_sessions_with_limit_zero_print_nothing(
     assert run(capsys, "sessions", "--agent", "a", "--limit", "0", *dsn) == (0, "", "")
     assert run(capsys, "sessions", "--agent", "a", "--limit", "0", "--json", *dsn) == (
         0,
-        "[]\n",
+        '{\n  "sessions": [],\n  "next_cursor": null\n}\n',
         "",
     )
 

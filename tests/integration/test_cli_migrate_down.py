@@ -17,7 +17,14 @@ from agentcore.cli import main
 from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-PENDING = ["pending", "0001_conversation_history", "pending", "0002_session_scoped_history"]
+MIGRATIONS = sorted(
+    p.name.removesuffix(".sql")
+    for p in (ROOT / "migrations").glob("*.sql")
+    if not p.name.endswith(".rollback.sql")
+)
+NEWEST = MIGRATIONS[-1]
+NEWEST_FIRST = ", ".join(reversed(MIGRATIONS))
+PENDING = [word for migration in MIGRATIONS for word in ("pending", migration)]
 
 
 @pytest.fixture(autouse=True)
@@ -46,22 +53,27 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     code, out, err = run(capsys, "migrate", "down", "--all", *dsn)
     assert (code, out) == (1, "")
     assert err.strip() == (
-        "agentcore: error: rolling back 0002_session_scoped_history, 0001_conversation_history "
+        f"agentcore: error: rolling back {NEWEST_FIRST} "
         "on the database given by --dsn deletes every stored conversation: 2 conversation(s), "
         "4 message(s); not done: pass --yes to confirm (standard input is not a terminal)"
     )
-    code, out, err = run(capsys, "migrate", "down", *dsn)
+    steps_to_0001 = str(len(MIGRATIONS) - 1)
+    code, out, err = run(capsys, "migrate", "down", "--steps", steps_to_0001, *dsn)
     assert code == 1
     assert "merges the stored conversations (2 conversation(s), 4 message(s))" in err
-    assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == ["applied", "applied"]
+    code, out, err = run(capsys, "migrate", "down", *dsn)
+    assert code == 1
+    assert f"rolling back {NEWEST} on the database given by --dsn" in err
+    assert "(2 conversation(s), 4 message(s))" in err
+    applied = ["applied"] * len(MIGRATIONS)
+    assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == applied
 
     code, out, _ = run(capsys, "migrate", "down", "--all", "--yes", *dsn)
     assert code == 0
     assert out.splitlines() == [
-        "Rolling back 0002_session_scoped_history, 0001_conversation_history on the database "
+        f"Rolling back {NEWEST_FIRST} on the database "
         "given by --dsn deletes every stored conversation: 2 conversation(s), 4 message(s).",
-        "rolled back 0002_session_scoped_history",
-        "rolled back 0001_conversation_history",
+        *(f"rolled back {m}" for m in reversed(MIGRATIONS)),
     ]
 
 
@@ -69,7 +81,7 @@ def test_down_with_nothing_stored_needs_no_confirmation(
     capsys: pytest.CaptureFixture[str], database_dsn: str
 ) -> None:
     code, out, _ = run(capsys, "migrate", "down", "--all", "--dsn", database_dsn)
-    assert code == 0 and len(out.splitlines()) == 2
+    assert code == 0 and len(out.splitlines()) == len(MIGRATIONS)
 
 
 def _down_on_a_terminal(dsn: str, answer: str) -> tuple[int, str]:
@@ -99,12 +111,10 @@ def test_down_on_a_terminal_asks_and_no_keeps_everything(
 
     code, out = _down_on_a_terminal(database_dsn, "n\n")
     assert code == 1
-    assert "Rolling back 0002_session_scoped_history on the database given by --dsn merges" in out
+    assert f"Rolling back {NEWEST} on the database given by --dsn" in out
     assert "Roll back? [y/N] " in out and "rollback cancelled: nothing was changed" in out
-    assert run(capsys, "migrate", "status", "--dsn", database_dsn)[1].split()[::2] == [
-        "applied",
-        "applied",
-    ]
+    status = run(capsys, "migrate", "status", "--dsn", database_dsn)[1].split()
+    assert status[::2] == ["applied"] * len(MIGRATIONS)
 
     code, out = _down_on_a_terminal(database_dsn, "\x04")  # Ctrl-D: end of input
     assert code == 1 and "Traceback" not in out
@@ -112,7 +122,7 @@ def test_down_on_a_terminal_asks_and_no_keeps_everything(
 
     code, out = _down_on_a_terminal(database_dsn, "y\n")
     assert code == 0, out
-    assert out.endswith("Roll back? [y/N] rolled back 0002_session_scoped_history\n")
+    assert out.endswith(f"Roll back? [y/N] rolled back {NEWEST}\n")
 
 
 def test_demo_does_not_reapply_migrations_rolled_back_on_purpose(
@@ -163,10 +173,7 @@ def test_after_an_explicit_down_the_embedded_database_waits_for_migrate_up(
     assert run(capsys, "migrate", "status")[1].split() == PENDING
 
     code, out, _ = run(capsys, "migrate", "up")
-    assert out.splitlines() == [
-        "applied 0001_conversation_history",
-        "applied 0002_session_scoped_history",
-    ]
+    assert out.splitlines() == [f"applied {m}" for m in MIGRATIONS]
     assert run(capsys, "chat", "--agent", "a", "--session", "s", "back")[0] == 0
 
 

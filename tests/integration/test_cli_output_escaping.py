@@ -99,7 +99,8 @@ def test_sessions_table_cannot_be_forged_by_a_stored_session_id(database_dsn: st
     lines = assert_terminal_safe(run.stdout).splitlines()
     assert len(lines) == 3  # the header and two rows, nothing forged
     assert any(line.startswith("x\\x1b[2K\\rforged-row") for line in lines)
-    listed = json.loads(agentcore("sessions", "--agent", "a", "--json", dsn=database_dsn).stdout)
+    shown = agentcore("sessions", "--agent", "a", "--json", dsn=database_dsn)
+    listed = json.loads(shown.stdout)["sessions"]
     assert sorted(s["session_id"] for s in listed) == sorted(["real", FORGED_ID])
 
 

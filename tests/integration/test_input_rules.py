@@ -132,7 +132,7 @@ def test_legacy_ids_with_control_characters_stay_reachable_through_the_cli(
     assert [m["content"] for m in json.loads(shown.out)] == ["old question", "old answer"]
     listed = in_process(capsys, "sessions", "--agent", LEGACY_AGENT, "--json", "--dsn",
                         database_dsn)  # fmt: skip
-    assert [s["session_id"] for s in json.loads(listed.out)] == [LEGACY_SESSION]
+    assert [s["session_id"] for s in json.loads(listed.out)["sessions"]] == [LEGACY_SESSION]
     # New turns under such an id are refused; the stored ones can be deleted.
     refused = in_process(capsys, "chat", *conversation, "more")
     assert_one_line_error(refused, "--agent must not contain control characters")

@@ -25,7 +25,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from psycopg_pool import AsyncConnectionPool
 
-from agentcore import AgentcoreError, InMemoryHistoryRepository, Message, PostgresHistoryRepository
+from agentcore import (
+    AgentcoreError,
+    InMemoryHistoryRepository,
+    Message,
+    PostgresHistoryRepository,
+    SessionInfo,
+)
+from agentcore.models import HistoryPage, SessionPage
 from tests.conftest import open_pool
 from tests.integration.conftest import FIGURES
 from tests.support import PgServer, fresh_database
@@ -133,6 +140,37 @@ INVALID_MESSAGES: list[Any] = [
     "not a message",
 ]
 BAD_LIMITS: list[Any] = [-1, 1.5, "3", True, 2**63]
+OWNERS = ["alice", HOSTILE[0]]
+session_metadata = st.one_of(
+    st.dictionaries(texts, json_values, max_size=3),
+    st.fixed_dictionaries({"owner": st.sampled_from(OWNERS)}, optional={"title": texts}),
+    st.sampled_from([{"owner": 7}, {"owner": ""}, ["no"], {"x": "y" * 17_000}]),
+)
+
+
+async def _streamed(repo: Any, agent: str, session: str) -> tuple[Any, ...]:
+    """What an export reads: every session (sorted: key orders differ), one's messages."""
+    sessions = sorted(
+        [
+            (s.agent_name, s.session_id, s.message_count)
+            async for s in repo.iter_sessions(batch_size=2)
+        ]
+    )
+    messages = [m async for m in repo.iter_history(agent, session, batch_size=2)]
+    return ("streamed", sessions, await outcome(_value(messages)))
+
+
+def outcome_of(result: Any) -> tuple[Any, ...]:
+    if isinstance(result, SessionPage):
+        return ("page", [_session(s) for s in result.sessions], result.next_cursor is not None)
+    return result  # type: ignore[no-any-return]
+
+
+async def _page_or_error(call: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return await call
+    except AgentcoreError as exc:
+        return ("raised", type(exc).__name__, str(exc))
 
 
 class Runner:
@@ -169,9 +207,25 @@ async def outcome(call: Coroutine[Any, Any, Any]) -> tuple[Any, ...]:
             for m in result
         ]
         return ("messages", json.dumps(dumped, ensure_ascii=False))
-    if isinstance(result, list) and result:
-        return ("sessions", [(s.agent_name, s.session_id, s.message_count) for s in result])
+    if isinstance(result, list) and result and isinstance(result[0], SessionInfo):
+        return ("sessions", [_session(s) for s in result])
+    if isinstance(result, SessionPage):
+        return ("page", [_session(s) for s in result.sessions], result.next_cursor is not None)
+    if isinstance(result, SessionInfo):
+        return ("session", _session(result))
+    if isinstance(result, HistoryPage):
+        return ("history", await outcome(_value(result.messages)), result.next_cursor is not None)
+    if isinstance(result, dict):
+        return ("value", json.dumps(result, ensure_ascii=False))
     return ("value", result)
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+def _session(s: SessionInfo) -> tuple[Any, ...]:
+    return (s.agent_name, s.session_id, s.message_count, json.dumps(s.metadata, ensure_ascii=False))
 
 
 def _given(message: Message) -> str:
@@ -193,9 +247,13 @@ class HistoryMachine(RuleBasedStateMachine):
         self.postgres = PostgresHistoryRepository(self.runner.pool, max_content_chars=MAX_CONTENT)
         FIGURES["model-based: sequences run"] += 1
 
-    def both(self, method: str, *args: Any) -> tuple[Any, ...]:
-        want = self.runner.run(outcome(getattr(self.memory, method)(*args)))
-        got = self.runner.run(outcome(getattr(self.postgres, method)(*args)))
+    def both(self, method: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        if method == "_streamed":
+            want = self.runner.run(outcome(_streamed(self.memory, *args)))
+            got = self.runner.run(outcome(_streamed(self.postgres, *args)))
+        else:
+            want = self.runner.run(outcome(getattr(self.memory, method)(*args, **kwargs)))
+            got = self.runner.run(outcome(getattr(self.postgres, method)(*args, **kwargs)))
         FIGURES["model-based: operations run on each repository"] += 1
         assert got == want, f"{method}{args!r}: postgres gave {got!r}, memory gave {want!r}"
         return got
@@ -257,6 +315,106 @@ class HistoryMachine(RuleBasedStateMachine):
     @rule(agent=st.sampled_from(AGENTS), limit=st.sampled_from([0, 1, 3, 100, None, -1, "2"]))
     def list_sessions(self, agent: str, limit: Any) -> None:
         self.both("list_sessions", agent, limit)
+
+    # --- lifecycle operations ---------------------------------------------------------
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        session=st.sampled_from(SESSIONS),
+        metadata=session_metadata,
+        merge=st.booleans(),
+    )
+    def set_metadata(self, agent: str, session: str | None, metadata: Any, merge: bool) -> None:
+        self.both("set_session_metadata", agent, session, metadata, merge=merge)
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        owner=st.sampled_from([None, *OWNERS, ""]),
+        limit=st.sampled_from([1, 2, 5, 0]),
+    )
+    def walk_sessions(self, agent: str, owner: str | None, limit: int) -> None:
+        # Each repository pages with its own cursors (they carry its times).
+        cursors: dict[str, str | None] = {"memory": None, "postgres": None}
+        for _ in range(20):
+            results = {}
+            for name, repo in (("memory", self.memory), ("postgres", self.postgres)):
+                call = repo.list_sessions_page(agent, owner=owner, limit=limit, after=cursors[name])
+                page = self.runner.run(_page_or_error(call))
+                results[name] = page
+            want, got = (outcome_of(results["memory"]), outcome_of(results["postgres"]))
+            assert got == want, f"list_sessions_page: postgres gave {got!r}, memory gave {want!r}"
+            if not isinstance(results["memory"], SessionPage) or not results["memory"].next_cursor:
+                return
+            cursors = {n: p.next_cursor for n, p in results.items()}
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        session=st.sampled_from(SESSIONS[:-1]),
+        limit=st.sampled_from([1, 2, 3, 100]),
+    )
+    def walk_history_backwards(self, agent: str, session: str, limit: int) -> None:
+        cursors: dict[str, str | None] = {"memory": None, "postgres": None}
+        for _ in range(60):
+            pages = {}
+            for name, repo in (("memory", self.memory), ("postgres", self.postgres)):
+                call = repo.load_history_page(agent, session, limit=limit, before=cursors[name])
+                pages[name] = self.runner.run(call)
+            want, got = (
+                self.runner.run(outcome(_value(pages["memory"]))),
+                self.runner.run(outcome(_value(pages["postgres"]))),
+            )
+            assert got == want, f"load_history_page: postgres gave {got!r}, memory gave {want!r}"
+            # Same positions: the cursors themselves are equal.
+            assert pages["memory"].next_cursor == pages["postgres"].next_cursor
+            if pages["memory"].next_cursor is None:
+                return
+            cursors = {n: p.next_cursor for n, p in pages.items()}
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        source=st.sampled_from(SESSIONS),
+        dest=st.sampled_from(SESSIONS),
+        up_to=st.sampled_from([None, 1, 2, 100, 0, *MESSAGE_IDS[:3], "missing"]),
+    )
+    def copy(self, agent: str, source: Any, dest: Any, up_to: Any) -> None:
+        self.both("copy_session", agent, source, dest, up_to=up_to)
+
+    @rule(
+        agent=st.sampled_from([None, *AGENTS]),
+        idle_for=st.sampled_from([timedelta(0), timedelta(days=1), timedelta(days=-1)]),
+        batch_size=st.sampled_from([1, 3, 500]),
+        dry_run=st.booleans(),
+    )
+    def purge(self, agent: str | None, idle_for: timedelta, batch_size: int, dry_run: bool) -> None:
+        self.both(
+            "purge_idle_sessions",
+            idle_for,
+            agent_name=agent,
+            batch_size=batch_size,
+            pause=0,
+            dry_run=dry_run,
+        )
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        session=st.sampled_from(SESSIONS[:-1]),
+        batch=batches,
+        metadata=session_metadata,
+        old=st.booleans(),
+    )
+    def import_conversation(
+        self, agent: str, session: str, batch: list[Any], metadata: Any, old: bool
+    ) -> None:
+        updated_at = datetime(2024, 6, 1, 12, 30, tzinfo=UTC) if old else None
+        self.both("import_session", agent, session, batch, metadata=metadata, updated_at=updated_at)
+
+    @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS))
+    def get_session(self, agent: str, session: Any) -> None:
+        self.both("get_session", agent, session)
+
+    @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS[:-1]))
+    def stream_out(self, agent: str, session: str) -> None:
+        self.both("_streamed", agent, session)
 
     @invariant()
     def same_sessions(self) -> None:

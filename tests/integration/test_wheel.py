@@ -103,13 +103,16 @@ def test_installed_command_runs_the_demo_and_the_migrations(
         assert run.returncode == 0, run.stderr
         return run.stdout.split()
 
-    assert migrate_status()[::2] == ["pending", "pending"]
+    assert migrate_status()[::2] == ["pending", "pending", "pending"]
 
     first = _run(
         installed / "agentcore", "demo", "--dsn", empty_database_dsn, cwd=tmp_path, env=env
     )
     assert first.returncode == 0, first.stderr
-    assert "applied 0001_conversation_history, 0002_session_scoped_history" in first.stdout
+    assert (
+        "applied 0001_conversation_history, 0002_session_scoped_history, 0003_session_metadata"
+        in first.stdout
+    )
     assert "Run 1:" in first.stdout
     second = _run(
         installed / "python",
@@ -130,6 +133,8 @@ def test_installed_command_runs_the_demo_and_the_migrations(
         "0001_conversation_history",
         "applied",
         "0002_session_scoped_history",
+        "applied",
+        "0003_session_metadata",
     ]
     where = _run(
         installed / "python",

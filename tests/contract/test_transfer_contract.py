@@ -1,0 +1,167 @@
+"""Export to JSON Lines and import back, on every repository (agentcore.transfer)."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from agentcore import (
+    HistoryRepository,
+    InMemoryHistoryRepository,
+    InvalidInputError,
+    InvalidMessageError,
+)
+from agentcore.transfer import FORMAT_VERSION, TransferReport, export_jsonl, import_jsonl
+
+A, B = "support-bot", "sales-bot"
+T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+
+CONVERSATION: list[dict[str, Any]] = [
+    {"role": "system", "content": "be brief", "metadata": {"k": [1, 2.5, None, 10**30]}},
+    {"role": "user", "content": "héllo\n\"quoted\" ☃", "name": "ann", "id": "m1", "created_at": T0},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "x": 1e300}}],
+        "id": "m2",
+    },
+    {"role": "tool", "content": "42", "tool_call_id": "c1", "id": "m3"},
+]
+
+
+async def fill(repo: HistoryRepository) -> None:
+    await repo.append_messages(A, "s1", CONVERSATION)
+    await repo.set_session_metadata(A, "s1", {"owner": "u1", "title": "Refund"})
+    await repo.append_messages(A, "s2", [{"role": "user", "content": f"m{i}"} for i in range(5)])
+    await repo.append_messages(B, "s1", [{"role": "user", "content": "other agent"}])
+
+
+async def state(repo: HistoryRepository) -> dict[tuple[str, str], Any]:
+    found = {}
+    async for info in repo.iter_sessions():
+        found[info.agent_name, info.session_id] = (
+            info.model_dump(),
+            [m.model_dump() for m in await repo.load_history(info.agent_name, info.session_id)],
+        )
+    return found
+
+
+async def export_text(repo: HistoryRepository, **kwargs: Any) -> str:
+    out = io.StringIO()
+    await export_jsonl(repo, out, batch_size=2, **kwargs)
+    return out.getvalue()
+
+
+async def test_export_then_import_restores_every_field(repo: HistoryRepository) -> None:
+    await fill(repo)
+    before = await state(repo)
+    text = await export_text(repo)
+    for agent, session in before:
+        await repo.clear_session(agent, session)
+    report = await import_jsonl(repo, io.StringIO(text))
+    assert report == TransferReport(sessions=3, messages=10)
+    assert await state(repo) == before  # times, metadata, ids, tool calls: all equal
+
+
+async def test_import_into_the_other_kind_of_repository(repo: HistoryRepository) -> None:
+    source = InMemoryHistoryRepository()
+    await fill(source)
+    await import_jsonl(repo, io.StringIO(await export_text(source)))
+    assert await state(repo) == await state(source)
+    back = InMemoryHistoryRepository()
+    await import_jsonl(back, io.StringIO(await export_text(repo)))
+    assert await state(back) == await state(source)
+
+
+async def test_importing_twice_stores_nothing_twice(repo: HistoryRepository) -> None:
+    await fill(repo)
+    text = await export_text(repo)
+    before = await state(repo)
+    report = await import_jsonl(repo, io.StringIO(text))
+    assert report == TransferReport(sessions=0, messages=0, skipped_sessions=3)
+    assert await state(repo) == before
+
+
+async def test_the_format_is_a_header_then_session_and_message_lines(
+    repo: HistoryRepository,
+) -> None:
+    await fill(repo)
+    lines = [json.loads(line) for line in (await export_text(repo, agent_name=A)).splitlines()]
+    assert lines[0] == {"format": "agentcore-history", "version": FORMAT_VERSION}
+    assert [line.get("type") for line in lines[1:]] == ["session"] + ["message"] * 4 + [
+        "session"
+    ] + ["message"] * 5
+    assert lines[1]["metadata"] == {"owner": "u1", "title": "Refund"}
+    assert lines[1]["message_count"] == 4
+    assert lines[3] == {
+        "type": "message",
+        "agent_name": A,
+        "session_id": "s1",
+        "message": {
+            "role": "user",
+            "content": "héllo\n\"quoted\" ☃",
+            "name": "ann",
+            "metadata": {},
+            "id": "m1",
+            "created_at": "2025-01-02T03:04:05.123456+00:00",
+        },
+    }
+
+
+async def test_export_of_one_session(repo: HistoryRepository) -> None:
+    await fill(repo)
+    lines = (await export_text(repo, agent_name=A, session_id="s2")).splitlines()
+    assert len(lines) == 1 + 1 + 5
+    assert (await export_text(repo, agent_name=A, session_id="nope")).count("\n") == 1
+    with pytest.raises(InvalidInputError, match="needs its agent_name"):
+        await export_text(repo, session_id="s2")
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "fragment"),
+    [
+        ("", InvalidInputError, "line 1: not an agentcore export"),
+        ('{"format": "agentcore-history", "version": 2}\n', InvalidInputError, "version 2"),
+        ('{"format": "agentcore-history", "version": 1}\nnot json\n', InvalidInputError, "line 2"),
+        (
+            '{"format": "agentcore-history", "version": 1}\n'
+            '{"type": "message", "agent_name": "a", "session_id": "s", "message": {}}\n',
+            InvalidInputError,
+            "line 2: expected a session line",
+        ),
+        (
+            '{"format": "agentcore-history", "version": 1}\n'
+            '{"type": "session", "agent_name": "a", "session_id": "s"}\n'
+            '{"type": "message", "agent_name": "a", "session_id": "s",'
+            ' "message": {"role": "user", "content": "ok"}}\n'
+            '{"type": "message", "agent_name": "a", "session_id": "s",'
+            ' "message": {"role": "robot", "content": "x"}}\n',
+            InvalidMessageError,
+            "line 4",
+        ),
+        (
+            '{"format": "agentcore-history", "version": 1}\n'
+            '{"type": "session", "agent_name": "a", "session_id": "s"}\n'
+            '{"type": "message", "agent_name": "a", "session_id": "OTHER",'
+            ' "message": {"role": "user", "content": "ok"}}\n',
+            InvalidInputError,
+            "line 3: a message of session 'OTHER'",
+        ),
+        (
+            '{"format": "agentcore-history", "version": 1}\n'
+            '{"type": "session", "agent_name": "", "session_id": "s"}\n',
+            InvalidInputError,
+            "line 2: agent_name",
+        ),
+    ],
+)
+async def test_a_bad_file_stores_nothing_of_the_bad_conversation(
+    repo: HistoryRepository, text: str, error: type[Exception], fragment: str
+) -> None:
+    with pytest.raises(error, match=fragment):
+        await import_jsonl(repo, io.StringIO(text))
+    assert [s async for s in repo.iter_sessions()] == []

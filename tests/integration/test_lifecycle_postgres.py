@@ -1,0 +1,252 @@
+"""Lifecycle operations on PostgreSQL: their plans, their round trips, their locks,
+and migration 0003 (up, down, up again, data kept)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from agentcore import Message, PostgresHistoryRepository, migrations
+from agentcore.models import PurgeReport
+from agentcore.sql import load_queries
+from bench.wire import traced
+from tests.conftest import pool_for
+
+SQL = load_queries()
+THIRD = "0003_session_metadata"
+
+# 20,000 conversations of 10 agents, one message each, a quarter with an owner
+# among 5 (hundreds of conversations each, like a busy user), updated_at spread
+# over 20,000 seconds: big enough that a plan reading every row (a sequential
+# scan, a sort of all rows) shows as one.
+FILL = """
+INSERT INTO conversation_sessions (
+    agent_name, session_id, next_seq, created_at, updated_at, metadata
+)
+SELECT 'agent-' || (i % 10), 's-' || i, 1,
+       timestamptz '2025-01-01' + i * interval '1 second',
+       timestamptz '2025-01-01' + i * interval '1 second',
+       CASE WHEN i % 4 = 0 THEN jsonb_build_object('owner', 'user-' || (i / 10 % 5)) ELSE '{}' END
+FROM generate_series(1, 20000) AS i;
+INSERT INTO conversation_history (agent_name, session_id, seq, role, content, created_at)
+SELECT 'agent-' || (i % 10), 's-' || i, 0, 'user', 'hi', timestamptz '2025-01-01'
+FROM generate_series(1, 20000) AS i;
+INSERT INTO conversation_history (agent_name, session_id, seq, role, content, created_at)
+SELECT 'agent-1', 'long', n, 'user', 'm' || n, timestamptz '2025-01-01'
+FROM generate_series(0, 9999) AS n;
+INSERT INTO conversation_sessions (agent_name, session_id, next_seq)
+VALUES ('agent-1', 'long', 10000);
+ANALYZE conversation_sessions;
+ANALYZE conversation_history;
+"""
+
+
+def plan(dsn: str, name: str, params: dict[str, Any]) -> str:
+    with psycopg.connect(dsn) as conn:
+        # A prepared statement's generic plan is what a pooled connection runs
+        # after five executions: check that one, not only the custom plan.
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        text = SQL[name].text
+        rows = conn.execute(("EXPLAIN (FORMAT JSON) " + text).encode(), params).fetchall()
+        return json.dumps(rows[0][0])
+
+
+@pytest.fixture
+def filled(database_dsn: str) -> str:
+    with psycopg.connect(database_dsn, autocommit=True) as conn:
+        conn.execute(FILL.encode())
+    return database_dsn
+
+
+def _node_types(plan_json: str) -> list[str]:
+    found: list[str] = []
+
+    def visit(node: dict[str, Any]) -> None:
+        found.append(node["Node Type"] + ":" + node.get("Index Name", ""))
+        for child in node.get("Plans", []):
+            visit(child)
+
+    visit(json.loads(plan_json)[0]["Plan"])
+    return found
+
+
+AFTER = {"after_time": datetime(2025, 1, 1, 3, tzinfo=UTC), "after_session": "s-10800"}
+
+
+def test_one_owners_page_is_one_range_of_the_owner_index_without_a_sort(filled: str) -> None:
+    for name, extra in [("list_owner_sessions", {}), ("list_owner_sessions_after", AFTER)]:
+        nodes = _node_types(
+            plan(filled, name, {"agent_name": "agent-0", "owner": "user-3", "limit": 21} | extra)
+        )
+        assert "Index Scan:ix_conversation_sessions_owner" in nodes, nodes
+        assert not any(n.startswith(("Sort", "Incremental Sort", "Seq Scan")) for n in nodes), nodes
+
+
+def test_a_sessions_page_after_a_cursor_is_an_index_range_without_a_full_sort(filled: str) -> None:
+    nodes = _node_types(
+        plan(filled, "list_sessions_after", {"agent_name": "agent-0", "limit": 101} | AFTER)
+    )
+    assert "Index Scan:ix_conversation_sessions_recent" in nodes, nodes
+    # Ties on updated_at are ordered by session id within each group only.
+    assert not any(n.startswith(("Sort:", "Seq Scan")) for n in nodes), nodes
+
+
+def test_a_history_page_is_one_backward_range_of_the_primary_key(filled: str) -> None:
+    nodes = _node_types(
+        plan(
+            filled,
+            "load_messages_before",
+            {"agent_name": "agent-1", "session_id": "long", "before": 5000, "limit": 51},
+        )
+    )
+    assert nodes[-1] == "Index Scan:conversation_history_pkey", nodes
+    assert not any(n.startswith(("Sort", "Seq Scan")) for n in nodes), nodes
+
+
+def test_purge_finds_idle_sessions_through_the_recent_index(filled: str) -> None:
+    nodes = _node_types(
+        plan(
+            filled,
+            "purge_idle_sessions",
+            {
+                "agent_name": "agent-3",
+                "cutoff": datetime(2025, 1, 1, 1, tzinfo=UTC),
+                "after_time": datetime(1, 1, 1, tzinfo=UTC),
+                "after_session": "",
+                "batch_size": 100,
+            },
+        )
+    )
+    assert "Index Scan:ix_conversation_sessions_recent" in nodes, nodes
+    assert not any(n.startswith("Seq Scan") for n in nodes), nodes
+    agents = _node_types(plan(filled, "list_agents", {}))
+    assert not any(n.startswith("Seq Scan") for n in agents), agents
+
+
+# --- round trips ------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def one_connection(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    async with pool_for(database_dsn, max_size=1) as pool:
+        yield pool
+
+
+@pytest.mark.parametrize("size", [3, 500])
+async def test_copy_is_one_round_trip_whatever_the_length(
+    one_connection: AsyncConnectionPool[Any], size: int
+) -> None:
+    repo = PostgresHistoryRepository(one_connection)
+    await repo.append_messages(
+        "a", "src", [Message(role="user", content=f"m{i}") for i in range(size)]
+    )
+    async with one_connection.connection() as conn:
+        pgconn = conn.pgconn
+    with traced(pgconn) as wire:
+        assert await repo.copy_session("a", "src", "dst") == size
+    # BEGIN ISOLATION LEVEL READ COMMITTED, the lock, the copy, COMMIT: one
+    # round trip at READ COMMITTED whatever the server's default isolation.
+    assert (wire.statements, wire.round_trips) == (4, 1)
+
+
+# --- locks: a purge never deletes a conversation being written ------------------------
+
+
+async def test_purge_skips_a_conversation_whose_lock_a_writer_holds(database_dsn: str) -> None:
+    async with pool_for(database_dsn, max_size=3) as pool:
+        repo = PostgresHistoryRepository(pool)
+        old = datetime(2025, 1, 1, tzinfo=UTC)
+        for session in ("busy-row", "busy-lock", "idle"):
+            await repo.import_session(
+                "a", session, [Message(role="user", content="x")], updated_at=old
+            )
+        async with pool.connection() as writer, writer.transaction():
+            # A writer in the middle of a turn: the row lock of an append, and
+            # the advisory lock of a replace or a deduplicating append.
+            await writer.execute(
+                "SELECT 1 FROM conversation_sessions WHERE session_id = 'busy-row' FOR UPDATE"
+            )
+            await writer.execute(
+                SQL["lock_session"].text, {"agent_name": "a", "session_id": "busy-lock"}
+            )
+            report = await asyncio.wait_for(
+                repo.purge_idle_sessions(timedelta(days=1), pause=0), timeout=30
+            )
+        assert report == PurgeReport(sessions=1, messages=1)
+        left = sorted(s.session_id for s in await repo.list_sessions("a"))
+        assert left == ["busy-lock", "busy-row"]
+        # Run again once the writer is gone: the rest goes.
+        assert await repo.purge_idle_sessions(timedelta(days=1), pause=0) == PurgeReport(
+            sessions=2, messages=2
+        )
+
+
+async def test_purge_keeps_a_conversation_whose_write_commits_during_the_purge(
+    database_dsn: str,
+) -> None:
+    # A turn in flight on an idle conversation (its counter row updated, not
+    # yet committed) while the purge runs: the purge passes it by, and the
+    # turn's messages are all there after the commit.
+    async with pool_for(database_dsn, max_size=3) as pool:
+        repo = PostgresHistoryRepository(pool)
+        old = datetime(2025, 1, 1, tzinfo=UTC)
+        await repo.import_session("a", "s", [Message(role="user", content="x")], updated_at=old)
+        async with pool.connection() as writer:
+            await writer.execute("BEGIN")
+            await writer.execute(
+                "UPDATE conversation_sessions SET updated_at = now(), next_seq = next_seq + 1"
+                " WHERE session_id = 's'"
+            )
+            await writer.execute(
+                "INSERT INTO conversation_history (agent_name, session_id, seq, role, content)"
+                " VALUES ('a', 's', 1, 'user', 'new')"
+            )
+            purge = asyncio.create_task(
+                repo.purge_idle_sessions(timedelta(days=1), pause=0, batch_size=10)
+            )
+            await asyncio.sleep(0.5)  # the purge skips the locked row meanwhile
+            await writer.execute("COMMIT")
+            await purge
+        assert [m.content for m in await repo.load_history("a", "s")] == ["x", "new"]
+
+
+# --- migration 0003 ---------------------------------------------------------------------
+
+
+async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database_dsn: str) -> None:
+    dsn = empty_database_dsn
+    migrations.apply(dsn)
+    async with PostgresHistoryRepository.from_dsn(dsn) as repo:
+        await repo.append_messages("a", "s", [{"role": "user", "content": "kept"}])
+        await repo.set_session_metadata("a", "s", {"owner": "u", "title": "t"})
+
+    assert migrations.rollback(dsn) == [THIRD]
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT to_regclass('ix_conversation_sessions_owner')").fetchone() == (
+            None,
+        )
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'conversation_sessions' ORDER BY ordinal_position"
+            )
+        ]
+        assert "metadata" not in columns
+        assert conn.execute("SELECT next_seq FROM conversation_sessions").fetchall() == [(1,)]
+
+    assert migrations.apply(dsn) == [THIRD]
+    async with PostgresHistoryRepository.from_dsn(dsn) as repo:
+        [info] = await repo.list_sessions("a")
+        assert (info.session_id, info.message_count, info.metadata) == ("s", 1, {})
+        assert [m.content for m in await repo.load_history("a", "s")] == ["kept"]
+        await repo.set_session_metadata("a", "s", {"owner": "u"})
+        page = await repo.list_sessions_page("a", owner="u")
+        assert [s.session_id for s in page.sessions] == ["s"]
