@@ -13,15 +13,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
 from agentcore.errors import StorageError
-from agentcore.models import Message, SessionInfo
+from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
 from agentcore.repository import HistoryRepository
-from agentcore.validation import MessageInput
+from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE, MessageInput
 
 _T = TypeVar("_T")
 Opener = Callable[[], AbstractAsyncContextManager[HistoryRepository]]
@@ -129,6 +139,129 @@ class SyncHistoryRepository:
     def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
         return self._call(self._repository.list_sessions(agent_name, limit))
+
+    def list_sessions_page(
+        self,
+        agent_name: str,
+        *,
+        owner: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> SessionPage:
+        """See :meth:`HistoryRepository.list_sessions_page`."""
+        return self._call(
+            self._repository.list_sessions_page(agent_name, owner=owner, limit=limit, after=after)
+        )
+
+    def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:
+        """See :meth:`HistoryRepository.get_session`."""
+        return self._call(self._repository.get_session(agent_name, session_id))
+
+    def set_session_metadata(
+        self, agent_name: str, session_id: str, metadata: Mapping[str, Any], *, merge: bool = True
+    ) -> dict[str, Any]:
+        """See :meth:`HistoryRepository.set_session_metadata`."""
+        return self._call(
+            self._repository.set_session_metadata(agent_name, session_id, metadata, merge=merge)
+        )
+
+    def load_history_page(
+        self, agent_name: str, session_id: str, *, limit: int = 100, before: str | None = None
+    ) -> HistoryPage:
+        """See :meth:`HistoryRepository.load_history_page`."""
+        return self._call(
+            self._repository.load_history_page(agent_name, session_id, limit=limit, before=before)
+        )
+
+    def copy_session(
+        self,
+        agent_name: str,
+        source_session_id: str,
+        target_session_id: str,
+        *,
+        up_to: int | str | None = None,
+    ) -> int:
+        """See :meth:`HistoryRepository.copy_session`."""
+        return self._call(
+            self._repository.copy_session(
+                agent_name, source_session_id, target_session_id, up_to=up_to
+            )
+        )
+
+    def purge_idle_sessions(
+        self,
+        idle_for: timedelta,
+        *,
+        agent_name: str | None = None,
+        batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
+        pause: float = DEFAULT_PURGE_PAUSE,
+        dry_run: bool = False,
+        on_progress: Callable[[PurgeReport], None] | None = None,
+    ) -> PurgeReport:
+        """See :meth:`HistoryRepository.purge_idle_sessions` (``on_progress`` runs on
+        the repository's thread)."""
+        return self._call(
+            self._repository.purge_idle_sessions(
+                idle_for,
+                agent_name=agent_name,
+                batch_size=batch_size,
+                pause=pause,
+                dry_run=dry_run,
+                on_progress=on_progress,
+            )
+        )
+
+    def iter_sessions(
+        self, agent_name: str | None = None, *, batch_size: int = 1000
+    ) -> Iterator[SessionInfo]:
+        """See :meth:`HistoryRepository.iter_sessions`."""
+        return self._iterate(self._repository.iter_sessions(agent_name, batch_size=batch_size))
+
+    def iter_history(
+        self, agent_name: str, session_id: str, *, batch_size: int = 1000
+    ) -> Iterator[Message]:
+        """See :meth:`HistoryRepository.iter_history`."""
+        return self._iterate(
+            self._repository.iter_history(agent_name, session_id, batch_size=batch_size)
+        )
+
+    def import_session(
+        self,
+        agent_name: str,
+        session_id: str,
+        messages: AsyncIterable[MessageInput] | Iterable[MessageInput],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+    ) -> int:
+        """See :meth:`HistoryRepository.import_session` (a sync iterable is read on the
+        repository's thread)."""
+        return self._call(
+            self._repository.import_session(
+                agent_name,
+                session_id,
+                messages,
+                metadata=metadata,
+                created_at=created_at,
+                updated_at=updated_at,
+            )
+        )
+
+    def _iterate(self, items: AsyncIterator[_T]) -> Iterator[_T]:
+        async def next_item() -> _T:
+            return await anext(items)
+
+        try:
+            while True:
+                try:
+                    yield self._call(next_item())
+                except StopAsyncIteration:
+                    return
+        finally:
+            closing = getattr(items, "aclose", None)
+            if closing is not None and not self._closed:
+                self._call(closing())
 
     def close(self) -> None:
         """Close the repository (and its pool) and stop its thread. Idempotent."""

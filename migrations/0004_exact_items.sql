@@ -4,6 +4,6 @@
 -- its keys in order and its floats as floats (jsonb would reorder the keys and
 -- turn 1e+16 into an int). Adding a nullable column without a default
 -- rewrites nothing: instant on a table of any size.
--- depends: 0002_session_scoped_history
+-- depends: 0003_session_metadata
 
 ALTER TABLE conversation_history ADD COLUMN item json;

@@ -32,6 +32,15 @@ class ThreadedSyncRepository:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._sync, name)
+        if name.startswith("iter_"):  # an async iterator over the sync one, pulled in threads
+
+            async def iterate(*args: Any, **kwargs: Any) -> Any:
+                items = await asyncio.to_thread(method, *args, **kwargs)
+                done = object()
+                while (item := await asyncio.to_thread(next, items, done)) is not done:
+                    yield item
+
+            return iterate
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             return await asyncio.to_thread(method, *args, **kwargs)
