@@ -145,6 +145,11 @@ def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
             f"drops the metadata of the stored conversations ({stored}): "
             "titles, owners and other session metadata are lost"
         )
+    if "0004_exact_items" in plan.ids:
+        return (
+            f"moves the exact items of the stored conversations ({stored}) into their "
+            "messages' metadata, where their key order and number forms may change"
+        )
     return f"changes the schema that holds {stored} (see docs/migrations.md)"
 
 

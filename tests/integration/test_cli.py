@@ -229,19 +229,29 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
         "0002_session_scoped_history",
         "pending",
         "0003_session_metadata",
+        "pending",
+        "0004_exact_items",
     ]
     up = cli("migrate", "up", *dsn)
     assert up.out.splitlines() == [
         "applied 0001_conversation_history",
         "applied 0002_session_scoped_history",
         "applied 0003_session_metadata",
+        "applied 0004_exact_items",
     ]
     assert cli("migrate", "up", *dsn).out.strip() == "already up to date"
-    assert cli("migrate", *dsn).out.split()[::2] == ["applied", "applied", "applied"]
+    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 4
 
     down = cli("migrate", "down", *dsn)
+    assert down.out.strip() == "rolled back 0004_exact_items"
+    down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0003_session_metadata"
-    assert cli("migrate", "status", *dsn).out.split()[::2] == ["applied", "applied", "pending"]
+    assert cli("migrate", "status", *dsn).out.split()[::2] == [
+        "applied",
+        "applied",
+        "pending",
+        "pending",
+    ]
     assert cli("migrate", "down", "--all", *dsn).out.splitlines() == [
         "rolled back 0002_session_scoped_history",
         "rolled back 0001_conversation_history",

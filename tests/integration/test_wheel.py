@@ -103,14 +103,15 @@ def test_installed_command_runs_the_demo_and_the_migrations(
         assert run.returncode == 0, run.stderr
         return run.stdout.split()
 
-    assert migrate_status()[::2] == ["pending", "pending", "pending"]
+    assert migrate_status()[::2] == ["pending"] * 4
 
     first = _run(
         installed / "agentcore", "demo", "--dsn", empty_database_dsn, cwd=tmp_path, env=env
     )
     assert first.returncode == 0, first.stderr
     assert (
-        "applied 0001_conversation_history, 0002_session_scoped_history, 0003_session_metadata"
+        "applied 0001_conversation_history, 0002_session_scoped_history, 0003_session_metadata, "
+        "0004_exact_items"
         in first.stdout
     )
     assert "Run 1:" in first.stdout
@@ -135,6 +136,8 @@ def test_installed_command_runs_the_demo_and_the_migrations(
         "0002_session_scoped_history",
         "applied",
         "0003_session_metadata",
+        "applied",
+        "0004_exact_items",
     ]
     where = _run(
         installed / "python",
