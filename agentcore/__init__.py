@@ -40,6 +40,7 @@ from agentcore.offline_models import EchoModel, ScriptedModel
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
 from agentcore.repository import HistoryRepository
+from agentcore.sync import SyncHistoryRepository
 from agentcore.validation import DEFAULT_MAX_CONTENT_CHARS, MAX_ID_LENGTH, MessageInput
 from agentcore.workflows import (
     REQUIRED_SIGNATURE,
@@ -91,6 +92,7 @@ __all__ = [
     "SessionInfo",
     "SessionPage",
     "StorageError",
+    "SyncHistoryRepository",
     "UnknownAgentError",
     "UnknownNameError",
     "UnknownWorkflowError",

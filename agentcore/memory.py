@@ -176,6 +176,20 @@ class InMemoryHistoryRepository:
             conversation = self._conversations.pop((agent_name, session_id), None)
             return 0 if conversation is None else len(conversation.messages)
 
+    async def pop_message(self, agent_name: str, session_id: str) -> Message | None:
+        """See :meth:`HistoryRepository.pop_message`."""
+        check_stored_identifier(agent_name, "agent_name")
+        check_stored_identifier(session_id, "session_id")
+        with self._lock:
+            conversation = self._conversations.get((agent_name, session_id))
+            if conversation is None or not conversation.messages:
+                return None
+            conversation.updated_at = self._tick()
+            message = conversation.messages.pop()
+            if message.id is not None:
+                del conversation.ids[message.id]
+            return message
+
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
         check_stored_identifier(agent_name, "agent_name")

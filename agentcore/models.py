@@ -18,9 +18,12 @@ class Message(BaseModel):
     """One chat message, in the shape of an OpenAI-style chat message.
 
     Attributes:
-        role: ``system``, ``user``, ``assistant`` or ``tool``.
+        role: ``system``, ``user``, ``assistant`` or ``tool``. For a message that
+            carries an ``item``, the role classifies the item for agentcore
+            (an agent's window starts after leading ``tool`` messages); the
+            item itself keeps whatever role it has, or none.
         content: The text. May be ``None`` only for an assistant message that
-            carries ``tool_calls``.
+            carries ``tool_calls``, or for any message that carries an ``item``.
         name: Optional participant name.
         tool_calls: The tool calls of an assistant message, stored verbatim.
         tool_call_id: The call a ``tool`` message answers (required for ``tool``).
@@ -35,6 +38,12 @@ class Message(BaseModel):
             absent; a timezone-aware value given by the caller is kept as the
             same instant, in UTC (from 0001-01-08 to 9999-12-24 UTC: a week
             inside Python's range, so that it reads back in any server time zone).
+        item: A framework's own record of the message (an OpenAI Agents SDK
+            session item, a serialized LangChain message...), stored verbatim:
+            it comes back equal to what was given, with its keys in the same
+            order and floats still floats (PostgreSQL ``json``, not ``jsonb``).
+            A message with an item needs no ``content`` or ``tool_call_id``:
+            the item holds them, and nothing is stored twice.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -47,6 +56,7 @@ class Message(BaseModel):
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     id: str | None = None
     created_at: AwareDatetime | None = None
+    item: dict[str, JsonValue] | None = None
 
     @model_validator(mode="after")
     def _check_role_fields(self) -> Message:
@@ -63,11 +73,14 @@ class Message(BaseModel):
         """
         if self.role not in ROLES:
             return f"role must be one of {', '.join(ROLES)}, got {self.role!r}"
-        if self.content is None and not (self.role == "assistant" and self.tool_calls):
-            return (
-                "content is required (it may be None only for an assistant message with tool_calls)"
-            )
-        if self.role == "tool" and not self.tool_call_id:
+        # A message carrying an item keeps its text and call id in the item.
+        if self.item is None and self.content is None:
+            if not (self.role == "assistant" and self.tool_calls):
+                return (
+                    "content is required (it may be None only for an assistant message with "
+                    "tool_calls or a message with an item)"
+                )
+        if self.item is None and self.role == "tool" and not self.tool_call_id:
             return "a tool message needs the tool_call_id of the call it answers"
         if self.tool_calls is not None and self.role != "assistant":
             return "only an assistant message can carry tool_calls"

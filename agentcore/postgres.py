@@ -313,6 +313,27 @@ class PostgresHistoryRepository:
                 cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
                 return int(cursors[3].rowcount)
 
+    async def pop_message(self, agent_name: str, session_id: str) -> Message | None:
+        """See :meth:`HistoryRepository.pop_message`."""
+        params = {
+            "agent_name": check_stored_identifier(agent_name, "agent_name"),
+            "session_id": check_stored_identifier(session_id, "session_id"),
+        }
+        # READ COMMITTED: pop_last_message must take a snapshot newer than
+        # the appends that pop_counter waited for (sql/pop.sql).
+        queries = [
+            self._sql["begin_read_committed"],
+            self._sql["lock_session"],
+            self._sql["pop_counter"],  # waits for in-flight appends
+            self._sql["pop_last_message"],
+            self._sql["commit"],
+        ]
+        with _db_errors(self._pool):
+            async with self._write_connection() as conn:
+                cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
+                row = await cursors[3].fetchone()
+        return None if row is None else message_from_row(row)
+
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
         agent = check_stored_identifier(agent_name, "agent_name")
@@ -689,6 +710,7 @@ class _Checkout:
         self._checkout: AbstractAsyncContextManager[AsyncConnection[Any]] | None = None
 
     async def __aenter__(self) -> AsyncConnection[Any]:
+        _check_event_loop(self._pool)
         for _ in range(self._pool.max_size + 1):
             checkout = self._pool.connection()
             conn: AsyncConnection[Any] = await checkout.__aenter__()
@@ -719,6 +741,24 @@ class _Checkout:
         checkout, self._checkout = self._checkout, None
         assert checkout is not None
         await checkout.__aexit__(exc_type, exc, tb)
+
+
+def _check_event_loop(pool: AsyncConnectionPool[Any]) -> None:
+    """Fail at once when ``pool`` is used from an event loop other than its own.
+
+    An asyncio pool's workers, locks and queues belong to the loop that opened
+    it; a call from another loop (another thread's ``asyncio.run``) waited on
+    them forever or broke in psycopg's internals. psycopg_pool exposes no
+    loop, so its scheduler task tells which one it is (when there is none,
+    nothing is checked).
+    """
+    get_loop = getattr(getattr(pool, "_sched_runner", None), "get_loop", None)
+    if get_loop is not None and get_loop() is not asyncio.get_running_loop():
+        raise StorageError(
+            f"pool {pool.name!r} belongs to another event loop (the one that opened it): "
+            "a PostgresHistoryRepository serves one event loop; open a pool per loop, "
+            "or use SyncHistoryRepository from threads"
+        )
 
 
 class _WriteCheckout(_Checkout):
@@ -861,10 +901,14 @@ async def _run_in_one_round_trip(
     if not autocommit:  # a caller's pool may hand out non-autocommit connections
         await conn.set_autocommit(True)
     try:
+        # binary=True: see _read (results independent of the session's settings).
         if len(queries) == 1:  # a lone statement is one round trip without a pipeline
-            return [await conn.execute(queries[0].text, params[0])]
+            return [await conn.execute(queries[0].text, params[0], binary=True)]
         async with conn.pipeline():
-            return [await conn.execute(queries[i].text, params[i]) for i in range(len(queries))]
+            return [
+                await conn.execute(queries[i].text, params[i], binary=True)
+                for i in range(len(queries))
+            ]
     finally:
         # After a failure the transaction may be left in error: the connection
         # is then closed by the caller, not given its mode back.

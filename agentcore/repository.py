@@ -90,6 +90,19 @@ class HistoryRepository(Protocol):
         """Delete the conversation. Returns how many messages it had."""
         ...
 
+    async def pop_message(self, agent_name: str, session_id: str) -> Message | None:
+        """Remove the conversation's last message and return it (``None`` if it is empty).
+
+        One atomic step whose cost does not grow with the conversation:
+        concurrent pops return distinct messages, and an append racing a pop
+        is never lost. The popped message's id may be stored again.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+            StorageError: the store failed (nothing is removed).
+        """
+        ...
+
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """The agent's conversations, most recently written first (at most ``limit``).
 

@@ -11,10 +11,12 @@ from psycopg.types.json import Jsonb
 
 from agentcore.models import Message, Role, SessionInfo
 
-MessageRow = tuple[str, str | None, str | None, str | None, str | None, str, str | None, datetime]
+MessageRow = tuple[
+    str, str | None, str | None, str | None, str | None, str, str | None, datetime, str | None
+]
 """The columns of ``load_last_messages``, in order (the JSON columns as text)."""
 
-_JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id")
+_JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id", "item")
 # One stateless encoder: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
@@ -26,7 +28,7 @@ _set = object.__setattr__
 
 def message_from_row(row: MessageRow) -> Message:
     """Build a :class:`Message` from a stored row (already validated on the way in)."""
-    role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at = row
+    role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at, item = row
     # Every stored row passed prepare_messages, so it is not validated again.
     # This is what Message.model_construct does, minus its per-field loop: a
     # load builds up to `limit` messages per call, and model_construct alone was
@@ -46,6 +48,8 @@ def message_from_row(row: MessageRow) -> Message:
             "metadata": {} if metadata == "{}" else json.loads(metadata),
             "id": message_id,
             "created_at": _utc(created_at),
+            # json, not jsonb: the text as it was written, so floats stay floats.
+            "item": None if item is None else json.loads(item),
         },
     )
     _set(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
@@ -128,6 +132,7 @@ def message_to_copy_row(
         Jsonb(message.metadata),
         message.id,
         message.created_at or now,
+        None if message.item is None else _ENCODER.encode(message.item),
     )
 
 

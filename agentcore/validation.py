@@ -53,7 +53,7 @@ about 100 MB + 2 x 67 MB + 8 MB. Checked by tests/unit/test_message_size_limits.
 """
 
 MAX_JSON_FIELD_BYTES = 8 * 2**20
-"""Largest ``metadata`` or ``tool_calls`` of one message: 8 MiB of UTF-8 JSON text."""
+"""Largest ``metadata``, ``tool_calls`` or ``item`` of one message: 8 MiB of UTF-8 JSON text."""
 
 MAX_TEXT_FIELD_CHARS = 2**20
 """Largest ``name`` or ``tool_call_id`` of one message, in characters."""
@@ -90,8 +90,8 @@ def check_message_size(message: Message, where: str) -> None:
 
     Raises:
         InvalidMessageError: ``name`` or ``tool_call_id`` longer than
-            :data:`MAX_TEXT_FIELD_CHARS`, or ``metadata`` or ``tool_calls``
-            larger than :data:`MAX_JSON_FIELD_BYTES` as JSON.
+            :data:`MAX_TEXT_FIELD_CHARS`, or ``metadata``, ``tool_calls`` or
+            ``item`` larger than :data:`MAX_JSON_FIELD_BYTES` as JSON.
     """
     for field in ("name", "tool_call_id"):
         text = getattr(message, field)
@@ -99,7 +99,7 @@ def check_message_size(message: Message, where: str) -> None:
             raise InvalidMessageError(
                 f"{where}.{field} is {len(text)} characters; the limit is {MAX_TEXT_FIELD_CHARS}"
             )
-    for field in ("metadata", "tool_calls"):
+    for field in ("metadata", "tool_calls", "item"):
         value = getattr(message, field)
         if not value:
             continue
@@ -370,6 +370,7 @@ def _as_stored(message: Message, where: str) -> Message:
             update[field] = _as_jsonb(value)
         except _JsonProblem as exc:
             raise InvalidMessageError(f"{where}.{field}{exc.where()} {exc}") from None
+    _check_item(message.item, where)
     stored = message.model_copy(update=update) if update else message
     check_message_size(stored, where)
     return stored
@@ -409,6 +410,68 @@ class _JsonProblem(Exception):
 
     def where(self) -> str:
         return "".join(reversed(self.path))
+
+
+def _check_item(item: object, where: str) -> None:
+    """Refuse an ``item`` that PostgreSQL's ``json`` would not give back equal."""
+    if item is None:
+        return
+    try:
+        if not isinstance(item, dict):
+            raise _JsonProblem("must be a JSON object")
+        _check_json(item)
+    except _JsonProblem as exc:
+        raise InvalidMessageError(f"{where}.item{exc.where()} {exc}") from None
+
+
+def _check_json(value: Any) -> None:
+    """Raise :class:`_JsonProblem` unless PostgreSQL's ``json`` keeps ``value`` exactly.
+
+    ``json`` stores the text as given, so keys keep their order and numbers
+    their form; what it cannot hold is what JSON cannot express (NaN,
+    Infinity, lone surrogates, non-string keys, other Python objects) and,
+    like agentcore's other text, U+0000.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _JsonProblem(
+                    f"has a key {key!r} of type {type(key).__name__}; keys must be strings"
+                )
+            _check_json_scalar(key)
+            _check_json_at(item, f"[{key!r}]")
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            _check_json_at(item, f"[{position}]")
+    else:
+        _check_json_scalar(value)
+
+
+def _check_json_at(value: Any, step: str) -> None:
+    try:
+        _check_json(value)
+    except _JsonProblem as exc:
+        exc.path.append(step)
+        raise
+
+
+def _check_json_scalar(value: Any) -> None:
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        if problem:
+            raise _JsonProblem(f"{problem} (in a key or string)")
+    elif value is None or isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if abs(value) >= _HUGE_INT:
+            raise _JsonProblem(
+                f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits"
+            )
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _JsonProblem("must not contain NaN or Infinity")
+    else:
+        raise _JsonProblem(f"holds a {type(value).__name__}, which JSON cannot hold")
 
 
 def _as_jsonb(value: Any) -> Any:

@@ -5,6 +5,6 @@
 -- pruned without VACUUM. Only the setting changes: no rewrite, no lock
 -- beyond a moment's SHARE UPDATE EXCLUSIVE; pages written from now on keep
 -- the room (existing full pages gain it as their rows are updated and pruned).
--- depends: 0003_session_metadata
+-- depends: 0004_exact_items
 
 ALTER TABLE conversation_sessions SET (fillfactor = 90);

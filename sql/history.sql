@@ -33,7 +33,8 @@ SELECT pg_advisory_xact_lock(hashtext(%(agent_name)s), hashtext(%(session_id)s))
 -- of the primary key. The caller reverses them to oldest-first. The jsonb
 -- columns come back as text: decoding them in Python is cheaper than psycopg's
 -- generic jsonb loader, and an empty metadata object costs no decoding at all.
-SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at
+SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at,
+    item::text
 FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
 ORDER BY seq DESC
@@ -46,9 +47,10 @@ LIMIT %(limit)s;
 -- gap-free. The counter upsert locks the conversation's row against other
 -- writers; when the batch carries ids, lock_session runs first in the same
 -- transaction so that the "already stored?" check sees every earlier writer.
+-- The array is json, not jsonb, so that an exact item keeps its text.
 WITH batch AS (
     SELECT m.value AS msg, m.ordinality AS ord
-    FROM jsonb_array_elements(%(messages)s::jsonb) WITH ORDINALITY AS m
+    FROM json_array_elements(%(messages)s::json) WITH ORDINALITY AS m
 ),
 fresh AS (
     SELECT b.msg, row_number() OVER (ORDER BY b.ord) AS n
@@ -82,7 +84,7 @@ counter AS (
 )
 INSERT INTO conversation_history (
     agent_name, session_id, seq, role, content, name, tool_calls, tool_call_id,
-    metadata, message_id, created_at
+    metadata, message_id, created_at, item
 )
 SELECT
     %(agent_name)s,
@@ -91,11 +93,12 @@ SELECT
     fresh.msg ->> 'role',
     fresh.msg ->> 'content',
     fresh.msg ->> 'name',
-    fresh.msg -> 'tool_calls',
+    (fresh.msg -> 'tool_calls')::jsonb,
     fresh.msg ->> 'tool_call_id',
-    coalesce(fresh.msg -> 'metadata', '{}'::jsonb),
+    coalesce((fresh.msg -> 'metadata')::jsonb, '{}'::jsonb),
     fresh.msg ->> 'id',
-    coalesce((fresh.msg ->> 'created_at')::timestamptz, now())
+    coalesce((fresh.msg ->> 'created_at')::timestamptz, now()),
+    fresh.msg -> 'item'
 FROM fresh CROSS JOIN counter;
 
 -- name: append_new_messages
@@ -103,7 +106,8 @@ FROM fresh CROSS JOIN counter;
 -- last one, in order (the common case: a turn). Nothing to deduplicate, so it
 -- reads no stored message: the counter upsert alone advances seq and locks the
 -- conversation's row against other writers until commit. Measured at about
--- half the server time of append_messages (docs/performance.md).
+-- half the server time of append_messages (docs/performance.md). The array is
+-- json, not jsonb, so that an exact item keeps its text.
 WITH counter AS (
     INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
     VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
@@ -116,7 +120,7 @@ WITH counter AS (
 )
 INSERT INTO conversation_history (
     agent_name, session_id, seq, role, content, name, tool_calls, tool_call_id,
-    metadata, created_at
+    metadata, created_at, item
 )
 SELECT
     %(agent_name)s,
@@ -125,12 +129,13 @@ SELECT
     m.value ->> 'role',
     m.value ->> 'content',
     m.value ->> 'name',
-    m.value -> 'tool_calls',
+    (m.value -> 'tool_calls')::jsonb,
     m.value ->> 'tool_call_id',
-    coalesce(m.value -> 'metadata', '{}'::jsonb),
-    coalesce((m.value ->> 'created_at')::timestamptz, now())
+    coalesce((m.value -> 'metadata')::jsonb, '{}'::jsonb),
+    coalesce((m.value ->> 'created_at')::timestamptz, now()),
+    m.value -> 'item'
 FROM counter
-CROSS JOIN jsonb_array_elements(%(messages)s::jsonb) WITH ORDINALITY AS m;
+CROSS JOIN json_array_elements(%(messages)s::json) WITH ORDINALITY AS m;
 
 -- name: reset_session
 -- Point the conversation's counter at %(message_count)s messages, creating the
@@ -162,13 +167,14 @@ WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;
 -- Bulk-load a replaced conversation's rows, after delete_messages.
 COPY conversation_history (
     agent_name, session_id, seq, role, content, name, tool_calls, tool_call_id,
-    metadata, message_id, created_at
+    metadata, message_id, created_at, item
 ) FROM STDIN;
 
 -- name: get_message
 -- The message with client-chosen id %(message_id)s, if stored: a point lookup
 -- on the unique index ux_conversation_history_message_id, whatever the
 -- conversation's length.
-SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at
+SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at,
+    item::text
 FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND message_id = %(message_id)s;

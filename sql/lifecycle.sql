@@ -6,7 +6,7 @@
 -- Up to %(limit)s messages before position %(before)s, newest first, with
 -- their positions: one backward range scan of the primary key.
 SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id,
-       created_at, seq
+       created_at, item::text, seq
 FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND seq < %(before)s
 ORDER BY seq DESC
@@ -16,7 +16,7 @@ LIMIT %(limit)s;
 -- Up to %(limit)s messages from position %(start)s on, oldest first: one
 -- forward range scan of the primary key (an export's batch).
 SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id,
-       created_at
+       created_at, item::text
 FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND seq >= %(start)s
 ORDER BY seq
@@ -60,10 +60,10 @@ target AS (
 copied AS (
     INSERT INTO conversation_history (
         agent_name, session_id, seq, role, content, name, tool_calls, tool_call_id,
-        metadata, message_id, created_at
+        metadata, message_id, created_at, item
     )
     SELECT p.agent_name, %(session_id)s, p.seq, p.role, p.content, p.name, p.tool_calls,
-           p.tool_call_id, p.metadata, p.message_id, p.created_at
+           p.tool_call_id, p.metadata, p.message_id, p.created_at, p.item
     FROM picked AS p
     CROSS JOIN target
     RETURNING 1

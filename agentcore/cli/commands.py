@@ -118,7 +118,7 @@ def migrate(args: argparse.Namespace) -> int:
             raise InvalidInputError(f"--steps must be >= 0, got {args.steps}")
         steps = None if args.all else args.steps
         plan = migrations.plan_rollback(database.dsn, steps=steps)
-        if plan.ids and plan.messages:
+        if plan.messages and not set(plan.ids) <= _LOSSLESS_ROLLBACKS:
             _confirm_rollback(plan, database, assume_yes=args.yes)
         undone = migrations.rollback(database.dsn, steps=steps)
         say("\n".join(f"rolled back {m}" for m in undone) or "nothing to roll back")
@@ -128,6 +128,11 @@ def migrate(args: argparse.Namespace) -> int:
         for state in migrations.status(database.dsn):
             say(f"{'applied' if state.applied else 'pending':<8} {state.id}")
     return 0
+
+
+# Rollbacks that change no stored data (0005 only resets a table's fillfactor):
+# they need no confirmation.
+_LOSSLESS_ROLLBACKS = frozenset({"0005_hot_session_updates"})
 
 
 def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
@@ -144,6 +149,11 @@ def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
         return (
             f"drops the metadata of the stored conversations ({stored}): "
             "titles, owners and other session metadata are lost"
+        )
+    if "0004_exact_items" in plan.ids:
+        return (
+            f"moves the exact items of the stored conversations ({stored}) into their "
+            "messages' metadata, where their key order and number forms may change"
         )
     return f"changes the schema that holds {stored} (see docs/migrations.md)"
 

@@ -62,7 +62,7 @@ async def test_append_with_ids_reads_one_index_entry_per_new_message(
         async with pool.connection() as conn:
             cur = await conn.execute(
                 b"SELECT name, parameter_types::text[] FROM pg_prepared_statements"
-                b" WHERE statement LIKE '%%jsonb_array_elements%%message_id%%'"
+                b" WHERE statement LIKE '%%json_array_elements%%message_id%%'"
             )
             prepared = await cur.fetchall()
             assert len(prepared) == 1, prepared

@@ -230,6 +230,8 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
         "pending",
         "0003_session_metadata",
         "pending",
+        "0004_exact_items",
+        "pending",
         "0005_hot_session_updates",
     ]
     up = cli("migrate", "up", *dsn)
@@ -237,14 +239,17 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
         "applied 0001_conversation_history",
         "applied 0002_session_scoped_history",
         "applied 0003_session_metadata",
+        "applied 0004_exact_items",
         "applied 0005_hot_session_updates",
     ]
     assert cli("migrate", "up", *dsn).out.strip() == "already up to date"
-    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 4
+    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 5
 
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0005_hot_session_updates"
-    statuses = ["applied", "applied", "applied", "pending"]
+    down = cli("migrate", "down", *dsn)
+    assert down.out.strip() == "rolled back 0004_exact_items"
+    statuses = ["applied", "applied", "applied", "pending", "pending"]
     assert cli("migrate", "status", *dsn).out.split()[::2] == statuses
     assert cli("migrate", "down", "--all", *dsn).out.splitlines() == [
         "rolled back 0003_session_metadata",

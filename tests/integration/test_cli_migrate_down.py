@@ -22,8 +22,10 @@ MIGRATIONS = sorted(
     for p in (ROOT / "migrations").glob("*.sql")
     if not p.name.endswith(".rollback.sql")
 )
-NEWEST = MIGRATIONS[-1]
 NEWEST_FIRST = ", ".join(reversed(MIGRATIONS))
+# Rolling back down to 0002 undoes 0003, which drops session metadata: it asks.
+THROUGH_0003 = MIGRATIONS[MIGRATIONS.index("0003_session_metadata") :][::-1]
+AGENTCORE = [sys.executable, "-m", "agentcore"]
 PENDING = [word for migration in MIGRATIONS for word in ("pending", migration)]
 
 
@@ -61,12 +63,17 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     code, out, err = run(capsys, "migrate", "down", "--steps", steps_to_0001, *dsn)
     assert code == 1
     assert "merges the stored conversations (2 conversation(s), 4 message(s))" in err
-    code, out, err = run(capsys, "migrate", "down", *dsn)
+    code, out, err = run(capsys, "migrate", "down", "--steps", str(len(THROUGH_0003)), *dsn)
     assert code == 1
-    assert f"rolling back {NEWEST} on the database given by --dsn" in err
+    assert "drops the metadata of the stored conversations" in err
     assert "(2 conversation(s), 4 message(s))" in err
     applied = ["applied"] * len(MIGRATIONS)
     assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == applied
+
+    # Rolling back only what loses nothing (0005 resets a fillfactor) asks nothing.
+    code, out, _ = run(capsys, "migrate", "down", *dsn)
+    assert (code, out) == (0, "rolled back 0005_hot_session_updates\n")
+    assert run(capsys, "migrate", "up", *dsn)[0] == 0
 
     code, out, _ = run(capsys, "migrate", "down", "--all", "--yes", *dsn)
     assert code == 0
@@ -90,7 +97,7 @@ def _down_on_a_terminal(dsn: str, answer: str) -> tuple[int, str]:
     try:
         os.write(controller, answer.encode())  # waits in the terminal until read
         done = subprocess.run(
-            [sys.executable, "-m", "agentcore", "migrate", "down", "--dsn", dsn],
+            [*AGENTCORE, "migrate", "down", "--steps", str(len(THROUGH_0003)), "--dsn", dsn],
             cwd=ROOT,
             stdin=terminal,
             stdout=subprocess.PIPE,
@@ -111,7 +118,7 @@ def test_down_on_a_terminal_asks_and_no_keeps_everything(
 
     code, out = _down_on_a_terminal(database_dsn, "n\n")
     assert code == 1
-    assert f"Rolling back {NEWEST} on the database given by --dsn" in out
+    assert f"Rolling back {', '.join(THROUGH_0003)} on the database given by --dsn" in out
     assert "Roll back? [y/N] " in out and "rollback cancelled: nothing was changed" in out
     status = run(capsys, "migrate", "status", "--dsn", database_dsn)[1].split()
     assert status[::2] == ["applied"] * len(MIGRATIONS)
@@ -122,7 +129,8 @@ def test_down_on_a_terminal_asks_and_no_keeps_everything(
 
     code, out = _down_on_a_terminal(database_dsn, "y\n")
     assert code == 0, out
-    assert out.endswith(f"Roll back? [y/N] rolled back {NEWEST}\n")
+    rolled_back = "".join(f"rolled back {m}\n" for m in THROUGH_0003)
+    assert out.endswith(f"Roll back? [y/N] {rolled_back}")
 
 
 def test_demo_does_not_reapply_migrations_rolled_back_on_purpose(

@@ -337,7 +337,7 @@ async def test_hostile_strings_are_stored_verbatim_and_isolated(
     await repo.save_full_history(A, value, [user(value, id=value)])
 
     [stored] = await repo.load_history(value, value)
-    assert stored.model_dump(exclude={"created_at"}) == message | {"tool_calls": None}
+    assert stored.model_dump(exclude={"created_at"}) == message | {"tool_calls": None, "item": None}
     assert [m.content for m in await repo.load_history(A, value)] == [value]
     assert [s.session_id for s in await repo.list_sessions(value)] == [value]
     after = stored_rows(database_dsn)

@@ -228,7 +228,7 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         await repo.append_messages("a", "s", [{"role": "user", "content": "kept"}])
         await repo.set_session_metadata("a", "s", {"owner": "u", "title": "t"})
 
-    assert migrations.rollback(dsn, steps=2) == [FIFTH, THIRD]
+    assert migrations.rollback(dsn, steps=3) == [FIFTH, "0004_exact_items", THIRD]
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT to_regclass('ix_conversation_sessions_owner')").fetchone() == (
             None,
@@ -243,7 +243,7 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         assert "metadata" not in columns
         assert conn.execute("SELECT next_seq FROM conversation_sessions").fetchall() == [(1,)]
 
-    assert migrations.apply(dsn) == [THIRD, FIFTH]
+    assert migrations.apply(dsn) == [THIRD, "0004_exact_items", FIFTH]
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
         [info] = await repo.list_sessions("a")
         assert (info.session_id, info.message_count, info.metadata) == ("s", 1, {})

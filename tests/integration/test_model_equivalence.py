@@ -117,6 +117,11 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
         message["id"] = message_id
     if draw(st.booleans()):
         message["created_at"] = draw(created_ats)
+    if draw(st.integers(0, 3)) == 0:  # an exact item, often instead of the text
+        message["item"] = draw(metadata)
+        if draw(st.booleans()):
+            message.pop("content")
+            message.pop("tool_call_id", None)
     return message
 
 
@@ -126,6 +131,8 @@ INVALID_MESSAGES: list[Any] = [
     {"role": "user", "content": "nul\x00"},
     {"role": "user", "content": "lone \ud800"},
     {"role": "user", "content": "x", "metadata": {"k": float("nan")}},
+    {"role": "user", "item": {"k": [float("inf")]}},
+    {"role": "user", "item": ["not", "an", "object"]},
     {"role": "user"},
     {"role": "tool", "content": "no call id"},
     {"role": "user", "content": "x", "extra": 1},

@@ -111,7 +111,7 @@ def test_installed_command_runs_the_demo_and_the_migrations(
     assert first.returncode == 0, first.stderr
     assert (
         "applied 0001_conversation_history, 0002_session_scoped_history, 0003_session_metadata, "
-        "0005_hot_session_updates"
+        "0004_exact_items, 0005_hot_session_updates"
         in first.stdout
     )
     assert "Run 1:" in first.stdout
@@ -136,6 +136,8 @@ def test_installed_command_runs_the_demo_and_the_migrations(
         "0002_session_scoped_history",
         "applied",
         "0003_session_metadata",
+        "applied",
+        "0004_exact_items",
         "applied",
         "0005_hot_session_updates",
     ]

@@ -10,7 +10,7 @@ from agentcore.rows import MessageRow, message_from_row
 
 NOW = datetime(2025, 5, 5, 12, 0, tzinfo=UTC)
 ROWS: list[MessageRow] = [
-    ("user", "hello", None, None, None, "{}", None, NOW),
+    ("user", "hello", None, None, None, "{}", None, NOW, None),
     (
         "assistant",
         None,
@@ -20,14 +20,16 @@ ROWS: list[MessageRow] = [
         '{"k": [1, 2]}',
         "m1",
         NOW,
+        None,
     ),
-    ("tool", "42", None, None, "c1", "{}", None, NOW),
+    ("tool", "42", None, None, "c1", "{}", None, NOW, None),
+    ("tool", None, None, None, None, "{}", None, NOW, '{"type": "x", "b": 1e+16, "a": [-0.0]}'),
 ]
 
 
 @pytest.mark.parametrize("row", ROWS)
 def test_message_from_row_equals_a_validated_message(row: MessageRow) -> None:
-    role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at = row
+    role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at, item = row
     validated = Message(
         role=role,
         content=content,
@@ -37,6 +39,7 @@ def test_message_from_row_equals_a_validated_message(row: MessageRow) -> None:
         metadata=json.loads(metadata),
         id=message_id,
         created_at=created_at,
+        item=None if item is None else json.loads(item),
     )
     built = message_from_row(row)
     assert built == validated

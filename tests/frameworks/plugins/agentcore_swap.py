@@ -1,0 +1,196 @@
+"""A pytest plugin that runs a framework's own tests on agentcore's bridges.
+
+Loaded with ``-p agentcore_swap`` into a pytest run of the OpenAI Agents SDK's
+or langchain-core's released test files (see tests/frameworks/). Before their
+test modules are imported it replaces the framework's reference store by a
+subclass of agentcore's bridge, over the repository named by
+``AGENTCORE_BACKEND`` (``memory``; ``postgres`` or ``postgres-sync``, a
+:class:`SyncHistoryRepository`, with ``AGENTCORE_DSN``):
+
+- OpenAI Agents SDK: ``SQLiteSession`` and ``AsyncSQLiteSession`` become
+  :class:`AgentcoreSession`. Sessions on the same ``db_path`` within one test
+  share a conversation, as they share the SQLite file; ``:memory:`` ones do
+  not, as in SQLite.
+- langchain-core: ``InMemoryChatMessageHistory`` becomes
+  :class:`AgentcoreChatMessageHistory`, one conversation per instance.
+
+It writes the node ids of the tests that built a swapped object to
+``AGENTCORE_SWAP_REPORT``, so that the caller can tell the tests that reached
+agentcore from the others in the same files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import os
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentcore import (
+    InMemoryHistoryRepository,
+    PostgresHistoryRepository,
+    SyncHistoryRepository,
+)
+
+FRAMEWORK = os.environ["AGENTCORE_FRAMEWORK"]
+BACKEND = os.environ["AGENTCORE_BACKEND"]
+_current_test = "collection"
+_reached: set[str] = set()
+_counter = itertools.count()
+
+
+class _PoolPerEventLoop:
+    """A PostgreSQL repository for code that runs many event loops (one per test).
+
+    An asyncio pool belongs to the loop that opened it; the frameworks' tests
+    start a loop per test, and some start their own in threads. Each loop gets
+    a pool that connects per call (a null pool), so a closed loop leaves no
+    connection behind.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._repos: weakref.WeakKeyDictionary[Any, PostgresHistoryRepository] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def _repo(self) -> PostgresHistoryRepository:
+        from psycopg_pool import AsyncNullConnectionPool
+
+        loop = asyncio.get_running_loop()
+        repo = self._repos.get(loop)
+        if repo is None:
+            pool: AsyncNullConnectionPool[Any] = AsyncNullConnectionPool(
+                self._dsn, max_size=8, kwargs={"autocommit": True}, open=False
+            )
+            await pool.open(wait=True)
+            repo = self._repos[loop] = PostgresHistoryRepository(pool)
+        return repo
+
+    def __getattr__(self, name: str) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await getattr(await self._repo(), name)(*args, **kwargs)
+
+        return call
+
+
+def _repository() -> Any:
+    global _SYNC
+    if BACKEND == "memory":
+        return _MEMORY
+    if BACKEND == "postgres-sync":
+        if _SYNC is None:
+            _SYNC = SyncHistoryRepository.from_dsn(os.environ["AGENTCORE_DSN"])
+        return _SYNC
+    return _POSTGRES
+
+
+_MEMORY = InMemoryHistoryRepository()
+_SYNC: SyncHistoryRepository | None = None
+_POSTGRES = _PoolPerEventLoop(os.environ.get("AGENTCORE_DSN", ""))
+
+
+def _store(db_path: object) -> str:
+    """An agent name standing for one SQLite database of the current test."""
+    where = str(db_path)
+    if where == ":memory:":
+        where = f":memory:{next(_counter)}"
+    else:
+        where = str(Path(where).resolve())
+    _reached.add(_current_test)
+    digest = hashlib.sha256(f"{_current_test}\x00{where}".encode()).hexdigest()[:32]
+    return f"{FRAMEWORK}-{digest}"
+
+
+def _swap_openai_agents() -> None:
+    import agents
+    import agents.extensions.memory
+    import agents.extensions.memory.async_sqlite_session as async_sqlite
+    import agents.memory
+    import agents.memory.sqlite_session as sqlite
+
+    from agentcore.integrations.openai_agents import AgentcoreSession
+
+    class SQLiteSession(AgentcoreSession):
+        """``SQLiteSession(session_id, db_path, ...)`` on agentcore."""
+
+        def __init__(
+            self,
+            session_id: str,
+            db_path: str | Path = ":memory:",
+            sessions_table: str = "agent_sessions",
+            messages_table: str = "agent_messages",
+            session_settings: Any = None,
+        ) -> None:
+            super().__init__(
+                session_id,
+                _repository(),
+                agent_name=_store(db_path),
+                session_settings=session_settings,
+            )
+
+        def close(self) -> None:
+            """Nothing to close: the repository belongs to the plugin."""
+
+    class AsyncSQLiteSession(SQLiteSession):
+        async def close(self) -> None:  # type: ignore[override]
+            """Nothing to close: the repository belongs to the plugin."""
+
+    for module in (agents, agents.memory, sqlite):
+        module.SQLiteSession = SQLiteSession  # type: ignore[attr-defined,misc]
+    for module in (agents.extensions.memory, async_sqlite):
+        module.AsyncSQLiteSession = AsyncSQLiteSession  # type: ignore[attr-defined,misc]
+
+
+def _swap_langchain() -> None:
+    import langchain_core.chat_history as chat_history
+
+    from agentcore.integrations.langchain import AgentcoreChatMessageHistory
+
+    class InMemoryChatMessageHistory(AgentcoreChatMessageHistory):
+        """``InMemoryChatMessageHistory()`` on agentcore: a new conversation each."""
+
+        def __init__(self, messages: Any = None, **_: Any) -> None:
+            super().__init__(f"s{next(_counter)}", _repository(), agent_name=_store(":memory:"))
+            if messages:
+                self.add_messages(messages)
+
+        def __eq__(self, other: object) -> bool:
+            # The in-memory class is a pydantic model, equal when its messages
+            # are: the tests compare stores that way. These are read back from
+            # agentcore.
+            if not isinstance(other, AgentcoreChatMessageHistory):
+                return NotImplemented
+            return self.messages == other.messages
+
+        __hash__ = None  # type: ignore[assignment]
+
+    chat_history.InMemoryChatMessageHistory = InMemoryChatMessageHistory  # type: ignore[misc]
+
+
+if FRAMEWORK == "openai-agents":
+    _swap_openai_agents()
+else:
+    _swap_langchain()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    global _current_test
+    _current_test = item.nodeid
+    try:
+        return (yield)
+    finally:
+        _current_test = "between tests"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    report = os.environ.get("AGENTCORE_SWAP_REPORT")
+    if report:
+        reached = sorted(t for t in _reached if "::" in t)
+        Path(report).write_text("\n".join(reached) + "\n", encoding="utf-8")

@@ -1,0 +1,39 @@
+"""Migration 0004_exact_items on a real PostgreSQL: up, down keeping the items, up again."""
+
+from __future__ import annotations
+
+import psycopg
+
+from agentcore import PostgresHistoryRepository, migrations
+
+ITEM = {"type": "function_call", "call_id": "c1", "arguments": "{}", "x": 1.5}
+
+
+async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
+    empty_database_dsn: str,
+) -> None:
+    migrations.apply(empty_database_dsn)
+    async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
+        await repo.append_messages(
+            "a", "s", [{"role": "assistant", "item": ITEM}, {"role": "user", "content": "hi"}]
+        )
+        [with_item, _plain] = await repo.load_history("a", "s")
+        assert with_item.item == ITEM
+
+    assert migrations.rollback(empty_database_dsn, steps=1) == ["0004_exact_items"]
+    with psycopg.connect(empty_database_dsn) as conn:
+        rows = conn.execute(
+            "SELECT content, metadata FROM conversation_history ORDER BY seq"
+        ).fetchall()
+        columns = conn.execute(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_name = 'conversation_history' AND column_name = 'item'"
+        ).fetchone()
+    assert rows == [("", {"item": ITEM}), ("hi", {})]
+    assert columns == (0,)
+
+    assert migrations.apply(empty_database_dsn) == ["0004_exact_items"]
+    async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
+        loaded = await repo.load_history("a", "s")
+        assert [m.item for m in loaded] == [None, None]
+        assert loaded[0].metadata == {"item": ITEM}

@@ -1,0 +1,188 @@
+"""The frameworks' own tests, run against agentcore's bridges over both repositories.
+
+The released sdists of openai-agents and langchain-core on PyPI carry their
+test suites. Each is downloaded once (pinned version and sha256) into
+``.cache/frameworks/``, never committed, and the selected test files run in a
+pytest subprocess with ``tests/frameworks/plugins/agentcore_swap.py``, which
+swaps the framework's reference store (``SQLiteSession``,
+``InMemoryChatMessageHistory``) for the agentcore bridge. Tests of another
+backend's internals are left out, each listed with its reason in
+``tests/frameworks/*_left_out.txt``; everything else must pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tarfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import FIGURES
+
+ROOT = Path(__file__).resolve().parents[2]
+FRAMEWORKS = ROOT / "tests" / "frameworks"
+CACHE = ROOT / ".cache" / "frameworks"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str  # AGENTCORE_FRAMEWORK for the plugin
+    package: str
+    version: str
+    sha256: str
+    paths: tuple[str, ...]
+    left_out: str
+    min_reached: int  # tests that must have built an agentcore-backed store
+
+
+SUITES = {
+    "openai-agents": Suite(
+        name="openai-agents",
+        package="openai-agents",
+        version="0.24.0",
+        sha256="4b4b285f4fed81fdf1b4ac426a9101658d9cd29b4fb1aaeee18f639b77e704e3",
+        paths=(
+            "tests/memory/test_compaction_model_visibility.py",
+            "tests/memory/test_compaction_suffix.py",
+            "tests/memory/test_openai_responses_compaction_session.py",
+            "tests/memory/test_session.py",
+            "tests/memory/test_session_context_wrapper.py",
+            "tests/memory/test_session_limit.py",
+            "tests/memory/test_session_persistence_sanitize.py",
+            "tests/extensions/memory/test_async_sqlite_session.py",
+            "tests/extensions/memory/test_encrypt_session.py",
+            # The other test files that build a SQLiteSession:
+            "tests/test_agent_runner.py",
+            "tests/test_agent_runner_streamed.py",
+            "tests/test_max_turns.py",
+            "tests/test_native_tool_failure_history.py",
+            "tests/test_programmatic_tool_calling.py",
+            "tests/test_run_impl_resume_paths.py",
+            "tests/test_soft_cancel.py",
+            "tests/test_tool_batch_failure_history.py",
+            "tests/test_tool_failure_boundaries.py",
+        ),
+        left_out="openai_agents_left_out.txt",
+        min_reached=200,
+    ),
+    "langchain": Suite(
+        name="langchain",
+        package="langchain-core",
+        version="1.8.1",
+        sha256="778b9bf1d18d4b7a716311defa230db190006ef75fe175930e00012d82df603b",
+        paths=("tests/unit_tests/chat_history", "tests/unit_tests/runnables/test_history.py"),
+        left_out="langchain_left_out.txt",
+        min_reached=20,
+    ),
+}
+
+
+def released_tests(suite: Suite) -> Path:
+    """The suite's sdist unpacked in the cache (downloaded from PyPI on first use)."""
+    stem = f"{suite.package.replace('-', '_')}-{suite.version}"
+    unpacked = CACHE / stem
+    if (unpacked / "tests").is_dir():
+        return unpacked
+    CACHE.mkdir(parents=True, exist_ok=True)
+    archive = CACHE / f"{stem}.tar.gz"
+    if not archive.exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"{suite.package}=={suite.version}",
+                "-d",
+                str(CACHE),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert digest == suite.sha256, f"{archive.name}: sha256 {digest}, expected {suite.sha256}"
+    with tarfile.open(archive) as tar:
+        tar.extractall(CACHE, filter="data")
+    return unpacked
+
+
+def left_out(suite: Suite) -> dict[str, str]:
+    found = {}
+    for line in (FRAMEWORKS / suite.left_out).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            node, _, reason = line.partition("  # ")
+            assert reason, f"{suite.left_out}: {node} is left out without a reason"
+            found[node.strip()] = reason
+    return found
+
+
+CASES = [
+    *[(framework, backend) for framework in SUITES for backend in ("memory", "postgres")],
+    ("langchain", "postgres-sync"),  # LangChain's sync API over the sync repository
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("framework", "backend"), CASES)
+def test_framework_own_tests_pass_on_the_bridge(
+    framework: str, backend: str, database_dsn: str, tmp_path: Path
+) -> None:
+    suite = SUITES[framework]
+    root = released_tests(suite)
+    skipped = left_out(suite)
+    junit, reached_file = tmp_path / "junit.xml", tmp_path / "reached.txt"
+    env = {
+        **os.environ,
+        "AGENTCORE_FRAMEWORK": suite.name,
+        "AGENTCORE_BACKEND": backend,
+        "AGENTCORE_DSN": database_dsn,
+        "AGENTCORE_SWAP_REPORT": str(reached_file),
+        "PYTHONPATH": os.pathsep.join([str(FRAMEWORKS / "plugins"), str(root)]),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "agentcore_swap",
+        "-p",
+        "no:postgresql",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--tb=short",
+        f"--junitxml={junit}",
+        *[f"--deselect={node}" for node in skipped],
+        *suite.paths,
+    ]
+    done = subprocess.run(
+        command, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert junit.exists(), done.stdout[-5000:] + done.stderr[-3000:]
+    counts = ET.parse(junit).getroot().find("testsuite")
+    assert counts is not None
+    tests, failures, errors, skips = (
+        int(counts.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")
+    )
+    reached = reached_file.read_text(encoding="utf-8").split()
+    assert (failures, errors) == (0, 0), done.stdout[-8000:]
+    assert done.returncode == 0, done.stdout[-5000:]
+    # Deselected ids that no longer exist would hide a typo in the list.
+    assert f"{len(skipped)} deselected" in done.stdout, done.stdout[-2000:]
+    assert len(reached) >= suite.min_reached, f"only {len(reached)} tests built a bridge"
+    key = f"{framework} {suite.version} own tests on {backend}"
+    FIGURES[f"{key}: run"] = tests
+    FIGURES[f"{key}: passed"] = tests - skips
+    FIGURES[f"{key}: skipped by the suite itself"] = skips
+    FIGURES[f"{key}: left out (listed)"] = len(skipped)
+    FIGURES[f"{key}: built an agentcore store"] = len(reached)
