@@ -37,9 +37,9 @@ def legacy_database(
     dsn: str, rows: list[tuple[str, str, str, datetime]] = LEGACY_ROWS
 ) -> list[tuple[int, str, str, str, datetime]]:
     """Bring an empty database to the pre-session schema and fill it like the seed did."""
-    assert migrations.apply(dsn, migrations_dir=None) and migrations.rollback(dsn, steps=3) == [
-        FOURTH,
+    assert migrations.apply(dsn, migrations_dir=None) and migrations.rollback(dsn, steps=4) == [
         FIFTH,
+        FOURTH,
         THIRD,
         SECOND,
     ]
