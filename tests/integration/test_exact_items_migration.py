@@ -20,7 +20,11 @@ async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
         [with_item, _plain] = await repo.load_history("a", "s")
         assert with_item.item == ITEM
 
-    assert migrations.rollback(empty_database_dsn, steps=1) == ["0004_exact_items"]
+    # 0005 (a fillfactor) sits above 0004: roll back both, newest first.
+    assert migrations.rollback(empty_database_dsn, steps=2) == [
+        "0005_hot_session_updates",
+        "0004_exact_items",
+    ]
     with psycopg.connect(empty_database_dsn) as conn:
         rows = conn.execute(
             "SELECT content, metadata FROM conversation_history ORDER BY seq"
@@ -32,7 +36,7 @@ async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
     assert rows == [("", {"item": ITEM}), ("hi", {})]
     assert columns == (0,)
 
-    assert migrations.apply(empty_database_dsn) == ["0004_exact_items"]
+    assert migrations.apply(empty_database_dsn) == ["0004_exact_items", "0005_hot_session_updates"]
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
         loaded = await repo.load_history("a", "s")
         assert [m.item for m in loaded] == [None, None]

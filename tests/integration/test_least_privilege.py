@@ -46,7 +46,8 @@ def test_migrations_need_the_owner(database_dsn: str) -> None:
         with pytest.raises(MigrationError):
             migrations.apply(app_dsn)
     assert all(m.applied for m in migrations.status(database_dsn))
-    assert len(migrations.rollback(database_dsn, steps=None)) == 4  # the owner can
+    every = len(migrations.status(database_dsn))
+    assert len(migrations.rollback(database_dsn, steps=None)) == every  # the owner can
 
 
 async def test_the_app_role_runs_every_operation(database_dsn: str) -> None:
