@@ -3,7 +3,7 @@
 Run from the repository root, with the ``bench`` extra installed
 (``pip install -e '.[test,bench]'``)::
 
-    python -m bench.bridges --out bench/results/bridges.json    # about 5 minutes
+    python -m bench.bridges --out bench/results/bridges.json    # about 7 minutes
 
 Without ``--dsn`` it starts its own throw-away embedded PostgreSQL (as the
 tests do), applies agentcore's migrations, and removes everything at exit.
