@@ -104,17 +104,19 @@ class SdkSessions(Contender):
     """An SDK ``Session`` per conversation, built on first use; the SDK's turn on it."""
 
     can_pop = True
+    limit: int | None = None
+    """``SessionSettings.limit`` of the sessions: what a turn's ``get_items()`` reads."""
 
     def __init__(self) -> None:
         self._sessions: dict[str, Any] = {}
 
-    def make(self, session: str) -> Any:
+    def make(self, session: str, limit: int | None) -> Any:
         raise NotImplementedError
 
     def session(self, session: str) -> Any:
         found = self._sessions.get(session)
         if found is None:
-            found = self._sessions[session] = self.make(session_id(session))
+            found = self._sessions[session] = self.make(session_id(session), self.limit)
         return found
 
     def prepare(self, sessions: Sequence[str]) -> None:
@@ -138,7 +140,12 @@ class SdkSessions(Contender):
         return await self.session(session).pop_item()
 
     async def count(self, session: str) -> int:
-        return len(await self.session(session).get_items())
+        store = self.make(session_id(session), None)
+        try:
+            return len(await store.get_items())
+        finally:
+            if isinstance(self, SqliteSdk):
+                store.close()
 
     async def put_back(self, session: str, n: int) -> None:
         await self.session(session).add_items([sdk_reply_item(n)])
@@ -168,10 +175,12 @@ class AgentcoreSdk(SdkSessions):
         self._repo = repo
         return self
 
-    def make(self, session: str) -> Any:
+    def make(self, session: str, limit: int | None) -> Any:
         from agentcore.integrations.openai_agents import AgentcoreSession
 
-        return AgentcoreSession(session, self._repo, agent_name="bench-sdk")
+        return AgentcoreSession(
+            session, self._repo, agent_name="bench-sdk", session_settings={"limit": limit}
+        )
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -209,10 +218,15 @@ class SqlAlchemySdk(SdkSessions):
         finally:
             await made.close()
 
-    def make(self, session: str) -> Any:
+    def make(self, session: str, limit: int | None) -> Any:
         from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
 
-        return SQLAlchemySession(session, engine=self._engine, create_tables=self._create_tables)
+        return SQLAlchemySession(
+            session,
+            engine=self._engine,
+            create_tables=self._create_tables,
+            session_settings={"limit": limit},
+        )
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -228,10 +242,10 @@ class SqliteSdk(SdkSessions):
     async def open(self) -> SqliteSdk:
         return self
 
-    def make(self, session: str) -> Any:
+    def make(self, session: str, limit: int | None) -> Any:
         from agents import SQLiteSession
 
-        return SQLiteSession(session, self._path)
+        return SQLiteSession(session, self._path, session_settings={"limit": limit})
 
     async def close(self) -> None:
         for store in self._sessions.values():

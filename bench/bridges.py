@@ -53,6 +53,7 @@ from bench.bridge_contenders import (
     AgentcoreSdk,
     Contender,
     LangChainPostgres,
+    SdkSessions,
     SqlAlchemySdk,
     SqliteSdk,
 )
@@ -110,6 +111,8 @@ class Plan:
     pops: int = 30
     handover_calls: int = 20_000  # over the fake; a tenth of it over PostgreSQL
     handover_threads: tuple[int, ...] = (1, 4)
+    session_limit: int | None = None  # the SDK sessions' SessionSettings.limit
+    parts: tuple[str, ...] = ("turns", "pop", "handover")
 
     def turns_per_worker(self, concurrency: int, history: int) -> int:
         total = self.turns_at_h if history else self.turns_at_h0
@@ -142,6 +145,12 @@ class Bridges:
 
     async def open(self, key: str, concurrency: int, cell: str) -> Contender:
         """``key``'s contender, sized for ``concurrency`` sessions at once."""
+        contender = await self._open(key, concurrency, cell)
+        if isinstance(contender, SdkSessions):
+            contender.limit = self.plan.session_limit
+        return contender
+
+    async def _open(self, key: str, concurrency: int, cell: str) -> Contender:
         if key == "sdk-agentcore":
             return await AgentcoreSdk(self.dsn, concurrency).open()
         if key == "sdk-agentcore-memory":
@@ -338,7 +347,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines: list[str] = []
     matrix = {tuple(row["key"]): row for row in report["turns"]}
     plan = report["plan"]
+    limit = plan.get("session_limit")
     for family, keys in FAMILIES.items():
+        if limit is not None and keys[0].startswith("sdk"):
+            family += f", SessionSettings(limit={limit})"
         lines.append(f"### {family} (medians of {plan['repeats']} repeats)\n")
         lines.append("| contender | C | H | turns/s | p50 ms | p99 ms | client CPU µs/turn |")
         lines.append("|---|---:|---:|---:|---:|---:|---:|")
@@ -363,6 +375,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['ratio']:.2f} | {paired} |"
         )
     lines.append("")
+    _pop_and_handover_tables(report, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _pop_and_handover_tables(report: dict[str, Any], lines: list[str]) -> None:
+    plan = report["plan"]
     lines.append(f"### pop_item (median ms of {plan['pops']} pops)\n")
     sizes = plan["pop_sizes"]
     lines.append("| contender | " + " | ".join(f"H={h}" for h in sizes) + " |")
@@ -392,7 +410,6 @@ def markdown(report: dict[str, Any]) -> str:
             f"{cell['sync_cpu_us_per_call']:.1f} | {cell['async_p50_us']:.1f} | "
             f"{cell['sync_p50_us']:.1f} |"
         )
-    return "\n".join(lines) + "\n"
 
 
 async def measure(
@@ -400,13 +417,18 @@ async def measure(
 ) -> tuple[list[Run], list[dict[str, Any]]]:
     bridges = Bridges(dsn, plan, contenders, scratch)
     await bridges.create_tables()
-    return await bridges.turns(log), await bridges.pops(log)
+    turns = await bridges.turns(log) if "turns" in plan.parts else []
+    return turns, await bridges.pops(log) if "pop" in plan.parts else []
 
 
 def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     plan = TINY if args.tiny else Plan()
     if args.repeats:
         plan = Plan(**(asdict(plan) | {"repeats": args.repeats}))
+    if args.session_limit is not None:
+        plan = Plan(**(asdict(plan) | {"session_limit": args.session_limit}))
+    if args.parts:
+        plan = Plan(**(asdict(plan) | {"parts": tuple(args.parts)}))
     contenders = [k for k in CONTENDERS if k not in set(args.skip or [])]
 
     def log(text: str) -> None:
@@ -417,7 +439,9 @@ def bench_main(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="agentcore-bench-bridges-") as scratch:
         runs, pops = asyncio.run(measure(dsn, plan, contenders, Path(scratch), log))
-    found = handover.measure(dsn, plan.handover_calls, plan.handover_threads, plan.repeats, log)
+    found = []
+    if "handover" in plan.parts:
+        found = handover.measure(dsn, plan.handover_calls, plan.handover_threads, plan.repeats, log)
     load_after = list(_load_average())
     report: dict[str, Any] = {
         "command": " ".join(["python", "-m", "bench.bridges", *(args.argv or [])]),
@@ -472,6 +496,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--skip", action="append", choices=list(CONTENDERS), help="leave a contender out"
+    )
+    parser.add_argument(
+        "--session-limit",
+        type=int,
+        help="the SDK sessions' SessionSettings.limit (default: none, every item)",
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=["turns", "pop", "handover"],
+        help="measure only these parts (default: all three)",
     )
     parser.add_argument("--silent", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
