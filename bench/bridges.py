@@ -349,6 +349,8 @@ def markdown(report: dict[str, Any]) -> str:
     plan = report["plan"]
     limit = plan.get("session_limit")
     for family, keys in FAMILIES.items():
+        if not any(key in keys for key, _, _ in matrix):
+            continue
         if limit is not None and keys[0].startswith("sdk"):
             family += f", SessionSettings(limit={limit})"
         lines.append(f"### {family} (medians of {plan['repeats']} repeats)\n")
@@ -381,6 +383,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 def _pop_and_handover_tables(report: dict[str, Any], lines: list[str]) -> None:
     plan = report["plan"]
+    if not report["pop"] and not report["handover"]:
+        return
     lines.append(f"### pop_item (median ms of {plan['pops']} pops)\n")
     sizes = plan["pop_sizes"]
     lines.append("| contender | " + " | ".join(f"H={h}" for h in sizes) + " |")
