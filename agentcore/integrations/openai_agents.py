@@ -76,7 +76,9 @@ class AgentcoreSession:
         self.session_id = session_id
         self.agent_name = agent_name
         settings = SessionSettings() if session_settings is None else session_settings
-        self.session_settings = coerce_session_settings(settings)
+        # Typed as the SDK's Session protocol declares it, so that a type
+        # checker accepts this class wherever the SDK takes a Session.
+        self.session_settings: SessionSettings | None = coerce_session_settings(settings)
         self._repository = repository
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
@@ -84,7 +86,7 @@ class AgentcoreSession:
 
         A negative limit means all items, as the SDK's SQLite session reads it.
         """
-        if limit is None:
+        if limit is None and self.session_settings is not None:
             limit = self.session_settings.limit
         if limit is not None and limit < 0:
             limit = None

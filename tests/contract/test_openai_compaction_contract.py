@@ -52,7 +52,7 @@ async def test_replace_suffix_puts_the_output_in_place_of_the_suffix(
     await session.add_items(said("a", "b", "c", "d"))
     snapshot = await session._get_compaction_snapshot(3)
     assert snapshot is not None
-    summary = {"type": "compaction", "id": "cmp", "encrypted_content": "x", "n": 1.0}
+    summary: Any = {"type": "compaction", "id": "cmp", "encrypted_content": "x", "n": 1.0}
     assert await snapshot.replace_suffix(1, [summary])
     assert await stored(session) == [*said("a", "b"), summary]
     await session.add_items(said("e"))
@@ -139,7 +139,8 @@ async def test_atomic_replace_items_replaces_the_whole_session(repo: HistoryRepo
 async def test_a_subclass_that_transforms_items_gets_no_hooks(repo: HistoryRepository) -> None:
     class Upper(AgentcoreSession):
         async def add_items(self, items: list[Any]) -> None:
-            await super().add_items([{**i, "content": i["content"].upper()} for i in items])
+            upper: Any = [{**i, "content": i["content"].upper()} for i in items]
+            await super().add_items(upper)
 
     session = Upper("s", repo)
     await session.add_items(said("a"))
