@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agentcore import PostgresHistoryRepository, StorageError
 from agentcore.integrations.openai_agents import AgentcoreSession
+from bench.wire import traced
 from tests.conftest import pool_for
 from tests.integration.storage_checks import assert_counters_match_rows, table_dump
 
@@ -130,3 +131,23 @@ async def test_a_replace_split_in_parts_is_stored_whole(
         *(f"r{i}" for i in range(5)),
     ]
     assert_counters_match_rows(database_dsn)
+
+
+@pytest.mark.parametrize("size", [10, 1000])
+@pytest.mark.parametrize("fresh", [True, False], ids=["replaced", "stale"])
+async def test_a_replace_is_two_round_trips_whatever_the_history(
+    database_dsn: str, size: int, fresh: bool
+) -> None:
+    async with pool_for(database_dsn, max_size=1) as pool:
+        repo = PostgresHistoryRepository(pool)
+        await repo.append_messages(A, S, [user(f"m{i}") for i in range(size)])
+        tail = await repo.load_history(A, S, limit=3)
+        if not fresh:
+            await repo.append_messages(A, S, [user("newer")])
+        async with pool.connection() as conn:
+            pgconn = conn.pgconn
+        with traced(pgconn) as wire:
+            assert await repo.replace_last_messages(A, S, tail, [user("summary")]) is fresh
+    # BEGIN, lock_session, lock_counter, the tail's read; then cut_last_messages,
+    # the append, COMMIT (or COMMIT alone when the tail is stale).
+    assert (wire.statements, wire.round_trips) == ((7, 2) if fresh else (5, 2))
