@@ -40,6 +40,7 @@ from agentcore.validation import (
     MessageInput,
     MessageStream,
     check_copy_bound,
+    check_expected_tail,
     check_identifier,
     check_idle_for,
     check_limit,
@@ -119,21 +120,28 @@ class InMemoryHistoryRepository:
         if key is None:
             return 0
         with self._lock:
-            conversation = self._conversations.get(key)
-            stored_ids = conversation.ids if conversation else {}
-            fresh = [m for m in batch if m.id is None or m.id not in stored_ids]
-            if not fresh:
-                return 0
-            now = self._tick()
-            if conversation is None:
-                conversation = self._conversations[key] = _Conversation(now, now)
-            conversation.touch(now)
-            first = len(conversation.messages)
-            conversation.messages.extend(_stamped(m, now) for m in fresh)
-            conversation.ids.update(
-                (m.id, first + n) for n, m in enumerate(fresh) if m.id is not None
-            )
-            return len(fresh)
+            return self._append_locked(key, batch, None)
+
+    def _append_locked(
+        self, key: tuple[str, str], batch: list[Message], now: datetime | None
+    ) -> int:
+        """Append ``batch``'s messages whose ids are not stored; the caller holds the lock.
+
+        ``now``: the write's time when the caller already took one.
+        """
+        conversation = self._conversations.get(key)
+        stored_ids = conversation.ids if conversation else {}
+        fresh = [m for m in batch if m.id is None or m.id not in stored_ids]
+        if not fresh:
+            return 0
+        now = now or self._tick()
+        if conversation is None:
+            conversation = self._conversations[key] = _Conversation(now, now)
+        conversation.touch(now)
+        first = len(conversation.messages)
+        conversation.messages.extend(_stamped(m, now) for m in fresh)
+        conversation.ids.update((m.id, first + n) for n, m in enumerate(fresh) if m.id is not None)
+        return len(fresh)
 
     async def save_full_history(
         self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
@@ -189,6 +197,38 @@ class InMemoryHistoryRepository:
             if message.id is not None:
                 del conversation.ids[message.id]
             return message
+
+    async def replace_last_messages(
+        self,
+        agent_name: str,
+        session_id: str,
+        expected: Sequence[Message],
+        messages: Sequence[MessageInput],
+    ) -> bool:
+        """See :meth:`HistoryRepository.replace_last_messages`."""
+        key = (
+            check_identifier(agent_name, "agent_name"),
+            check_identifier(session_id, "session_id"),
+        )
+        tail = check_expected_tail(expected)
+        batch = prepare_messages(messages, max_content_chars=self._max_content_chars)
+        with self._lock:
+            if not tail:  # the empty tail is always there
+                self._append_locked(key, batch, None)
+                return True
+            conversation = self._conversations.get(key)
+            stored = conversation.messages if conversation else []
+            if len(stored) < len(tail) or stored[-len(tail) :] != tail:
+                return False
+            assert conversation is not None
+            now = self._tick()
+            conversation.touch(now)
+            for message in stored[-len(tail) :]:
+                if message.id is not None:
+                    del conversation.ids[message.id]
+            del stored[-len(tail) :]
+            self._append_locked(key, batch, now)
+            return True
 
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""

@@ -61,6 +61,7 @@ from agentcore.validation import (
     MessageInput,
     MessageStream,
     check_copy_bound,
+    check_expected_tail,
     check_identifier,
     check_idle_for,
     check_limit,
@@ -213,17 +214,27 @@ class PostgresHistoryRepository:
         # commit together and see each other: the conversation's lock comes
         # first, then one statement per part, in one READ COMMITTED
         # transaction sent in one round trip.
-        insert = self._sql["append_messages"] if with_ids else self._sql["append_new_messages"]
-        queries = [self._sql["begin_read_committed"], self._sql["lock_session"]]
-        queries += [insert] * len(chunks) + [self._sql["commit"]]
         lock: dict[str, Any] = {"agent_name": agent, "session_id": session}
-        params_list = [lock, lock]
-        params_list += [lock | {"messages": text, "message_count": n} for text, n in chunks]
-        params_list.append(lock)
+        inserts, parts = self._append_parts(chunks, with_ids, lock)
+        queries = [self._sql["begin_read_committed"], self._sql["lock_session"]]
+        queries += [*inserts, self._sql["commit"]]
+        params_list = [lock, lock, *parts, lock]
         with _db_errors(self._pool):
             async with self._write_connection() as conn:
                 cursors = await _run_in_one_round_trip(conn, queries, params_list)
                 return sum(int(cur.rowcount) for cur in cursors[2:-1])
+
+    def _append_parts(
+        self, chunks: list[tuple[str, int]], with_ids: bool, key: dict[str, Any]
+    ) -> tuple[list[Query], list[dict[str, Any]]]:
+        """The statements appending ``chunks`` in a transaction that holds the conversation's lock.
+
+        One statement per part of the batch (see :data:`APPEND_CHUNK_JSONB_BYTES`),
+        with its parameters; with ids, the statement that skips stored ones.
+        """
+        insert = self._sql["append_messages"] if with_ids else self._sql["append_new_messages"]
+        params = [key | {"messages": text, "message_count": n} for text, n in chunks]
+        return [insert] * len(chunks), params
 
     async def _append_new(self, conn: AsyncConnection[Any], params: dict[str, Any]) -> int:
         """Run append_new_messages; under a stricter default isolation, again at READ COMMITTED.
@@ -333,6 +344,50 @@ class PostgresHistoryRepository:
                 cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
                 row = await cursors[3].fetchone()
         return None if row is None else message_from_row(row)
+
+    async def replace_last_messages(
+        self,
+        agent_name: str,
+        session_id: str,
+        expected: Sequence[Message],
+        messages: Sequence[MessageInput],
+    ) -> bool:
+        """See :meth:`HistoryRepository.replace_last_messages`."""
+        agent = check_identifier(agent_name, "agent_name")
+        session = check_identifier(session_id, "session_id")
+        tail = check_expected_tail(expected)
+        batch = prepare_messages(messages, max_content_chars=self._max_content_chars)
+        if not tail:  # the empty tail is always there
+            await self.append_messages(agent, session, batch)
+            return True
+        key: dict[str, Any] = {"agent_name": agent, "session_id": session}
+        # The stored tail is compared in Python, as Messages, while the
+        # transaction holds the conversation: a second round trip then writes
+        # (or just commits). sql/replace.sql tells why the statements come in
+        # this order.
+        read = [
+            self._sql["begin_read_committed"],
+            self._sql["lock_session"],
+            self._sql["lock_counter"],
+            self._sql["load_last_messages"],
+        ]
+        with _db_errors(self._pool):
+            async with self._write_connection() as conn, _autocommit_kept(conn):
+                cursors = await _run_in_one_round_trip(
+                    conn, read, [key, key, key, key | {"limit": len(tail)}]
+                )
+                stored = messages_from_rows_newest_first(await cursors[3].fetchall())
+                if stored != tail:
+                    await _run_in_one_round_trip(conn, [self._sql["commit"]], [key])
+                    return False
+                chunks = messages_to_json_chunks(batch, APPEND_CHUNK_JSONB_BYTES) if batch else []
+                inserts, parts = self._append_parts(
+                    chunks, any(m.id is not None for m in batch), key
+                )
+                write = [self._sql["cut_last_messages"], *inserts, self._sql["commit"]]
+                params = [key | {"message_count": len(tail)}, *parts, key]
+                await _run_in_one_round_trip(conn, write, params)
+        return True
 
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
@@ -844,6 +899,28 @@ async def _read_committed(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
     finally:
         if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
             await conn.set_isolation_level(level)
+
+
+@asynccontextmanager
+async def _autocommit_kept(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+    """``conn`` in autocommit mode for a transaction that spans several round trips.
+
+    :func:`_run_in_one_round_trip` switches a caller's non-autocommit
+    connection to autocommit for a transaction it brackets itself
+    (begin_read_committed ... commit), and gives the mode back when the
+    transaction is over; when the transaction spans several calls, the first
+    leaves it open, and the mode must come back after the last. Switching is
+    local to psycopg (no round trip). After a failure the connection is
+    closed (:class:`_WriteCheckout`), not given its mode back.
+    """
+    autocommit = conn.autocommit
+    if not autocommit:
+        await conn.set_autocommit(True)
+    try:
+        yield
+    finally:
+        if not autocommit and not conn.closed and conn.info.transaction_status == _IDLE:
+            await conn.set_autocommit(False)
 
 
 _UTF8 = SUPPORTED_ENCODING.encode()

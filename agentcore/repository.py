@@ -103,6 +103,48 @@ class HistoryRepository(Protocol):
         """
         ...
 
+    async def replace_last_messages(
+        self,
+        agent_name: str,
+        session_id: str,
+        expected: Sequence[Message],
+        messages: Sequence[MessageInput],
+    ) -> bool:
+        """Replace the conversation's last messages with ``messages``, if they are ``expected``.
+
+        A compare-and-swap of the conversation's tail, for compaction (a
+        summary in place of the turns it summarises): in one atomic step, if
+        the last ``len(expected)`` stored messages are equal to ``expected``
+        (every field, ``created_at`` included: pass what :meth:`load_history`
+        returned), they are removed and ``messages`` are stored in their place,
+        in order, after the messages before them; otherwise nothing changes.
+        A write that landed since ``expected`` was read (an append, a pop, a
+        replace) makes it fail, so it never loses one: an append racing a
+        replace is stored after the replacement, or makes the replace return
+        ``False``.
+
+        ``expected`` empty matches any conversation: ``messages`` are appended.
+        ``expected`` the whole conversation replaces all of it (a
+        :meth:`save_full_history` that fails if anybody wrote meanwhile).
+        ``messages`` empty removes the tail; a conversation emptied so stays
+        listed with no message, as after :meth:`pop_message`. Ids follow
+        :meth:`append_messages`' rule against the messages kept: a message
+        whose id is stored before the tail is skipped, the replaced messages'
+        ids may be stored again. The conversation's metadata is kept.
+
+        Returns:
+            ``True`` when the tail was replaced, ``False`` when the stored
+            tail differs from ``expected`` (or the conversation is shorter).
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``
+                (``None`` included).
+            InvalidInputError: ``expected`` is not a list of messages.
+            InvalidMessageError: any of ``messages`` is invalid (nothing changes).
+            StorageError: the store failed (nothing changes).
+        """
+        ...
+
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """The agent's conversations, most recently written first (at most ``limit``).
 

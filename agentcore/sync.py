@@ -136,6 +136,18 @@ class SyncHistoryRepository:
         """See :meth:`HistoryRepository.pop_message`."""
         return self._call(self._repository.pop_message(agent_name, session_id))
 
+    def replace_last_messages(
+        self,
+        agent_name: str,
+        session_id: str,
+        expected: Sequence[Message],
+        messages: Sequence[MessageInput],
+    ) -> bool:
+        """See :meth:`HistoryRepository.replace_last_messages`."""
+        return self._call(
+            self._repository.replace_last_messages(agent_name, session_id, expected, messages)
+        )
+
     def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
         return self._call(self._repository.list_sessions(agent_name, limit))

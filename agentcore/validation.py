@@ -776,3 +776,27 @@ def check_session_time(value: object, what: str) -> datetime | None:
         return _as_utc(value, what)
     except InvalidMessageError as exc:
         raise InvalidInputError(str(exc)) from None
+
+
+def check_expected_tail(value: object) -> list[Message]:
+    """Return the messages a tail replacement expects to find (``replace_last_messages``).
+
+    They are compared with the stored ones field by field, so they must be
+    :class:`Message` objects as a read returned them; a dict could only ever
+    differ (a stored message always has its ``created_at``).
+
+    Raises:
+        InvalidInputError: not a list (a sequence) of :class:`Message` objects.
+    """
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidInputError(
+            "expected must be a list of Message objects (as load_history returns them), "
+            f"got {type(value).__name__}"
+        )
+    for index, message in enumerate(value):
+        if not isinstance(message, Message):
+            raise InvalidInputError(
+                f"expected[{index}] must be a Message (as load_history returns it), "
+                f"got {type(message).__name__}"
+            )
+    return list(value)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -28,6 +29,7 @@ from agentcore import Message, PostgresHistoryRepository
 from bench.turns import _own_server
 
 AGENT = "bench-pop"
+_T = TypeVar("_T")
 Pop = Callable[[PostgresHistoryRepository, str], Awaitable[Message | None]]
 
 
@@ -50,7 +52,43 @@ def message(i: int) -> dict[str, Any]:
     return {"role": "user" if i % 2 else "assistant", "content": f"message {i} " + "x" * 200}
 
 
-async def measure(dsn: str, sizes: Sequence[int], pops: int) -> dict[tuple[str, int], list[float]]:
+async def fill(repo: PostgresHistoryRepository, agent: str, session: str, size: int) -> None:
+    """Store ``size`` messages in the conversation, a thousand per append."""
+    for start in range(0, size, 1000):
+        batch = [message(i) for i in range(start, min(size, start + 1000))]
+        await repo.append_messages(agent, session, batch)
+
+
+def report(found: dict[tuple[str, int], list[float]], ways: Sequence[str]) -> None:
+    """Print the timings per way and H (median, p90), then each way's growth."""
+    print("| way | H | median ms | p90 ms |\n|---|---:|---:|---:|")
+    for (way, size), times in found.items():
+        p90 = statistics.quantiles(times, n=10)[-1]
+        print(f"| {way} | {size} | {statistics.median(times):.2f} | {p90:.2f} |")
+    sizes = sorted({size for _, size in found})
+    low, high = sizes[0], sizes[-1]
+    for way in ways:
+        ratio = statistics.median(found[way, high]) / statistics.median(found[way, low])
+        print(f"{way}: median at H={high} / H={low} = {ratio:.1f}x")
+
+
+Step = Callable[[PostgresHistoryRepository, str], Awaitable[object]]
+Restore = Callable[[PostgresHistoryRepository, str, int], Awaitable[object]]
+
+
+async def time_ways(
+    dsn: str,
+    agent: str,
+    sizes: Sequence[int],
+    rounds: int,
+    ways: Mapping[str, Step],
+    restore: Restore,
+) -> dict[tuple[str, int], list[float]]:
+    """Time ``rounds`` calls of each way on a conversation of each size, in ms.
+
+    ``restore(repo, session, i)`` runs after each timed call, untimed, to put
+    the conversation back to its size.
+    """
     found: dict[tuple[str, int], list[float]] = {}
     async with AsyncConnectionPool(
         dsn, min_size=1, max_size=2, kwargs={"autocommit": True}, open=False
@@ -59,19 +97,29 @@ async def measure(dsn: str, sizes: Sequence[int], pops: int) -> dict[tuple[str, 
         repo = PostgresHistoryRepository(pool)
         for size in sizes:
             session = f"h{size}"
-            for start in range(0, size, 1000):
-                batch = [message(i) for i in range(start, min(size, start + 1000))]
-                await repo.append_messages(AGENT, session, batch)
-            for way, pop in WAYS.items():
+            await fill(repo, agent, session, size)
+            for way, step in ways.items():
                 times = []
-                for i in range(pops):
+                for i in range(rounds):
                     began = time.perf_counter()
-                    popped = await pop(repo, session)
+                    await step(repo, session)
                     times.append((time.perf_counter() - began) * 1000)
-                    assert popped is not None
-                    await repo.append_messages(AGENT, session, [message(size + i)])
+                    await restore(repo, session, i)
                 found[way, size] = times
+            info = await repo.get_session(agent, session)
+            assert info is not None and info.message_count == size
     return found
+
+
+async def measure(dsn: str, sizes: Sequence[int], pops: int) -> dict[tuple[str, int], list[float]]:
+    async def pop(way: Pop, repo: PostgresHistoryRepository, session: str) -> None:
+        assert await way(repo, session) is not None
+
+    async def put_back(repo: PostgresHistoryRepository, session: str, i: int) -> None:
+        await repo.append_messages(AGENT, session, [message(10**6 + i)])
+
+    ways = {name: functools.partial(pop, way) for name, way in WAYS.items()}
+    return await time_ways(dsn, AGENT, sizes, pops, ways, put_back)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,24 +128,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 10_000])
     parser.add_argument("--pops", type=int, default=50, help="pops timed per size and way")
     args = parser.parse_args(argv)
-    dsn, stop = (args.dsn, None) if args.dsn else _own_server()
+    found = on_a_server(args.dsn, lambda dsn: measure(dsn, args.sizes, args.pops))
+    report(found, list(WAYS))
+    return 0
+
+
+def on_a_server(dsn: str | None, run: Callable[[str], Coroutine[Any, Any, _T]]) -> _T:
+    """``run(dsn)`` on a migrated database: ``dsn``, or a throw-away server's."""
+    dsn, stop = (dsn, None) if dsn else _own_server()
     try:
         from agentcore import migrations
 
         migrations.apply(dsn)
-        found = asyncio.run(measure(dsn, args.sizes, args.pops))
+        return asyncio.run(run(dsn))
     finally:
         if stop is not None:
             stop()
-    print("| way | H | median ms | p90 ms |\n|---|---:|---:|---:|")
-    for (way, size), times in found.items():
-        p90 = statistics.quantiles(times, n=10)[-1]
-        print(f"| {way} | {size} | {statistics.median(times):.2f} | {p90:.2f} |")
-    low, high = min(args.sizes), max(args.sizes)
-    for way in WAYS:
-        ratio = statistics.median(found[way, high]) / statistics.median(found[way, low])
-        print(f"{way}: median at H={high} / H={low} = {ratio:.1f}x")
-    return 0
 
 
 if __name__ == "__main__":

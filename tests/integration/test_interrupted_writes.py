@@ -1,13 +1,14 @@
 """A write interrupted while it waits for the conversation's lock leaves a working pool.
 
 Every write (the plain append, the append with ids, a split large append,
-``clear_session``, ``save_full_history``) is interrupted in each way a
-deployment meets: its asyncio task cancelled (a web server does this when the
-client goes away), ``statement_timeout``, ``lock_timeout``. The interruption
-falls on the first execution on the connection, on the execution where psycopg
-prepares the statements (the 6th, with its default ``prepare_threshold=5``)
-and on a later one. The pool has one connection, so the next calls get the
-connection the interrupted write used (or its replacement). Afterwards:
+``clear_session``, ``save_full_history``, ``replace_last_messages``) is
+interrupted in each way a deployment meets: its asyncio task cancelled (a web
+server does this when the client goes away), ``statement_timeout``,
+``lock_timeout``. The interruption falls on the first execution on the
+connection, on the execution where psycopg prepares the statements (the 6th,
+with its default ``prepare_threshold=5``) and on a later one. The pool has
+one connection, so the next calls get the connection the interrupted write
+used (or its replacement). Afterwards:
 nothing of the interrupted write is stored, no server backend still waits for
 the lock, a retry stores the batch exactly once, and 50 calls of every
 operation succeed.
@@ -32,14 +33,21 @@ from psycopg_pool import AsyncConnectionPool
 
 from agentcore import PostgresHistoryRepository, StorageError, postgres
 
-pytestmark = pytest.mark.slow  # 75 cases of about a second each
+pytestmark = pytest.mark.slow  # 90 cases of about a second each
 
 A = "support-bot"
 S = "interrupted"
 ROUNDS = 50
 PREPARING = 5  # uses before the one on which psycopg prepares (prepare_threshold=5)
 
-WRITES = ["append", "append_with_ids", "append_split", "clear_session", "save_full_history"]
+WRITES = [
+    "append",
+    "append_with_ids",
+    "append_split",
+    "clear_session",
+    "save_full_history",
+    "replace_last_messages",
+]
 INTERRUPTS = ["cancelled", "statement_timeout", "lock_timeout"]
 
 _ids = itertools.count()
@@ -62,7 +70,19 @@ def _write(repo: PostgresHistoryRepository, kind: str, tag: str) -> Callable[[],
         return lambda: repo.append_messages(A, S, batch)
     if kind == "clear_session":
         return lambda: repo.clear_session(A, S)
+    if kind == "replace_last_messages":
+        return lambda: _replace_last(repo, batch)
     return lambda: repo.save_full_history(A, S, batch)
+
+
+async def _replace_last(repo: PostgresHistoryRepository, batch: list[dict[str, Any]]) -> bool:
+    """Replace the conversation's last message (if any) with ``batch``.
+
+    Repeated, it replaces the batch's last message with the batch again: the
+    other two ids are stored, and skipped, so the result is the same.
+    """
+    tail = await repo.load_history(A, S, limit=1)
+    return await repo.replace_last_messages(A, S, tail, batch)
 
 
 @asynccontextmanager
@@ -155,6 +175,10 @@ async def every_operation_works(repo: PostgresHistoryRepository, tag: str) -> No
         assert [m.content for m in await repo.load_history(A, f"{tag}-saved")] == [
             m["content"] for m in batch
         ]
+        tail = await repo.load_history(A, f"{tag}-saved", limit=1)
+        summary = [{"role": "user", "content": "summary"}]
+        assert await repo.replace_last_messages(A, f"{tag}-saved", tail, summary)
+        assert not await repo.replace_last_messages(A, f"{tag}-saved", tail, summary)
         assert await repo.clear_session(A, f"{tag}-saved") == 2
         assert len(await repo.load_history(A, other, limit=3)) == 3
         assert any(s.session_id == other for s in await repo.list_sessions(A))
@@ -209,6 +233,8 @@ async def test_an_interrupted_write_leaves_a_pool_whose_every_call_works(
             assert after == [*before, *2 * [f"interrupted-{j}" for j in range(3)]]
         elif write == "clear_session":
             assert after == []
+        elif write == "replace_last_messages":
+            assert after == [*before[:-1], *(f"interrupted-{j}" for j in range(3))]
         else:
             assert after == [f"interrupted-{j}" for j in range(3)]
 

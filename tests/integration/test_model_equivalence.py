@@ -312,6 +312,54 @@ class HistoryMachine(RuleBasedStateMachine):
     def clear(self, agent: str, session: str | None) -> None:
         self.both("clear_session", agent, session)
 
+    @rule(agent=st.sampled_from(AGENTS), session=st.sampled_from(SESSIONS))
+    def pop(self, agent: str, session: str | None) -> None:
+        self.both("pop_message", agent, session)
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        session=st.sampled_from(SESSIONS),
+        count=st.integers(0, 3),
+        seed=st.lists(messages(), min_size=1, max_size=3),
+        batch=batches,
+        change=st.sampled_from(["none", "none", "content", "doubled", "dicts", "again"]),
+        bad=st.none() | st.none() | st.none() | st.sampled_from(INVALID_MESSAGES),
+    )
+    def replace_tail(
+        self,
+        agent: str,
+        session: str | None,
+        count: int,
+        seed: list[Any],
+        batch: list[Any],
+        change: str,
+        bad: Any,
+    ) -> None:
+        """replace_last_messages with the tail each repository read itself (or a stale one).
+
+        ``seed`` is appended first, so that the conversation often has a tail.
+        ``again``: the tail is put back in its own place, ahead of the batch
+        (its ids may be stored again).
+        """
+        self.both("append_messages", agent, session, seed)
+        if bad is not None:
+            batch.insert(count % (len(batch) + 1), bad)
+        results = []
+        for repo in (self.memory, self.postgres):
+            tail: list[Any] = self.runner.run(repo.load_history(agent, session, count))
+            replacement = [*tail, *batch] if change == "again" else batch
+            if change == "content" and tail:
+                tail[0] = tail[0].model_copy(update={"content": "changed"})
+            elif change == "doubled":
+                tail = [*tail, *tail]
+            elif change == "dicts":
+                tail = [m.model_dump() for m in tail]
+            call = repo.replace_last_messages(agent, session, tail, replacement)  # type: ignore[arg-type]
+            results.append(self.runner.run(outcome(call)))
+        FIGURES["model-based: operations run on each repository"] += 1
+        want, got = results
+        assert got == want, f"replace_last_messages: postgres gave {got!r}, memory gave {want!r}"
+
     @rule(agent=st.sampled_from(AGENTS), limit=st.sampled_from([0, 1, 3, 100, None, -1, "2"]))
     def list_sessions(self, agent: str, limit: Any) -> None:
         self.both("list_sessions", agent, limit)

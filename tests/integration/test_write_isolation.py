@@ -111,9 +111,44 @@ async def test_concurrent_writes_of_one_session_under_a_stricter_default_isolati
         assert final[0] == f"base-{CALLS - 1}", final[:3]
 
 
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+@pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "not-autocommit"])
+async def test_replaces_racing_appends_under_a_stricter_default_isolation(
+    database_dsn: str, isolation: str, autocommit: bool
+) -> None:
+    """Every appended message is still stored, or was in a tail that a replace saw."""
+    async with repository_at(database_dsn, isolation, autocommit, WRITERS + 2) as repo:
+        await repo.append_messages(A, S, [{"role": "user", "content": f"s{i}"} for i in range(4)])
+        appended: list[str] = []
+        summarised: list[str | None] = []
+
+        async def appender(w: int) -> None:
+            for c in range(CALLS):
+                plain, with_id = f"p{w}-{c}", f"i{w}-{c}"
+                await repo.append_messages(A, S, [{"role": "user", "content": plain}])
+                batch = [{"role": "user", "content": with_id, "id": with_id}]
+                await repo.append_messages(A, S, batch)
+                appended.extend([plain, with_id])
+
+        async def compactor(k: int) -> None:
+            for c in range(CALLS):
+                tail = await repo.load_history(A, S, limit=2)
+                summary = [{"role": "user", "content": f"sum{k}-{c}"}]
+                if await repo.replace_last_messages(A, S, tail, summary):
+                    summarised.extend(m.content for m in tail)
+
+        await asyncio.wait_for(
+            asyncio.gather(*(appender(w) for w in range(WRITERS - 2)), compactor(0), compactor(1)),
+            120,
+        )
+        final = assert_counters_match_rows(database_dsn)[(A, S)]
+        for text in appended:
+            assert (text in final) != (text in summarised), text
+
+
 @pytest.mark.parametrize(
     "call",
-    ["append", "append_with_ids", "save_full_history", "clear_session"],
+    ["append", "append_with_ids", "save_full_history", "clear_session", "replace_last_messages"],
 )
 async def test_a_read_only_default_gives_a_clear_storage_error(
     database_dsn: str, call: str
@@ -121,6 +156,7 @@ async def test_a_read_only_default_gives_a_clear_storage_error(
     async with pool_for(database_dsn, max_size=2) as pool:
         repo = PostgresHistoryRepository(pool)
         await repo.append_messages(A, S, [{"role": "user", "content": "before"}])
+        tail = await repo.load_history(A, S)
     _set_database_default(database_dsn, "default_transaction_read_only", "on")
     async with pool_for(database_dsn, max_size=1) as pool:
         repo = PostgresHistoryRepository(pool)
@@ -133,6 +169,7 @@ async def test_a_read_only_default_gives_a_clear_storage_error(
                 A, S, [{"role": "user", "content": "x"}]
             ),
             "clear_session": lambda: repo.clear_session(A, S),
+            "replace_last_messages": lambda: repo.replace_last_messages(A, S, tail, []),
         }
         for _ in range(7):  # across the execution where psycopg prepares
             with pytest.raises(StorageError, match=r"refuses writes.*read-only"):

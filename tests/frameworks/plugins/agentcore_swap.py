@@ -73,6 +73,14 @@ class _PoolPerEventLoop:
         return repo
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("iter_"):  # not a coroutine: an async iterator
+
+            async def iterate(*args: Any, **kwargs: Any) -> Any:
+                async for item in getattr(await self._repo(), name)(*args, **kwargs):
+                    yield item
+
+            return iterate
+
         async def call(*args: Any, **kwargs: Any) -> Any:
             return await getattr(await self._repo(), name)(*args, **kwargs)
 
