@@ -12,8 +12,9 @@ import functools
 import json
 import select
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 from types import TracebackType
 from typing import Any
 
@@ -696,40 +697,48 @@ class PostgresHistoryRepository:
 
 
 class _Checkout:
-    """``async with``: ``pool.connection()``, skipping connections the server ended.
+    """``async with``: a pooled connection the server has not ended; given back on exit.
 
-    A class rather than an ``asynccontextmanager`` generator around the pool's
-    own: every call checks out a connection, and the extra generator layer cost
-    about 10 µs per checkout, 8% of a turn's client CPU (docs/performance.md).
+    It does what ``pool.connection()`` does (the pool's ``getconn`` and
+    ``putconn``; on exit a commit, or a rollback after an error, as
+    ``async with conn`` does; the pool's ``usage_ms``), without its two
+    layers: a class, not an ``asynccontextmanager`` generator, and no
+    ``async with conn`` when the connection is idle and nothing failed, where
+    its commit is a no-op that still takes the connection's lock. Together
+    they were about 43,000 of a checkout's 88,000 instructions, and a
+    repository turn checks out twice (docs/performance.md).
     """
 
-    __slots__ = ("_checkout", "_pool")
+    __slots__ = ("_conn", "_pool", "_since")
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
-        self._checkout: AbstractAsyncContextManager[AsyncConnection[Any]] | None = None
+        self._conn: AsyncConnection[Any] | None = None
+        self._since = 0.0
 
     async def __aenter__(self) -> AsyncConnection[Any]:
-        _check_event_loop(self._pool)
-        for _ in range(self._pool.max_size + 1):
-            checkout = self._pool.connection()
-            conn: AsyncConnection[Any] = await checkout.__aenter__()
+        pool = self._pool
+        _check_event_loop(pool)
+        for _ in range(pool.max_size + 1):
+            conn: AsyncConnection[Any] = await pool.getconn()
             if _still_open(conn):
-                self._checkout = checkout
+                self._conn = conn
+                self._since = monotonic()
                 status = conn.pgconn.parameter_status
                 if status(b"client_encoding") != _UTF8 or status(b"server_encoding") != _UTF8:
                     try:
                         await _use_utf8(conn)
                     except BaseException as exc:
-                        await self.__aexit__(type(exc), exc, exc.__traceback__)
+                        # Given back as a read's would be, whatever the subclass.
+                        await _Checkout.__aexit__(self, type(exc), exc, exc.__traceback__)
                         raise
                 return conn
             try:
                 await conn.close()
             finally:
-                await checkout.__aexit__(None, None, None)  # the pool replaces it
+                await pool.putconn(conn)  # the pool replaces it
         raise DatabaseUnavailableError(
-            f"every connection of pool {self._pool.name!r} was closed by the server"
+            f"every connection of pool {pool.name!r} was closed by the server"
         )
 
     async def __aexit__(
@@ -738,9 +747,28 @@ class _Checkout:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        checkout, self._checkout = self._checkout, None
-        assert checkout is not None
-        await checkout.__aexit__(exc_type, exc, tb)
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            if exc is not None or conn.info.transaction_status != _IDLE:
+                await conn.__aexit__(exc_type, exc, tb)
+        finally:
+            await self._pool.putconn(conn)
+            _count_usage(self._pool, self._since)
+
+
+_USAGE_MS: str | None = getattr(AsyncConnectionPool, "_USAGE_MS", None)
+
+
+def _count_usage(pool: AsyncConnectionPool[Any], since: float) -> None:
+    """Add a checkout's duration to the pool's ``usage_ms``, as ``pool.connection()`` does.
+
+    psycopg_pool keeps that statistic only in ``connection()``; its names are
+    private, so a version without them is left alone.
+    """
+    stats = getattr(pool, "_stats", None)
+    if _USAGE_MS is not None and stats is not None:
+        stats[_USAGE_MS] += int(1000.0 * (monotonic() - since))
 
 
 def _check_event_loop(pool: AsyncConnectionPool[Any]) -> None:
@@ -785,15 +813,7 @@ class _WriteCheckout(_Checkout):
     time on every write.
     """
 
-    __slots__ = ("_conn",)
-
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
-        super().__init__(pool)
-        self._conn: AsyncConnection[Any] | None = None
-
-    async def __aenter__(self) -> AsyncConnection[Any]:
-        self._conn = await super().__aenter__()
-        return self._conn
+    __slots__ = ()
 
     async def __aexit__(
         self,
@@ -801,7 +821,7 @@ class _WriteCheckout(_Checkout):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        conn, self._conn = self._conn, None
+        conn = self._conn
         if exc is not None and conn is not None and not _refused_cleanly(exc, conn):
             # Cancellation included: psycopg has already asked the server to
             # cancel the statement and waited for it (AsyncConnection.wait).
