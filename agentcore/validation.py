@@ -294,6 +294,12 @@ def _check_message(message: Message, index: int, max_content_chars: int) -> Mess
     (the nested JSON types are checked by the jsonb walk that runs anyway), so
     a validated message pays about 0.4 µs (docs/performance.md, "Validation cost").
     """
+    if _is_plain(message):
+        # Most messages: a role and a text. Nothing else to check or to
+        # normalise; anything wrong is reported by the full checks below.
+        content: str = message.content  # type: ignore[assignment]
+        if len(content) <= max_content_chars and _text_problem(content) is None:
+            return message
     where = f"messages[{index}]"
     problem = _type_problem(message)
     if problem:
@@ -319,6 +325,25 @@ def _check_message(message: Message, index: int, max_content_chars: int) -> Mess
 
 
 _TEXT_FIELDS = ("content", "name", "tool_call_id")
+_PLAIN_ROLES = ("user", "assistant", "system")
+
+
+def _is_plain(message: Message) -> bool:
+    """A message with a role and a text only (no id, name, tool data, metadata, time or item)."""
+    fields = message.__dict__
+    return (
+        type(fields["content"]) is str
+        and type(fields["role"]) is str
+        and fields["role"] in _PLAIN_ROLES
+        and fields["name"] is None
+        and fields["tool_calls"] is None
+        and fields["tool_call_id"] is None
+        and fields["id"] is None
+        and fields["created_at"] is None
+        and fields["item"] is None
+        and type(fields["metadata"]) is dict
+        and not fields["metadata"]
+    )
 
 
 def _type_problem(message: Message) -> str | None:
