@@ -49,6 +49,7 @@ from agentcore.rows import (
     messages_from_rows_newest_first,
     messages_to_json_chunks,
     metadata_to_json,
+    plain_batch_params,
     session_from_row,
 )
 from agentcore.sql import Queries, Query, load_queries
@@ -194,6 +195,13 @@ class PostgresHistoryRepository:
         if key is None or not batch:
             return 0
         agent, session = key
+        plain = plain_batch_params(batch)
+        if plain is not None:
+            # The commonest case (a turn's input and reply): no JSON array.
+            params = {"agent_name": agent, "session_id": session, **plain}
+            with _db_errors(self._pool):
+                async with self._write_connection() as conn:
+                    return await self._append_new(conn, self._sql["append_plain_messages"], params)
         with_ids = any(m.id is not None for m in batch)
         chunks = messages_to_json_chunks(batch, APPEND_CHUNK_JSONB_BYTES)
         if len(chunks) == 1 and not with_ids:
@@ -208,7 +216,7 @@ class PostgresHistoryRepository:
             }
             with _db_errors(self._pool):
                 async with self._write_connection() as conn:
-                    return await self._append_new(conn, params)
+                    return await self._append_new(conn, self._sql["append_new_messages"], params)
         # With ids, the "already stored?" check must see every earlier writer;
         # a batch too large for one jsonb value is split, and its parts must
         # commit together and see each other: the conversation's lock comes
@@ -226,8 +234,10 @@ class PostgresHistoryRepository:
                 cursors = await _run_in_one_round_trip(conn, queries, params_list)
                 return sum(int(cur.rowcount) for cur in cursors[2:-1])
 
-    async def _append_new(self, conn: AsyncConnection[Any], params: dict[str, Any]) -> int:
-        """Run append_new_messages; under a stricter default isolation, again at READ COMMITTED.
+    async def _append_new(
+        self, conn: AsyncConnection[Any], query: Query, params: dict[str, Any]
+    ) -> int:
+        """Run an append ``query`` alone; under a stricter default isolation, at READ COMMITTED.
 
         Alone, the statement is atomic and correct at any isolation level, but
         at REPEATABLE READ or SERIALIZABLE (a DBA's default_transaction_isolation)
@@ -237,7 +247,6 @@ class PostgresHistoryRepository:
         transaction, which waits for the row instead. Under the default READ
         COMMITTED this costs nothing: one statement, one round trip.
         """
-        query = self._sql["append_new_messages"]
         try:
             cursors = await _run_in_one_round_trip(conn, [query], [params])
         except psycopg.errors.SerializationFailure:
@@ -530,9 +539,7 @@ class PostgresHistoryRepository:
                 _read_committed(conn),
                 conn.transaction(),
             ):
-                cur = await conn.execute(
-                    self._sql["purge_idle_sessions"].text, params, binary=True
-                )
+                cur = await conn.execute(self._sql["purge_idle_sessions"].text, params, binary=True)
                 row = await cur.fetchone()
                 assert row is not None
                 session_ids, counted, reached_time, reached_session = row

@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from agentcore.models import Message, Role, SessionInfo
+from agentcore.validation import is_plain_message
 
 MessageRow = tuple[
     str, str | None, str | None, str | None, str | None, str, str | None, datetime, str | None
@@ -95,6 +96,28 @@ def _json_item(message: Message) -> dict[str, Any]:
 def messages_to_json(messages: Sequence[Message]) -> str:
     """A batch as the JSON array ``append_messages`` reads (``None`` fields left out)."""
     return _ENCODER.encode([_json_item(m) for m in messages])
+
+
+PLAIN_BATCH_MAX = 2
+"""The most messages ``append_plain_messages`` takes in one statement."""
+
+
+def plain_batch_params(messages: Sequence[Message]) -> dict[str, Any] | None:
+    """``append_plain_messages``' parameters for ``messages``, or ``None`` if it cannot take them.
+
+    It takes one or two messages that are all plain (a role and a text, see
+    :func:`agentcore.validation.is_plain_message`).
+    """
+    if not 0 < len(messages) <= PLAIN_BATCH_MAX or not all(map(is_plain_message, messages)):
+        return None
+    first, second = messages[0], messages[-1] if len(messages) == 2 else None
+    return {
+        "message_count": len(messages),
+        "role_0": first.role,
+        "content_0": first.content,
+        "role_1": None if second is None else second.role,
+        "content_1": None if second is None else second.content,
+    }
 
 
 def messages_to_json_chunks(messages: Sequence[Message], max_bytes: int) -> list[tuple[str, int]]:

@@ -294,10 +294,10 @@ def _check_message(message: Message, index: int, max_content_chars: int) -> Mess
     (the nested JSON types are checked by the jsonb walk that runs anyway), so
     a validated message pays about 0.4 µs (docs/performance.md, "Validation cost").
     """
-    if _is_plain(message):
+    if is_plain_message(message):
         # Most messages: a role and a text. Nothing else to check or to
         # normalise; anything wrong is reported by the full checks below.
-        content: str = message.content  # type: ignore[assignment]
+        content = message.__dict__["content"]  # a str: is_plain_message checked its type
         if len(content) <= max_content_chars and _text_problem(content) is None:
             return message
     where = f"messages[{index}]"
@@ -328,8 +328,13 @@ _TEXT_FIELDS = ("content", "name", "tool_call_id")
 _PLAIN_ROLES = ("user", "assistant", "system")
 
 
-def _is_plain(message: Message) -> bool:
-    """A message with a role and a text only (no id, name, tool data, metadata, time or item)."""
+def is_plain_message(message: Message) -> bool:
+    """Whether ``message`` holds a role (not ``tool``) and a text, and nothing else.
+
+    No id, name, tool calls or call id, metadata, time or item: most
+    messages of a turn. Such a message needs none of the normalisation of
+    :func:`prepare_messages`, and is appended without a JSON array.
+    """
     fields = message.__dict__
     return (
         type(fields["content"]) is str
