@@ -16,8 +16,8 @@ callgrind (which other processes on the machine do not inflate) for
 - ``narrow``: the narrow hand-written reference of ``bench/turns.py``.
 
 Without ``--turns`` a load of the last 20 of 40 messages is counted instead.
-With ``--ref`` the same count is made for agentcore as it is at that git
-commit (extracted with ``git archive``) before this tree's. ``--runs N``
+With ``--ref`` (repeatable) the same count is made for agentcore as it is at
+that git commit (extracted with ``git archive``) before this tree's. ``--runs N``
 repeats each count, to show that it repeats.
 
 What makes the count steady. A count of the real code over a real socket
@@ -83,7 +83,7 @@ SETTLE_SECONDS = 0.004  # a reply's first bytes are there; the rest follows with
 _READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
 
 
-class SteadySelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class SteadySelector(selectors.DefaultSelector):
     """A selector that reports a database socket readable only once its whole reply is there."""
 
     def __init__(self) -> None:
@@ -136,8 +136,8 @@ def steady_loop() -> asyncio.AbstractEventLoop:
     """An event loop on :class:`SteadySelector`; psycopg's busy-time clock frozen."""
     from psycopg import waiting
 
-    frozen = waiting.monotonic()
-    waiting.monotonic = lambda: frozen  # type: ignore[assignment]
+    frozen = time.monotonic()
+    waiting.monotonic = lambda: frozen  # type: ignore[attr-defined]
     selector = SteadySelector()
     loop = asyncio.SelectorEventLoop(selector)
     selector.ignored.add(loop._ssock.fileno())  # type: ignore[attr-defined]
@@ -283,7 +283,7 @@ def run_counted(dsn: str, count: int, what: str, pool_mode: str, profile: bool =
             profiler = cProfile.Profile(time.process_time)
             profiler.runcall(loop.run_until_complete, repeat(turn, count))
             stats = pstats.Stats(profiler)
-            stats.sort_stats("tottime").print_stats(45)
+            stats.sort_stats("tottime").print_stats(40)
         else:
             selector.counting = True
             operator.call(loop.run_until_complete, repeat(turn, count))
@@ -306,7 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--ref", help="also count agentcore at this git commit, first")
+    parser.add_argument(
+        "--ref",
+        action="append",
+        default=[],
+        help="also count agentcore at this git commit, first (repeatable, in order)",
+    )
     parser.add_argument("--loads", type=int, default=200, help="turns (or loads) counted")
     parser.add_argument("--turns", action="store_true", help="count whole turns, not loads")
     parser.add_argument("--kind", choices=KINDS, default="repository", help="with --turns")
@@ -331,17 +336,17 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="agentcore-load-cpu-") as tmp:
         trees: list[tuple[str, Path]] = []
-        if args.ref:
-            old = Path(tmp) / "old"
+        for ref in args.ref:
+            old = Path(tmp) / ref
             old.mkdir()
             archive = subprocess.run(
-                ["git", "archive", args.ref, "agentcore", "sql"],
+                ["git", "archive", ref, "agentcore", "sql"],
                 cwd=ROOT,
                 capture_output=True,
                 check=True,
             ).stdout
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
-            trees.append((args.ref, old))
+            trees.append((ref, old))
         trees.append(("this tree", ROOT))
         server = embedded.start(Path(tmp) / "pgdata", throwaway=True)
         try:
