@@ -12,8 +12,9 @@ import functools
 import json
 import select
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 from types import TracebackType
 from typing import Any
 
@@ -48,6 +49,7 @@ from agentcore.rows import (
     messages_from_rows_newest_first,
     messages_to_json_chunks,
     metadata_to_json,
+    plain_batch_params,
     session_from_row,
 )
 from agentcore.sql import Queries, Query, load_queries
@@ -194,6 +196,13 @@ class PostgresHistoryRepository:
         if key is None or not batch:
             return 0
         agent, session = key
+        plain = plain_batch_params(batch)
+        if plain is not None:
+            # The commonest case (a turn's input and reply): no JSON array.
+            params = {"agent_name": agent, "session_id": session, **plain}
+            with _db_errors(self._pool):
+                async with self._write_connection() as conn:
+                    return await self._append_new(conn, self._sql["append_plain_messages"], params)
         with_ids = any(m.id is not None for m in batch)
         chunks = messages_to_json_chunks(batch, APPEND_CHUNK_JSONB_BYTES)
         if len(chunks) == 1 and not with_ids:
@@ -208,7 +217,7 @@ class PostgresHistoryRepository:
             }
             with _db_errors(self._pool):
                 async with self._write_connection() as conn:
-                    return await self._append_new(conn, params)
+                    return await self._append_new(conn, self._sql["append_new_messages"], params)
         # With ids, the "already stored?" check must see every earlier writer;
         # a batch too large for one jsonb value is split, and its parts must
         # commit together and see each other: the conversation's lock comes
@@ -236,8 +245,10 @@ class PostgresHistoryRepository:
         params = [key | {"messages": text, "message_count": n} for text, n in chunks]
         return [insert] * len(chunks), params
 
-    async def _append_new(self, conn: AsyncConnection[Any], params: dict[str, Any]) -> int:
-        """Run append_new_messages; under a stricter default isolation, again at READ COMMITTED.
+    async def _append_new(
+        self, conn: AsyncConnection[Any], query: Query, params: dict[str, Any]
+    ) -> int:
+        """Run an append ``query`` alone; under a stricter default isolation, at READ COMMITTED.
 
         Alone, the statement is atomic and correct at any isolation level, but
         at REPEATABLE READ or SERIALIZABLE (a DBA's default_transaction_isolation)
@@ -247,7 +258,6 @@ class PostgresHistoryRepository:
         transaction, which waits for the row instead. Under the default READ
         COMMITTED this costs nothing: one statement, one round trip.
         """
-        query = self._sql["append_new_messages"]
         try:
             cursors = await _run_in_one_round_trip(conn, [query], [params])
         except psycopg.errors.SerializationFailure:
@@ -584,9 +594,7 @@ class PostgresHistoryRepository:
                 _read_committed(conn),
                 conn.transaction(),
             ):
-                cur = await conn.execute(
-                    self._sql["purge_idle_sessions"].text, params, binary=True
-                )
+                cur = await conn.execute(self._sql["purge_idle_sessions"].text, params, binary=True)
                 row = await cur.fetchone()
                 assert row is not None
                 session_ids, counted, reached_time, reached_session = row
@@ -751,40 +759,48 @@ class PostgresHistoryRepository:
 
 
 class _Checkout:
-    """``async with``: ``pool.connection()``, skipping connections the server ended.
+    """``async with``: a pooled connection the server has not ended; given back on exit.
 
-    A class rather than an ``asynccontextmanager`` generator around the pool's
-    own: every call checks out a connection, and the extra generator layer cost
-    about 10 µs per checkout, 8% of a turn's client CPU (docs/performance.md).
+    It does what ``pool.connection()`` does (the pool's ``getconn`` and
+    ``putconn``; on exit a commit, or a rollback after an error, as
+    ``async with conn`` does; the pool's ``usage_ms``), without its two
+    layers: a class, not an ``asynccontextmanager`` generator, and no
+    ``async with conn`` when the connection is idle and nothing failed, where
+    its commit is a no-op that still takes the connection's lock. Together
+    they were about 43,000 of a checkout's 88,000 instructions, and a
+    repository turn checks out twice (docs/performance.md).
     """
 
-    __slots__ = ("_checkout", "_pool")
+    __slots__ = ("_conn", "_pool", "_since")
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
-        self._checkout: AbstractAsyncContextManager[AsyncConnection[Any]] | None = None
+        self._conn: AsyncConnection[Any] | None = None
+        self._since = 0.0
 
     async def __aenter__(self) -> AsyncConnection[Any]:
-        _check_event_loop(self._pool)
-        for _ in range(self._pool.max_size + 1):
-            checkout = self._pool.connection()
-            conn: AsyncConnection[Any] = await checkout.__aenter__()
+        pool = self._pool
+        _check_event_loop(pool)
+        for _ in range(pool.max_size + 1):
+            conn: AsyncConnection[Any] = await pool.getconn()
             if _still_open(conn):
-                self._checkout = checkout
+                self._conn = conn
+                self._since = monotonic()
                 status = conn.pgconn.parameter_status
                 if status(b"client_encoding") != _UTF8 or status(b"server_encoding") != _UTF8:
                     try:
                         await _use_utf8(conn)
                     except BaseException as exc:
-                        await self.__aexit__(type(exc), exc, exc.__traceback__)
+                        # Given back as a read's would be, whatever the subclass.
+                        await _Checkout.__aexit__(self, type(exc), exc, exc.__traceback__)
                         raise
                 return conn
             try:
                 await conn.close()
             finally:
-                await checkout.__aexit__(None, None, None)  # the pool replaces it
+                await pool.putconn(conn)  # the pool replaces it
         raise DatabaseUnavailableError(
-            f"every connection of pool {self._pool.name!r} was closed by the server"
+            f"every connection of pool {pool.name!r} was closed by the server"
         )
 
     async def __aexit__(
@@ -793,9 +809,28 @@ class _Checkout:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        checkout, self._checkout = self._checkout, None
-        assert checkout is not None
-        await checkout.__aexit__(exc_type, exc, tb)
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            if exc is not None or conn.info.transaction_status != _IDLE:
+                await conn.__aexit__(exc_type, exc, tb)
+        finally:
+            await self._pool.putconn(conn)
+            _count_usage(self._pool, self._since)
+
+
+_USAGE_MS: str | None = getattr(AsyncConnectionPool, "_USAGE_MS", None)
+
+
+def _count_usage(pool: AsyncConnectionPool[Any], since: float) -> None:
+    """Add a checkout's duration to the pool's ``usage_ms``, as ``pool.connection()`` does.
+
+    psycopg_pool keeps that statistic only in ``connection()``; its names are
+    private, so a version without them is left alone.
+    """
+    stats = getattr(pool, "_stats", None)
+    if _USAGE_MS is not None and stats is not None:
+        stats[_USAGE_MS] += int(1000.0 * (monotonic() - since))
 
 
 def _check_event_loop(pool: AsyncConnectionPool[Any]) -> None:
@@ -840,15 +875,7 @@ class _WriteCheckout(_Checkout):
     time on every write.
     """
 
-    __slots__ = ("_conn",)
-
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
-        super().__init__(pool)
-        self._conn: AsyncConnection[Any] | None = None
-
-    async def __aenter__(self) -> AsyncConnection[Any]:
-        self._conn = await super().__aenter__()
-        return self._conn
+    __slots__ = ()
 
     async def __aexit__(
         self,
@@ -856,7 +883,7 @@ class _WriteCheckout(_Checkout):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        conn, self._conn = self._conn, None
+        conn = self._conn
         if exc is not None and conn is not None and not _refused_cleanly(exc, conn):
             # Cancellation included: psycopg has already asked the server to
             # cancel the statement and waited for it (AsyncConnection.wait).

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
 
 from agentcore.models import Message, Role, SessionInfo
+from agentcore.validation import is_plain_message
 
 MessageRow = tuple[
     str, str | None, str | None, str | None, str | None, str, str | None, datetime, str | None
@@ -23,21 +25,27 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 _MESSAGE_FIELDS = frozenset(Message.model_fields)
 _new_message = Message.__new__
-_set = object.__setattr__
+# The slots of a pydantic model, set through their descriptors: cheaper than
+# object.__setattr__, which looks each one up on the type first.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def message_from_row(row: MessageRow) -> Message:
     """Build a :class:`Message` from a stored row (already validated on the way in)."""
     role, content, name, tool_calls, tool_call_id, metadata, message_id, created_at, item = row
+    if created_at.tzinfo is not UTC:  # _utc, inline: it runs for every row of a load
+        created_at = created_at.astimezone(UTC)
     # Every stored row passed prepare_messages, so it is not validated again.
     # This is what Message.model_construct does, minus its per-field loop: a
     # load builds up to `limit` messages per call, and model_construct alone was
     # a third of a turn's client CPU (docs/performance.md). The result is equal
     # to model_construct's (tests/unit/test_rows.py checks it).
     message = _new_message(Message)
-    _set(
+    _set_dict(
         message,
-        "__dict__",
         {
             "role": cast(Role, role),
             "content": content,
@@ -47,14 +55,14 @@ def message_from_row(row: MessageRow) -> Message:
             # Most messages carry no metadata; a fresh dict per message, never shared.
             "metadata": {} if metadata == "{}" else json.loads(metadata),
             "id": message_id,
-            "created_at": _utc(created_at),
+            "created_at": created_at,
             # json, not jsonb: the text as it was written, so floats stay floats.
             "item": None if item is None else json.loads(item),
         },
     )
-    _set(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
-    _set(message, "__pydantic_extra__", None)
-    _set(message, "__pydantic_private__", None)
+    _set_fields_set(message, set(_MESSAGE_FIELDS))
+    _set_extra(message, None)
+    _set_private(message, None)
     return message
 
 
@@ -75,15 +83,41 @@ the bound on the server.
 
 
 def _json_item(message: Message) -> dict[str, Any]:
-    item = {f: getattr(message, f) for f in _JSON_FIELDS if getattr(message, f) is not None}
-    if message.created_at is not None:
-        item["created_at"] = message.created_at.isoformat()
+    fields = message.__dict__  # one dict lookup per field instead of an attribute lookup
+    item = {f: fields[f] for f in _JSON_FIELDS if fields[f] is not None}
+    if not item.get("metadata", True):
+        del item["metadata"]  # empty (most messages): the statements store {} for none
+    created_at = fields["created_at"]
+    if created_at is not None:
+        item["created_at"] = created_at.isoformat()
     return item
 
 
 def messages_to_json(messages: Sequence[Message]) -> str:
     """A batch as the JSON array ``append_messages`` reads (``None`` fields left out)."""
     return _ENCODER.encode([_json_item(m) for m in messages])
+
+
+PLAIN_BATCH_MAX = 2
+"""The most messages ``append_plain_messages`` takes in one statement."""
+
+
+def plain_batch_params(messages: Sequence[Message]) -> dict[str, Any] | None:
+    """``append_plain_messages``' parameters for ``messages``, or ``None`` if it cannot take them.
+
+    It takes one or two messages that are all plain (a role and a text, see
+    :func:`agentcore.validation.is_plain_message`).
+    """
+    if not 0 < len(messages) <= PLAIN_BATCH_MAX or not all(map(is_plain_message, messages)):
+        return None
+    first, second = messages[0], messages[-1] if len(messages) == 2 else None
+    return {
+        "message_count": len(messages),
+        "role_0": first.role,
+        "content_0": first.content,
+        "role_1": None if second is None else second.role,
+        "content_1": None if second is None else second.content,
+    }
 
 
 def messages_to_json_chunks(messages: Sequence[Message], max_bytes: int) -> list[tuple[str, int]]:

@@ -294,6 +294,12 @@ def _check_message(message: Message, index: int, max_content_chars: int) -> Mess
     (the nested JSON types are checked by the jsonb walk that runs anyway), so
     a validated message pays about 0.4 µs (docs/performance.md, "Validation cost").
     """
+    if is_plain_message(message):
+        # Most messages: a role and a text. Nothing else to check or to
+        # normalise; anything wrong is reported by the full checks below.
+        content = message.__dict__["content"]  # a str: is_plain_message checked its type
+        if len(content) <= max_content_chars and _text_problem(content) is None:
+            return message
     where = f"messages[{index}]"
     problem = _type_problem(message)
     if problem:
@@ -319,6 +325,30 @@ def _check_message(message: Message, index: int, max_content_chars: int) -> Mess
 
 
 _TEXT_FIELDS = ("content", "name", "tool_call_id")
+_PLAIN_ROLES = ("user", "assistant", "system")
+
+
+def is_plain_message(message: Message) -> bool:
+    """Whether ``message`` holds a role (not ``tool``) and a text, and nothing else.
+
+    No id, name, tool calls or call id, metadata, time or item: most
+    messages of a turn. Such a message needs none of the normalisation of
+    :func:`prepare_messages`, and is appended without a JSON array.
+    """
+    fields = message.__dict__
+    return (
+        type(fields["content"]) is str
+        and type(fields["role"]) is str
+        and fields["role"] in _PLAIN_ROLES
+        and fields["name"] is None
+        and fields["tool_calls"] is None
+        and fields["tool_call_id"] is None
+        and fields["id"] is None
+        and fields["created_at"] is None
+        and fields["item"] is None
+        and type(fields["metadata"]) is dict
+        and not fields["metadata"]
+    )
 
 
 def _type_problem(message: Message) -> str | None:

@@ -1,27 +1,67 @@
-"""Client instructions per ``load_history`` of 20 messages: this tree against a git commit.
+"""Client instructions per turn (or per load of 20), counted so that two runs agree.
 
-    python -m bench.load_cpu [--ref a8ab8cd] [--loads 300]
-    python -m bench.load_cpu --turns [--default-pool] [--ref 542d280] [--loads 300]
+    python -m bench.load_cpu --turns [--kind repository|agent|narrow] [--default-pool]
+                             [--ref COMMIT] [--loads 200] [--runs 2]
+    python -m bench.load_cpu [--ref a8ab8cd] [--loads 300]      # loads of 20 only
 
-With ``--turns``, a whole turn is counted instead: load the last 20, append a
-user and an assistant message without ids (on a pool left in its default,
-non-autocommit mode with ``--default-pool``).
+Counts the instructions the client process executes under valgrind's
+callgrind (which other processes on the machine do not inflate) for
+``--loads`` turns, minus a run with none, divided by ``--loads``: per turn of
+``--kind``, on one pooled connection, after 20 turns of warm-up:
 
-Counts the instructions the client process executes (valgrind's callgrind,
-which other processes on the machine do not inflate) for ``--loads`` loads of
-the last 20 of 40 messages (≈200 and ≈600 characters), minus a run with no
-load, for agentcore as it is at ``--ref`` (extracted with ``git archive``) and
-as it is in this tree. Needs ``valgrind``. Starts its own throw-away server.
+- ``repository``: ``load_history(limit=20)``, then ``append_messages`` of a
+  ~200-character user and a ~600-character assistant message without ids;
+- ``agent``: ``Agent.execute_agent`` with EchoModel over the same repository
+  (history_limit 20: it loads 20, builds the input and the reply, appends 2);
+- ``narrow``: the narrow hand-written reference of ``bench/turns.py``.
+
+Without ``--turns`` a load of the last 20 of 40 messages is counted instead.
+With ``--ref`` (repeatable) the same count is made for agentcore as it is at
+that git commit (extracted with ``git archive``) before this tree's. ``--runs N``
+repeats each count, to show that it repeats.
+
+What makes the count steady. A count of the real code over a real socket
+moved by a third between two runs (docs/performance.md): under callgrind the
+client runs about fifty times slower, so how often it found the server's
+reply incomplete and polled again, and how often psycopg's "busy for 5 ms,
+yield to the loop" rule fired, depended on timing. Under this harness
+(``--run``, the process valgrind watches):
+
+- the event loop's selector, before it hands a socket to the code as
+  readable, waits (one ``time.sleep``, outside the counted code's control
+  flow) until the server's whole reply is there, i.e. the bytes waiting on
+  the socket end with a ``ReadyForQuery`` message: psycopg reads every reply
+  in one go, as it does natively when the server is faster than the client;
+- psycopg's clock for that 5 ms rule is frozen: natively a turn never runs
+  5 ms between two waits;
+- ``PYTHONHASHSEED=0``, a conversation emptied before each run.
+
+Replies that were still incomplete after the sleep are reported ("late"):
+the count of a run with late replies may differ. Needs ``valgrind``. Starts
+its own throw-away server.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import fcntl
+import functools
+import gc
+import operator
+import os
+import pstats
 import re
+import selectors
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +72,86 @@ MESSAGES = [
     {"role": "assistant" if i % 2 else "user", "content": "x" * (600 if i % 2 else 200)}
     for i in range(40)
 ]
+TURN = [
+    {"role": "user", "content": "q" * 200},
+    {"role": "assistant", "content": "a" * 600},
+]
+KINDS = ("repository", "agent", "narrow")
+AGENT_NAME = "bench"
+WARM_UP = 20
+SETTLE_SECONDS = 0.004  # a reply's first bytes are there; the rest follows within this
+_READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
 
 
-async def loads(dsn: str, count: int, what: str = "load", pool_mode: str = "autocommit") -> None:
-    """What runs under callgrind: a pool of one connection, ``count`` loads (or turns) after 20."""
+class SteadySelector(selectors.DefaultSelector):
+    """A selector that reports a database socket readable only once its whole reply is there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ignored: set[int] = set()  # the loop's own wake-up socket
+        self.armed = False  # not while connecting: the handshake has replies of its own
+        self.counting = False  # inside the counted region
+        self.late = 0
+
+    def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
+        events: list[tuple[Any, int]] = super().select(timeout)
+        if self.counting:
+            # Inside the counted region, callgrind toggles collection off
+            # within functools.reduce: the harness's own wait is not counted.
+            functools.reduce(_settle, [events], self)
+        elif self.armed:
+            self._settle(events)
+        return events
+
+    def _settle(self, events: list[tuple[Any, int]]) -> None:
+        sockets = [
+            key.fd for key, mask in events if mask & selectors.EVENT_READ
+            and key.fd not in self.ignored
+        ]  # fmt: skip
+        if not sockets:
+            return
+        time.sleep(SETTLE_SECONDS)
+        if not all(_whole_reply(fd) for fd in sockets):
+            self.late += 1
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and not all(_whole_reply(fd) for fd in sockets):
+                time.sleep(SETTLE_SECONDS)
+
+
+def _settle(selector: SteadySelector, events: list[tuple[Any, int]]) -> SteadySelector:
+    selector._settle(events)
+    return selector
+
+
+def _whole_reply(fd: int) -> bool:
+    waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    if waiting < 6:
+        return False
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        tail = sock.recv(waiting, socket.MSG_PEEK)[-6:]
+    return tail[:5] == _READY_FOR_QUERY
+
+
+def steady_loop() -> asyncio.AbstractEventLoop:
+    """An event loop on :class:`SteadySelector`; psycopg's busy-time clock frozen."""
+    from psycopg import waiting
+
+    frozen = time.monotonic()
+    waiting.monotonic = lambda: frozen  # type: ignore[attr-defined]
+    selector = SteadySelector()
+    loop = asyncio.SelectorEventLoop(selector)
+    selector.ignored.add(loop._ssock.fileno())  # type: ignore[attr-defined]
+    return loop
+
+
+def session_name(kind: str, pool_mode: str) -> str:
+    return f"{kind}-{pool_mode}"
+
+
+async def open_and_warm_up(
+    dsn: str, what: str, pool_mode: str
+) -> tuple[AsyncConnectionPool[Any], Callable[[], Awaitable[Any]]]:
+    """A pool of one connection and the turn to count, after 20 turns of warm-up."""
     from agentcore import PostgresHistoryRepository
 
     kwargs = {"autocommit": True} if pool_mode == "autocommit" else {}
@@ -43,38 +159,90 @@ async def loads(dsn: str, count: int, what: str = "load", pool_mode: str = "auto
         dsn, min_size=1, max_size=1, kwargs=kwargs, open=False
     )
     await pool.open(wait=True)
+    selector = getattr(asyncio.get_running_loop(), "_selector", None)
+    if isinstance(selector, SteadySelector):
+        selector.armed = True
     repo = PostgresHistoryRepository(pool)
-    for _ in range(20 + count):
-        if what == "turn":
-            await repo.load_history("bench", f"turn-{pool_mode}", 20)
-            await repo.append_messages("bench", f"turn-{pool_mode}", TURN)
-        else:
-            await repo.load_history("bench", "load", 20)
-    await pool.close()
+    turn = _turn(what, repo, pool, session_name(what, pool_mode))
+    for _ in range(WARM_UP):
+        await turn()
+    return pool, turn
 
 
-TURN = [
-    {"role": "user", "content": "q" * 200},
-    {"role": "assistant", "content": "a" * 600},
-]
+async def repeat(turn: Callable[[], Awaitable[Any]], count: int) -> None:
+    for _ in range(count):
+        await turn()
+
+
+def _turn(what: str, repo: Any, pool: AsyncConnectionPool[Any], session: str) -> Any:
+    if what == "load":
+        return lambda: repo.load_history(AGENT_NAME, "load", 20)
+    if what in ("turn", "repository"):
+
+        async def repository_turn() -> None:
+            await repo.load_history(AGENT_NAME, session, 20)
+            await repo.append_messages(AGENT_NAME, session, TURN)
+
+        return repository_turn
+    if what == "agent":
+        from agentcore import Agent, AgentConfig
+        from agentcore.offline_models import EchoModel
+
+        config = AgentConfig(name=AGENT_NAME, include_history=True, history_limit=20)
+        agent = Agent(config, EchoModel(), repo)
+        return lambda: agent.execute_agent(TURN[0]["content"], session_id=session)
+    if what == "narrow":
+        from bench.contenders import NarrowTurn, bench_queries
+
+        narrow = NarrowTurn(pool, AGENT_NAME, bench_queries())
+        return lambda: narrow(session, 0)
+    raise ValueError(f"unknown turn kind {what!r}")
 
 
 async def seed(dsn: str) -> None:
     from agentcore import PostgresHistoryRepository
+    from bench.contenders import bench_queries
 
+    sql = bench_queries()
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
-        await repo.clear_session("bench", "load")
-        await repo.append_messages("bench", "load", MESSAGES)
+        await repo.clear_session(AGENT_NAME, "load")
+        await repo.append_messages(AGENT_NAME, "load", MESSAGES)
+    async with await _admin(dsn) as conn:
+        await conn.execute(sql["narrow_create_table"].text)
+        await conn.execute(sql["narrow_create_index"].text)
+
+
+async def _admin(dsn: str) -> Any:
+    import psycopg
+
+    return await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+
+
+async def empty(dsn: str, what: str, pool_mode: str) -> None:
+    """Remove the conversation a counted run writes to, so every run starts alike."""
+    session = session_name(what, pool_mode)
+    async with await _admin(dsn) as conn:
+        for query in (
+            "DELETE FROM conversation_history WHERE agent_name = %s AND session_id = %s",
+            "DELETE FROM conversation_sessions WHERE agent_name = %s AND session_id = %s",
+            "DELETE FROM bench_narrow_history WHERE agent_name = %s AND session_id = %s",
+        ):
+            await conn.execute(query, (AGENT_NAME, session))
 
 
 def instructions(
     source: Path, dsn: str, count: int, what: str = "load", pool_mode: str = "autocommit"
-) -> int:
+) -> tuple[int, int]:
+    """``(instructions, late replies)`` of one process running ``count`` turns after warm-up."""
+    asyncio.run(empty(dsn, what, pool_mode))
     done = subprocess.run(
         [
             "valgrind",
             "--tool=callgrind",
             "--callgrind-out-file=/dev/null",
+            "--collect-atstart=no",
+            "--toggle-collect=_operator_call",
+            "--toggle-collect=functools_reduce",
             sys.executable,
             "-m",
             "bench.load_cpu",
@@ -84,60 +252,114 @@ def instructions(
             what,
             pool_mode,
         ],
-        env={"PYTHONPATH": f"{source}:{ROOT}"},
+        env={"PYTHONPATH": f"{source}:{ROOT}", "PYTHONHASHSEED": "0"},
         cwd=tempfile.gettempdir(),
         capture_output=True,
         text=True,
-        check=True,
     )
+    if done.returncode:
+        raise RuntimeError(done.stdout + done.stderr[-3000:])
     found = re.search(r"Collected : (\d+)", done.stderr)
-    assert found, done.stderr
-    return int(found.group(1))
+    late = re.search(r"late replies: (\d+)", done.stdout)
+    assert found and late, done.stderr + done.stdout
+    return int(found.group(1)), int(late.group(1))
+
+
+def run_counted(dsn: str, count: int, what: str, pool_mode: str, profile: bool = False) -> None:
+    """The body of ``--run``: warm up, then ``count`` turns inside ``operator.call``.
+
+    Callgrind collects only inside the C function behind ``operator.call``
+    (``--toggle-collect``), which nothing else calls: start-up, imports, the
+    pool's connection and the warm-up are not counted at all.
+    """
+    loop = steady_loop()
+    selector: SteadySelector = loop._selector  # type: ignore[attr-defined]
+    try:
+        pool, turn = loop.run_until_complete(open_and_warm_up(dsn, what, pool_mode))
+        gc.collect()  # the collector's counters start alike in every run
+        gc.freeze()
+        sys._clear_type_cache()
+        if profile:
+            profiler = cProfile.Profile(time.process_time)
+            profiler.runcall(loop.run_until_complete, repeat(turn, count))
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("tottime").print_stats(40)
+        else:
+            selector.counting = True
+            operator.call(loop.run_until_complete, repeat(turn, count))
+            selector.counting = False
+        loop.run_until_complete(pool.close())
+    finally:
+        loop.close()
+    print(f"late replies: {selector.late}")
+
+
+def per_turn(source: Path, dsn: str, count: int, what: str, pool_mode: str) -> tuple[float, int]:
+    """Instructions per turn (over ``count`` turns) and the late replies."""
+    counted, late = instructions(source, dsn, count, what, pool_mode)
+    return counted / count, late
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.load_cpu", description=__doc__)
-    parser.add_argument("--ref", default="a8ab8cd", help="the git commit to compare with")
-    parser.add_argument("--loads", type=int, default=300, help="loads (or turns) counted")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load_cpu",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--ref",
+        action="append",
+        default=[],
+        help="also count agentcore at this git commit, first (repeatable, in order)",
+    )
+    parser.add_argument("--loads", type=int, default=200, help="turns (or loads) counted")
     parser.add_argument("--turns", action="store_true", help="count whole turns, not loads")
+    parser.add_argument("--kind", choices=KINDS, default="repository", help="with --turns")
     parser.add_argument(
         "--default-pool", action="store_true", help="a pool not in autocommit (with --turns)"
     )
+    parser.add_argument("--runs", type=int, default=1, help="count each tree this many times")
     parser.add_argument("--run", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run:
-        asyncio.run(loads(args.run[0], int(args.run[1]), args.run[2], args.run[3]))
+        run_counted(args.run[0], int(args.run[1]), args.run[2], args.run[3])
         return 0
-    what = "turn" if args.turns else "load"
+    what = args.kind if args.turns else "load"
     pool_mode = "default" if args.default_pool else "autocommit"
+    unit = (
+        f"{what} turn (load 20 + append 2, {pool_mode} pool)"
+        if args.turns
+        else "load of 20 messages"
+    )
 
     from agentcore import embedded, migrations
 
     with tempfile.TemporaryDirectory(prefix="agentcore-load-cpu-") as tmp:
-        old = Path(tmp) / "old"
-        old.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", args.ref, "agentcore", "sql"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        trees: list[tuple[str, Path]] = []
+        for ref in args.ref:
+            old = Path(tmp) / ref
+            old.mkdir()
+            archive = subprocess.run(
+                ["git", "archive", ref, "agentcore", "sql"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+            trees.append((ref, old))
+        trees.append(("this tree", ROOT))
         server = embedded.start(Path(tmp) / "pgdata", throwaway=True)
         try:
             migrations.apply(server.dsn)
             asyncio.run(seed(server.dsn))
-            for label, source in ((args.ref, old), ("this tree", ROOT)):
-                per_load = (
-                    instructions(source, server.dsn, args.loads, what, pool_mode)
-                    - instructions(source, server.dsn, 0, what, pool_mode)
-                ) / args.loads
-                unit = (
-                    f"turn (load 20 + append 2, {pool_mode} pool)"
-                    if args.turns
-                    else "load of 20 messages"
-                )
-                print(f"{label}: {per_load:,.0f} client instructions per {unit}")
+            for label, source in trees:
+                for _ in range(args.runs):
+                    count, late = per_turn(source, server.dsn, args.loads, what, pool_mode)
+                    print(
+                        f"{label}: {count:,.0f} client instructions per {unit}"
+                        + (f" ({late} late replies: may differ)" if late else ""),
+                        flush=True,
+                    )
         finally:
             server.stop()
     return 0

@@ -28,6 +28,8 @@ class WireCount:
 
     frontend: Counter[str] = field(default_factory=Counter)
     backend: Counter[str] = field(default_factory=Counter)
+    text: str = ""
+    """The trace itself (the messages and their contents)."""
 
     @property
     def statements(self) -> int:
@@ -83,7 +85,8 @@ def traced(pgconn: pq.abc.PGconn) -> Iterator[WireCount]:
         finally:
             pgconn.untrace()
         with open(path, encoding="utf-8", errors="replace") as trace:
-            count.add(parse_trace(trace.read()))
+            count.text = trace.read()
+        count.add(parse_trace(count.text))
     finally:
         os.close(fd)
         os.unlink(path)

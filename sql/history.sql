@@ -137,6 +137,31 @@ SELECT
 FROM counter
 CROSS JOIN json_array_elements(%(messages)s::json) WITH ORDINALITY AS m;
 
+-- name: append_plain_messages
+-- Append %(message_count)s messages (one or two) that carry only a role and a
+-- text, after the last one, in order: most turns (an input and its reply).
+-- append_new_messages with the texts as plain parameters instead of a JSON
+-- array, which the client need not encode nor the server parse
+-- (docs/performance.md); the columns not given take their defaults ('{}'
+-- metadata, now() as created_at), as append_new_messages stores them.
+WITH counter AS (
+    INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
+    VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
+    ON CONFLICT (agent_name, session_id) DO UPDATE
+        SET next_seq = s.next_seq + excluded.next_seq,
+            updated_at = CASE
+                WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
+            END
+    RETURNING s.next_seq - %(message_count)s AS first_seq
+)
+INSERT INTO conversation_history (agent_name, session_id, seq, role, content)
+SELECT %(agent_name)s, %(session_id)s, counter.first_seq + m.n, m.role, m.content
+FROM counter
+CROSS JOIN (
+    VALUES (0, %(role_0)s::text, %(content_0)s::text), (1, %(role_1)s::text, %(content_1)s::text)
+) AS m (n, role, content)
+WHERE m.n < %(message_count)s;
+
 -- name: reset_session
 -- Point the conversation's counter at %(message_count)s messages, creating the
 -- row if needed. Its row lock makes in-flight appends finish first, so the
