@@ -225,13 +225,23 @@ class PostgresHistoryRepository:
         # transaction sent in one round trip.
         lock: dict[str, Any] = {"agent_name": agent, "session_id": session}
         inserts, parts = self._append_parts(chunks, with_ids, lock)
-        queries = [self._sql["begin_read_committed"], self._sql["lock_session"]]
-        queries += [*inserts, self._sql["commit"]]
+        queries = self._locked(*inserts)
         params_list = [lock, lock, *parts, lock]
         with _db_errors(self._pool):
             async with self._write_connection() as conn:
                 cursors = await _run_in_one_round_trip(conn, queries, params_list)
                 return sum(int(cur.rowcount) for cur in cursors[2:-1])
+
+    def _locked(self, *statements: Query) -> list[Query]:
+        """``statements`` as one write: READ COMMITTED, holding the conversation's lock.
+
+        begin_read_committed, lock_session, the statements, commit: sent in one
+        round trip by :func:`_run_in_one_round_trip`, the statements' cursors
+        are the list's ``[2:-1]``. Every multi-statement write that must see
+        every earlier writer of the conversation, and commit whole, is built so.
+        """
+        sql = self._sql
+        return [sql["begin_read_committed"], sql["lock_session"], *statements, sql["commit"]]
 
     def _append_parts(
         self, chunks: list[tuple[str, int]], with_ids: bool, key: dict[str, Any]
@@ -322,13 +332,10 @@ class PostgresHistoryRepository:
             "agent_name": check_stored_identifier(agent_name, "agent_name"),
             "session_id": check_stored_identifier(session_id, "session_id"),
         }
-        queries = [
-            self._sql["begin_read_committed"],
-            self._sql["lock_session"],
+        queries = self._locked(
             self._sql["delete_session"],  # waits for in-flight appends
             self._sql["delete_messages"],
-            self._sql["commit"],
-        ]
+        )
         with _db_errors(self._pool):
             async with self._write_connection() as conn:
                 cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
@@ -342,13 +349,10 @@ class PostgresHistoryRepository:
         }
         # READ COMMITTED: pop_last_message must take a snapshot newer than
         # the appends that pop_counter waited for (sql/pop.sql).
-        queries = [
-            self._sql["begin_read_committed"],
-            self._sql["lock_session"],
+        queries = self._locked(
             self._sql["pop_counter"],  # waits for in-flight appends
             self._sql["pop_last_message"],
-            self._sql["commit"],
-        ]
+        )
         with _db_errors(self._pool):
             async with self._write_connection() as conn:
                 cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
@@ -510,12 +514,7 @@ class PostgresHistoryRepository:
         bound = check_copy_bound(up_to)
         params["up_to_count"] = bound if isinstance(bound, int) else None
         params["up_to_id"] = bound if isinstance(bound, str) else None
-        queries = [
-            self._sql["begin_read_committed"],
-            self._sql["lock_session"],
-            self._sql["copy_session"],
-            self._sql["commit"],
-        ]
+        queries = self._locked(self._sql["copy_session"])
         with _db_errors(self._pool):
             async with self._write_connection() as conn:
                 cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
