@@ -192,7 +192,7 @@ class InMemoryHistoryRepository:
             conversation = self._conversations.get((agent_name, session_id))
             if conversation is None or not conversation.messages:
                 return None
-            conversation.updated_at = self._tick()
+            conversation.touch(self._tick())
             message = conversation.messages.pop()
             if message.id is not None:
                 del conversation.ids[message.id]

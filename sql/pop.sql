@@ -8,8 +8,11 @@
 -- Count one message less, if there is any. The row lock waits for in-flight
 -- appends (which lock the counter row, not lock_session) and holds off the
 -- next ones until commit, so a concurrent pop counts down from this one's value.
+-- updated_at moves only when more than a minute old, as on every write
+-- (append_new_messages): the update stays HOT.
 UPDATE conversation_sessions
-SET next_seq = next_seq - 1, updated_at = greatest(updated_at, now())
+SET next_seq = next_seq - 1,
+    updated_at = CASE WHEN updated_at < now() - interval '1 minute' THEN now() ELSE updated_at END
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND next_seq > 0;
 
 -- name: pop_last_message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -84,9 +85,12 @@ async def test_pop_touches_only_its_conversation(repo: HistoryRepository) -> Non
     assert [m.content for m in await repo.load_history("other-agent", "s1")] == ["c"]
 
 
-async def test_pop_moves_the_conversation_to_most_recent(repo: HistoryRepository) -> None:
-    await repo.append_messages(A, "old", [user("a")])
-    await repo.append_messages(A, "new", [user("b")])
+async def test_pop_moves_an_idle_conversation_to_most_recent(repo: HistoryRepository) -> None:
+    # A write moves updated_at once it is more than a minute old (as an append
+    # does, test_session_updates_contract.py), so the pop reorders the listing.
+    long_ago = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    await repo.import_session(A, "old", [user("a"), user("b")], updated_at=long_ago)
+    await repo.append_messages(A, "new", [user("c")])
     await repo.pop_message(A, "old")
     assert [s.session_id for s in await repo.list_sessions(A)] == ["old", "new"]
 

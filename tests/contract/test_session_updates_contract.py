@@ -29,12 +29,16 @@ async def test_writes_within_a_minute_keep_updated_at(repo: HistoryRepository) -
     assert info is not None
     await repo.append_messages(A, "s", [user("two")])
     await repo.save_full_history(A, "s", [user("one"), user("two"), user("three")])
+    stored = await repo.load_history(A, "s")
+    assert await repo.replace_last_messages(A, "s", stored[-1:], [user("3")])
+    popped = await repo.pop_message(A, "s")
+    assert popped is not None and popped.content == "3"
     again = await repo.get_session(A, "s")
     assert again is not None
-    assert (again.message_count, again.updated_at) == (3, info.updated_at)
+    assert (again.message_count, again.updated_at) == (2, info.updated_at)
 
 
-@pytest.mark.parametrize("write", ["append", "save_full_history"])
+@pytest.mark.parametrize("write", ["append", "save_full_history", "pop", "replace"])
 async def test_a_write_moves_updated_at_older_than_a_minute(
     repo: HistoryRepository, write: str
 ) -> None:
@@ -42,6 +46,11 @@ async def test_a_write_moves_updated_at_older_than_a_minute(
     before = datetime.now(UTC)
     if write == "append":
         await repo.append_messages(A, "s", [user("new")])
+    elif write == "pop":
+        assert await repo.pop_message(A, "s") is not None
+    elif write == "replace":
+        stored = await repo.load_history(A, "s")
+        assert await repo.replace_last_messages(A, "s", stored, [user("new")])
     else:
         await repo.save_full_history(A, "s", [user("new")])
     info = await repo.get_session(A, "s")
