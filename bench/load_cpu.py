@@ -47,7 +47,6 @@ import argparse
 import asyncio
 import cProfile
 import fcntl
-import functools
 import gc
 import operator
 import os
@@ -83,6 +82,33 @@ SETTLE_SECONDS = 0.004  # a reply's first bytes are there; the rest follows with
 _READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
 
 
+COUNTED = "PyNumber_InPlaceMatrixMultiply"
+"""Callgrind counts only inside this C function (``operator.imatmul``), and
+:data:`UNCOUNTED` (``operator.ifloordiv``) inside it not. Both are the
+interpreter's public C API, so their symbols are there even in a stripped
+build (a distribution's ``/usr/bin/python3``), where the static functions
+behind ``operator.call`` or ``functools.reduce`` are not; nothing on a turn's
+path uses ``@=`` or ``//=``."""
+UNCOUNTED = "PyNumber_InPlaceFloorDivide"
+
+
+class _Region:
+    """``operator.imatmul(_Region(f), x)`` (or ``ifloordiv``): ``f(x)`` inside that C function."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Callable[[Any], object]) -> None:
+        self._body = body
+
+    def __imatmul__(self, arg: Any) -> _Region:
+        self._body(arg)
+        return self
+
+    def __ifloordiv__(self, arg: Any) -> _Region:
+        self._body(arg)
+        return self
+
+
 class SteadySelector(selectors.DefaultSelector):
     """A selector that reports a database socket readable only once its whole reply is there."""
 
@@ -97,8 +123,8 @@ class SteadySelector(selectors.DefaultSelector):
         events: list[tuple[Any, int]] = super().select(timeout)
         if self.counting:
             # Inside the counted region, callgrind toggles collection off
-            # within functools.reduce: the harness's own wait is not counted.
-            functools.reduce(_settle, [events], self)
+            # within PyNumber_InPlaceFloorDivide: the harness's own wait is not counted.
+            operator.ifloordiv(_Region(self._settle), events)
         elif self.armed:
             self._settle(events)
         return events
@@ -116,11 +142,6 @@ class SteadySelector(selectors.DefaultSelector):
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline and not all(_whole_reply(fd) for fd in sockets):
                 time.sleep(SETTLE_SECONDS)
-
-
-def _settle(selector: SteadySelector, events: list[tuple[Any, int]]) -> SteadySelector:
-    selector._settle(events)
-    return selector
 
 
 def _whole_reply(fd: int) -> bool:
@@ -241,8 +262,8 @@ def instructions(
             "--tool=callgrind",
             "--callgrind-out-file=/dev/null",
             "--collect-atstart=no",
-            "--toggle-collect=_operator_call",
-            "--toggle-collect=functools_reduce",
+            f"--toggle-collect={COUNTED}",
+            f"--toggle-collect={UNCOUNTED}",
             sys.executable,
             "-m",
             "bench.load_cpu",
@@ -262,15 +283,20 @@ def instructions(
     found = re.search(r"Collected : (\d+)", done.stderr)
     late = re.search(r"late replies: (\d+)", done.stdout)
     assert found and late, done.stderr + done.stdout
+    if not int(found.group(1)):
+        raise RuntimeError(
+            f"callgrind counted nothing: {sys.executable} does not call {COUNTED} "
+            "where the harness expects (see _Region)"
+        )
     return int(found.group(1)), int(late.group(1))
 
 
 def run_counted(dsn: str, count: int, what: str, pool_mode: str, profile: bool = False) -> None:
-    """The body of ``--run``: warm up, then ``count`` turns inside ``operator.call``.
+    """The body of ``--run``: warm up, then ``count`` turns inside ``operator.imatmul``.
 
-    Callgrind collects only inside the C function behind ``operator.call``
-    (``--toggle-collect``), which nothing else calls: start-up, imports, the
-    pool's connection and the warm-up are not counted at all.
+    Callgrind collects only inside :data:`COUNTED` (``--toggle-collect``),
+    which nothing else calls: start-up, imports, the pool's connection and the
+    warm-up are not counted at all.
     """
     loop = steady_loop()
     selector: SteadySelector = loop._selector  # type: ignore[attr-defined]
@@ -286,7 +312,7 @@ def run_counted(dsn: str, count: int, what: str, pool_mode: str, profile: bool =
             stats.sort_stats("tottime").print_stats(40)
         else:
             selector.counting = True
-            operator.call(loop.run_until_complete, repeat(turn, count))
+            operator.imatmul(_Region(loop.run_until_complete), repeat(turn, count))
             selector.counting = False
         loop.run_until_complete(pool.close())
     finally:

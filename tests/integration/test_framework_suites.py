@@ -112,8 +112,27 @@ def released_tests(suite: Suite) -> Path:
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     assert digest == suite.sha256, f"{archive.name}: sha256 {digest}, expected {suite.sha256}"
     with tarfile.open(archive) as tar:
-        tar.extractall(CACHE, filter="data")
+        _extract(tar, CACHE)
     return unpacked
+
+
+def _extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Unpack ``tar`` below ``into``, and nothing outside it.
+
+    The "data" filter does this where the interpreter has it (3.12, and 3.11
+    from 3.11.4); 3.11.0-3.11.3, which agentcore supports, do not: there only
+    the regular files and folders are unpacked (the suites need no link: the
+    SDK's sdist has one, CLAUDE.md), each checked to land below ``into``.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, filter="data")
+        return
+    root = into.resolve()
+    plain = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+    for member in plain:
+        if not (into / member.name).resolve().is_relative_to(root):
+            raise AssertionError(f"{member.name}: outside {into}")
+    tar.extractall(into, members=plain)  # every member was checked above
 
 
 def left_out(suite: Suite) -> dict[str, str]:
