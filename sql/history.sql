@@ -33,12 +33,18 @@ SELECT pg_advisory_xact_lock(hashtext(%(agent_name)s), hashtext(%(session_id)s))
 -- of the primary key. The caller reverses them to oldest-first. The jsonb
 -- columns come back as text: decoding them in Python is cheaper than psycopg's
 -- generic jsonb loader, and an empty metadata object costs no decoding at all.
+-- The limit is a subquery, not a bare parameter, so that the prepared
+-- statement runs on one generic plan: the planner estimates a LIMIT it
+-- cannot see as a tenth of the rows, in the generic plan only when it is a
+-- parameter (so that plan always looked dearer than a custom one, and every
+-- execution was planned again: two fifths of a load's server time, counted
+-- by python -m bench.server_count), and in every plan when it is a subquery.
 SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at,
     item::text
 FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s
 ORDER BY seq DESC
-LIMIT %(limit)s;
+LIMIT (SELECT %(limit)s::bigint);
 
 -- name: append_messages
 -- Append a JSON array of messages after the last one, in order. Messages whose

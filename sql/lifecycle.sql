@@ -4,23 +4,25 @@
 
 -- name: load_messages_before
 -- Up to %(limit)s messages before position %(before)s, newest first, with
--- their positions: one backward range scan of the primary key.
+-- their positions: one backward range scan of the primary key. The limit is
+-- a subquery so that one generic plan serves (see load_last_messages).
 SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id,
        created_at, item::text, seq
 FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND seq < %(before)s
 ORDER BY seq DESC
-LIMIT %(limit)s;
+LIMIT (SELECT %(limit)s::bigint);
 
 -- name: load_messages_from
 -- Up to %(limit)s messages from position %(start)s on, oldest first: one
--- forward range scan of the primary key (an export's batch).
+-- forward range scan of the primary key (an export's batch). The limit is a
+-- subquery so that one generic plan serves (see load_last_messages).
 SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id,
        created_at, item::text
 FROM conversation_history
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND seq >= %(start)s
 ORDER BY seq
-LIMIT %(limit)s;
+LIMIT (SELECT %(limit)s::bigint);
 
 -- name: copy_session
 -- Copy a conversation's messages (every column but the key) and its metadata
