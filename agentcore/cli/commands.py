@@ -130,9 +130,10 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-# Rollbacks that change no stored data (0005 only resets a table's fillfactor):
-# they need no confirmation.
-_LOSSLESS_ROLLBACKS = frozenset({"0005_hot_session_updates"})
+# Rollbacks that change no stored data (0005 only resets a table's fillfactor,
+# 0006 moves the role's check from a domain back to the table): they need no
+# confirmation.
+_LOSSLESS_ROLLBACKS = frozenset({"0005_hot_session_updates", "0006_cached_role_check"})
 
 
 def _rollback_consequence(plan: migrations.RollbackPlan) -> str:

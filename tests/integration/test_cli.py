@@ -233,6 +233,8 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
         "0004_exact_items",
         "pending",
         "0005_hot_session_updates",
+        "pending",
+        "0006_cached_role_check",
     ]
     up = cli("migrate", "up", *dsn)
     assert up.out.splitlines() == [
@@ -241,15 +243,18 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
         "applied 0003_session_metadata",
         "applied 0004_exact_items",
         "applied 0005_hot_session_updates",
+        "applied 0006_cached_role_check",
     ]
     assert cli("migrate", "up", *dsn).out.strip() == "already up to date"
-    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 5
+    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 6
 
+    down = cli("migrate", "down", *dsn)
+    assert down.out.strip() == "rolled back 0006_cached_role_check"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0005_hot_session_updates"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0004_exact_items"
-    statuses = ["applied", "applied", "applied", "pending", "pending"]
+    statuses = ["applied", "applied", "applied", "pending", "pending", "pending"]
     assert cli("migrate", "status", *dsn).out.split()[::2] == statuses
     assert cli("migrate", "down", "--all", *dsn).out.splitlines() == [
         "rolled back 0003_session_metadata",

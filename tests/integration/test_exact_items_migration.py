@@ -20,8 +20,10 @@ async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
         [with_item, _plain] = await repo.load_history("a", "s")
         assert with_item.item == ITEM
 
-    # 0005 (a fillfactor) sits above 0004: roll back both, newest first.
-    assert migrations.rollback(empty_database_dsn, steps=2) == [
+    # 0005 (a fillfactor) and 0006 (the role's check) sit above 0004: roll
+    # back all three, newest first.
+    assert migrations.rollback(empty_database_dsn, steps=3) == [
+        "0006_cached_role_check",
         "0005_hot_session_updates",
         "0004_exact_items",
     ]
@@ -36,7 +38,11 @@ async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
     assert rows == [("", {"item": ITEM}), ("hi", {})]
     assert columns == (0,)
 
-    assert migrations.apply(empty_database_dsn) == ["0004_exact_items", "0005_hot_session_updates"]
+    assert migrations.apply(empty_database_dsn) == [
+        "0004_exact_items",
+        "0005_hot_session_updates",
+        "0006_cached_role_check",
+    ]
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
         loaded = await repo.load_history("a", "s")
         assert [m.item for m in loaded] == [None, None]
