@@ -11,13 +11,16 @@ once twenty processes share two cores. This bench counts instead. It starts
 a throw-away PostgreSQL from the embedded wheel's binaries with the
 postmaster under ``valgrind --tool=callgrind`` (every backend it forks is
 counted too, autovacuum off so that nothing else runs), applies agentcore's
-migrations, and runs each contender of ``bench.turns`` (the same turn
-classes, pools and seeding) with ``--concurrency`` sessions on as many pool
-connections, each session on a conversation of ``--history`` messages.
+migrations, and runs one contender of ``bench.turns`` (the same turn
+classes, pools and seeding; a server of its own for each count) with
+``--concurrency`` sessions on as many pool connections, each session on a
+conversation of ``--history`` messages.
 
 callgrind dumps a backend's counts (and starts them again from zero) each
 time it enters ``pg_backend_pid()`` (``--dump-before``). After the warm-up
-(psycopg prepares a statement on its 5th execution per connection), each
+(``--warm-up`` turns per session: psycopg prepares a statement on its 5th
+execution on a connection, and the server then plans it afresh 5 times before
+it may keep a generic plan, so a connection is steady after 10), each
 pool connection runs ``SELECT pg_backend_pid()`` once; then the sessions run
 ``--turns`` turns each; then each connection runs it twice. The second dump
 holds the turns plus one marker statement's cost, the third that cost alone;
@@ -60,7 +63,6 @@ from bench.contenders import ASSISTANT_CONTENT, USER_CONTENT, bench_queries
 from bench.turns import (
     CONTENDERS,
     QUICK,
-    WARM_UP_TURNS,
     Bench,
     _pool,
     _sessions,
@@ -193,7 +195,13 @@ async def _mark(pool: AsyncConnectionPool[Any], size: int, times: int) -> list[i
 
 
 async def count_turns(
-    server: CountedServer, kind: str, concurrency: int, history: int, turns: int, run: int
+    server: CountedServer,
+    kind: str,
+    concurrency: int,
+    history: int,
+    turns: int,
+    run: int,
+    warm_up: int = 20,
 ) -> dict[str, Any]:
     """One cell: the server's instructions and WAL bytes per turn of ``kind``."""
     async with Bench(server.dsn, QUICK, [kind.removesuffix("-default")]) as bench:
@@ -203,7 +211,7 @@ async def count_turns(
         await pool.open(wait=True, timeout=600)
         try:
             turn = bench.make_turn(kind, pool, agent)
-            await _sessions(turn, concurrency, WARM_UP_TURNS, None)
+            await _sessions(turn, concurrency, warm_up, None)
             await _mark(pool, concurrency, 1)
             cur = await bench.admin.execute(bench.sql["wal_position"].text)
             start = (await cur.fetchone() or [None])[0]
@@ -232,6 +240,7 @@ STATEMENTS = (
     ("load_last_messages", "history"),
     ("append_plain_messages", "history"),
     ("append_plain_update_first", "variants"),
+    ("append_plain_update_only", "variants"),
     ("narrow_load", "narrow"),
     ("narrow_append", "narrow"),
 )
@@ -270,6 +279,8 @@ def count_statements(server: CountedServer, executions: int, history: int) -> di
                 params: dict[str, Any] = {"agent_name": agent, "session_id": "0", "limit": 20}
             else:
                 params = _params(f"count-{name}")
+                # The conversation's row exists (update_only stores nothing without it).
+                conn.execute(files["history"]["append_plain_messages"].text, params)
             for _ in range(50):
                 conn.execute(query.text, params)
             conn.execute(MARKER)
@@ -287,7 +298,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kind", action="append", choices=KINDS, help="repeatable; default all")
     parser.add_argument("--concurrency", type=int, action="append", help="default 1 and 16")
     parser.add_argument("--history", type=int, action="append", help="default 0 and 1000")
-    parser.add_argument("--turns", type=int, default=20, help="counted turns per session")
+    parser.add_argument("--turns", type=int, default=30, help="counted turns per session")
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=20,
+        help="uncounted turns per session first (at least 11 per connection: psycopg"
+        " prepares on the 5th execution, the server plans the next 5 afresh)",
+    )
     parser.add_argument("--runs", type=int, default=1, help="count each cell this many times")
     parser.add_argument(
         "--statements", type=int, metavar="N", help="count each statement N times instead of turns"
@@ -299,33 +317,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert all(kind.removesuffix("-default") in CONTENDERS for kind in KINDS)
     from agentcore import migrations
 
-    with counted_server(args.keep) as server:
-        migrations.apply(server.dsn)
-        if args.statements:
-            history = (args.history or [1000])[0]
-            print(f"| statement (H={history}) | server instructions per execution |")
-            print("|---|---:|")
-            for name, count in count_statements(server, args.statements, history).items():
-                print(f"| {name} | {count:,.0f} |")
-            return 0
-        print("| contender | C | H | server instructions per turn | WAL bytes per turn |")
-        print("|---|---:|---:|---:|---:|")
-        for concurrency in args.concurrency or [1, 16]:
-            for history in args.history or [0, 1000]:
-                for kind in args.kind or KINDS:
-                    cells = [
-                        asyncio.run(
-                            count_turns(server, kind, concurrency, history, args.turns, run)
+    if args.statements:
+        history = (args.history or [1000])[0]
+        with counted_server(args.keep) as server:
+            migrations.apply(server.dsn)
+            found = count_statements(server, args.statements, history)
+        print(f"| statement (H={history}) | server instructions per execution |")
+        print("|---|---:|")
+        for name, count in found.items():
+            print(f"| {name} | {count:,.0f} |")
+        return 0
+    print("| contender | C | H | server instructions per turn | WAL bytes per turn |")
+    print("|---|---:|---:|---:|---:|")
+    for concurrency in args.concurrency or [1, 16]:
+        for history in args.history or [0, 1000]:
+            for kind in args.kind or KINDS:
+                cells = []
+                for run in range(args.runs):
+                    # A server of its own per count: what earlier cells left in
+                    # the tables (their rows, their statistics) moved a cell's
+                    # count by up to half.
+                    with counted_server(args.keep) as server:
+                        migrations.apply(server.dsn)
+                        cells.append(
+                            asyncio.run(
+                                count_turns(
+                                    server,
+                                    kind,
+                                    concurrency,
+                                    history,
+                                    args.turns,
+                                    run,
+                                    args.warm_up,
+                                )
+                            )
                         )
-                        for run in range(args.runs)
-                    ]
-                    counts = [c["instructions_per_turn"] for c in cells]
-                    wal = statistics.median(c["wal_bytes_per_turn"] for c in cells)
-                    shown = " / ".join(f"{c:,.0f}" for c in counts)
-                    print(
-                        f"| {kind} | {concurrency} | {history} | {shown} | {wal:,.0f} |",
-                        flush=True,
-                    )
+                counts = [c["instructions_per_turn"] for c in cells]
+                wal = statistics.median(c["wal_bytes_per_turn"] for c in cells)
+                shown = " / ".join(f"{c:,.0f}" for c in counts)
+                print(f"| {kind} | {concurrency} | {history} | {shown} | {wal:,.0f} |", flush=True)
     return 0
 
 

@@ -74,7 +74,10 @@ DB_PYTHON = (
 AGENTCORE = ("repository", "repository-default", "agent", "agent-default")
 DEFAULT_POOL = "-default"  # a contender whose key ends so runs on a pool left in default mode
 GROWTH_ONLY = ("repository-ids",)  # measured on the growth curve only
-WARM_UP_TURNS = 6  # psycopg prepares a statement on its 5th execution per connection
+# psycopg prepares a statement on its 5th execution on a connection; the
+# server then plans it afresh 5 times before it may keep one generic plan:
+# a pool's connection is steady after 10 turns (bench/server_count.py).
+WARM_UP_TURNS = 12
 SETTINGS = (
     "server_version", "fsync", "synchronous_commit", "wal_level", "full_page_writes",
     "shared_buffers", "work_mem", "max_connections", "jit", "max_wal_size",
