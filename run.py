@@ -6,8 +6,9 @@ agentcore installed in editable mode; the tests and the demo start their own
 PostgreSQL from a wheel, so no system database is needed), then runs:
 
 - ``demo``: the ``agentcore demo`` command on the embedded default database;
-- ``test``: lint (ruff), types (mypy --strict), layering (import-linter) and
-  the whole pytest suite. Extra arguments go to pytest.
+- ``test``: lint (ruff) and types (mypy --strict) of agentcore, its tests and
+  its benchmarks, layering (import-linter) and the whole pytest suite. Extra
+  arguments go to pytest.
 
 Only the standard library is used here, so any Python 3.11+ can run it.
 """
@@ -43,7 +44,8 @@ commands:
          agent talk at the same time; run it again and both resume. Extra
          arguments go to `agentcore demo` (e.g. --dsn DSN).
   test   run ruff, mypy --strict and import-linter, then the whole test suite
-         with pytest. Extra arguments go to pytest, e.g.:
+         with pytest (ruff and mypy check agentcore/, tests/ and bench/).
+         Extra arguments go to pytest, e.g.:
            python3 run.py test tests/unit -q
            python3 run.py test -k migrate -x
 
@@ -68,7 +70,7 @@ def main(argv: list[str]) -> int:
         return run([str(BIN / "agentcore"), "demo", *rest], env={"AGENTCORE_PROG": PROG})
     checks = [
         [str(PYTHON), "-m", "ruff", "check", "agentcore", "tests", "bench", "run.py"],
-        [str(PYTHON), "-m", "mypy", "agentcore"],
+        [str(PYTHON), "-m", "mypy", "agentcore", "tests", "bench"],
         [str(BIN / "lint-imports")],
     ]
     for check in checks:

@@ -727,9 +727,9 @@ def _growth_table(report: dict[str, Any], lines: list[str]) -> None:
     )
     lines.append("|---|" + "---:|" * (len(hs) + 1))
     for key in report["contenders"]:
-        cells = [growth.get((key, 1, h)) for h in hs]
-        if not all(cells):
+        if not all((key, 1, h) in growth for h in hs):
             continue
+        cells = [growth[(key, 1, h)] for h in hs]
         ratio = cells[-1]["p50_ms"] / cells[0]["p50_ms"]
         lines.append(
             f"| {CONTENDERS[key]} | "
@@ -988,7 +988,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def render(path: Path) -> int:
     """Recompute a saved report's summaries and targets from its runs; print it."""
     report = json.loads(path.read_text(encoding="utf-8"))
-    plan = Plan(**{k: tuple(v) if isinstance(v, list) else v for k, v in report["plan"].items()})
+    plan_fields: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in report["plan"].items()
+    }
+    plan = Plan(**plan_fields)
     matrix = summarize([Run(**r) for r in report["runs"]["matrix"]])
     growth = summarize([Run(**r) for r in report["runs"]["growth"]])
     report["targets"] = targets(

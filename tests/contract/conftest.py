@@ -65,7 +65,7 @@ async def repo(
         return
     if request.param == "memory-sync":
         with SyncHistoryRepository.over(InMemoryHistoryRepository()) as sync:
-            yield ThreadedSyncRepository(sync)  # type: ignore[misc]
+            yield ThreadedSyncRepository(sync)
         return
     with fresh_database(pg_server) as dsn:
         if request.param == "postgres":
@@ -75,7 +75,7 @@ async def repo(
         if request.param == "postgres-sync":
             sync = await asyncio.to_thread(SyncHistoryRepository.from_dsn, dsn, max_size=10)
             try:
-                yield ThreadedSyncRepository(sync)  # type: ignore[misc]
+                yield ThreadedSyncRepository(sync)
             finally:
                 await asyncio.to_thread(sync.close)
             return

@@ -80,7 +80,7 @@ async def test_sdk_item_ids_are_not_deduplicated(repo: HistoryRepository) -> Non
 
 async def test_sdk_concurrent_pops_return_distinct_items(repo: HistoryRepository) -> None:
     session = AgentcoreSession("s", repo)
-    items = [{"role": "user", "content": f"m{i}"} for i in range(10)]
+    items: list[Any] = [{"role": "user", "content": f"m{i}"} for i in range(10)]
     await session.add_items(items)
     popped = await asyncio.gather(*(session.pop_item() for _ in range(12)))
     assert sorted(as_text(p) for p in popped if p) == sorted(as_text(i) for i in items)

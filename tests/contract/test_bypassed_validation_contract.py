@@ -161,5 +161,6 @@ async def test_subclasses_of_json_types_are_stored_as_the_plain_types(
 
     [stored] = await repo.load_history(A, "s")
     assert stored.metadata == {"tag": [3, "v"]}
-    [(key, [level, value])] = stored.metadata.items()
+    metadata: dict[str, Any] = stored.metadata
+    [(key, [level, value])] = metadata.items()
     assert (type(key), type(level), type(value)) == (str, int, str)

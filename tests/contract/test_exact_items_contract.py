@@ -49,13 +49,13 @@ def classify(item: dict[str, Any]) -> str:
 
 async def test_items_come_back_equal_with_key_order_and_floats(repo: HistoryRepository) -> None:
     await repo.append_messages(
-        A, "s", [Message(role=classify(i), item=i) for i in ITEMS]  # type: ignore[arg-type]
+        A, "s", [Message(role=classify(i), item=i) for i in ITEMS]
     )
-    loaded = [m.item for m in await repo.load_history(A, "s")]
+    loaded: list[Any] = [m.item for m in await repo.load_history(A, "s")]
     assert loaded == ITEMS
     # Equal as text too: the same key order, 1e16 still a float, -0.0 kept.
     assert json.dumps(loaded) == json.dumps(ITEMS)
-    assert isinstance(loaded[5]["mid"]["z"], float)  # type: ignore[index]
+    assert isinstance(loaded[5]["mid"]["z"], float)
 
 
 async def test_item_messages_need_no_content(repo: HistoryRepository) -> None:

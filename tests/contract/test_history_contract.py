@@ -336,7 +336,7 @@ async def test_message_id_must_be_a_valid_identifier(repo: HistoryRepository) ->
 
 async def test_every_message_field_round_trips(repo: HistoryRepository) -> None:
     when = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-    sent = [
+    sent: list[dict[str, Any]] = [
         {"role": "system", "content": "Be brief."},
         {
             "role": "user",

@@ -31,7 +31,9 @@ from agentcore.validation import (
 A = "support-bot"
 
 
-def rebuilt(repo: HistoryRepository, max_content_chars: Any) -> HistoryRepository:
+def rebuilt(
+    repo: HistoryRepository, max_content_chars: Any
+) -> PostgresHistoryRepository | InMemoryHistoryRepository:
     if isinstance(repo, PostgresHistoryRepository):
         return PostgresHistoryRepository(repo._pool, max_content_chars=max_content_chars)
     return InMemoryHistoryRepository(max_content_chars=max_content_chars)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -115,7 +115,7 @@ async def test_concurrent_pops_return_distinct_messages(repo: HistoryRepository)
     await repo.append_messages(A, "s", [user(f"m{i}") for i in range(12)])
     popped = await asyncio.gather(*(repo.pop_message(A, "s") for _ in range(16)))
     got = [m.content for m in popped if m is not None]
-    assert sorted(got) == sorted(f"m{i}" for i in range(12))
+    assert sorted(cast(list[str], got)) == sorted(f"m{i}" for i in range(12))
     assert popped.count(None) == 4
     assert await repo.load_history(A, "s") == []
 
@@ -136,7 +136,7 @@ async def test_appends_racing_pops_are_never_lost(repo: HistoryRepository) -> No
     popped = [text for result in await asyncio.gather(*calls) for text in result]
     remaining = await contents(repo, "s")
     everything = [f"seed{i}" for i in range(8)] + added
-    assert sorted([*popped, *remaining]) == sorted(everything)
+    assert sorted(cast(list[str], [*popped, *remaining])) == sorted(everything)
     assert len(popped) == 8
     [info] = await repo.list_sessions(A)
     assert info.message_count == len(remaining) == 8

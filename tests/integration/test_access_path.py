@@ -9,7 +9,7 @@ connection (see bench/wire.py).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from psycopg import pq
@@ -32,7 +32,8 @@ async def one_connection(database_dsn: str) -> AsyncIterator[AsyncConnectionPool
 
 async def _pgconn(pool: AsyncConnectionPool[Any]) -> pq.abc.PGconn:
     async with pool.connection() as conn:
-        return conn.pgconn
+        pgconn: pq.abc.PGconn = conn.pgconn
+        return pgconn
 
 
 def _turn_messages(n: int) -> list[Message]:
@@ -115,7 +116,7 @@ def test_wire_count_reads_libpq_trace_lines() -> None:
     assert (count.statements, count.round_trips, count.syncs) == (1, 2, 1)
 
 
-POOL_CONFIGURATIONS = {
+POOL_CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "autocommit": {"autocommit": True},
     "default": {},
     "prepare_threshold=None": {"autocommit": True, "prepare_threshold": None},
@@ -158,7 +159,7 @@ async def test_turn_is_two_statements_in_two_round_trips_on_any_pool(
     assert (warm.statements, warm.round_trips, warm.frontend["Query"]) == (2, 2, 0)
     async with any_pool.connection() as conn:
         # The caller's mode is given back.
-        assert conn.autocommit is bool(any_pool.kwargs.get("autocommit"))
+        assert conn.autocommit is bool(cast(dict[str, Any], any_pool.kwargs).get("autocommit"))
 
 
 async def test_every_read_is_one_statement_in_one_round_trip_on_any_pool(

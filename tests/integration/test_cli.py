@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import psycopg
 import pytest
@@ -27,6 +27,12 @@ class Run(NamedTuple):
     code: int
     out: str
     err: str
+
+
+class Cli(Protocol):
+    """The ``cli`` fixture: ``main(argv)`` run in-process, its output captured."""
+
+    def __call__(self, *argv: str) -> Run: ...
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,7 @@ def cli_env(cli_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     def run(*argv: str) -> Run:
         code = main(list(argv))
         captured = capsys.readouterr()
@@ -81,7 +87,7 @@ def assert_one_line_error(run: Run, *fragments: str) -> None:
 # --- demo, history, sessions, forget, chat against the test server -------------------------
 
 
-def test_demo_run_twice_resumes_both_sessions(cli, database_dsn: str) -> None:
+def test_demo_run_twice_resumes_both_sessions(cli: Cli, database_dsn: str) -> None:
     first = cli("demo", "--dsn", database_dsn)
     assert first.code == 0, first.err
     assert "Run 1:" in first.out
@@ -104,7 +110,7 @@ def _lines_of(output: str, session: str) -> str:
     return "\n".join(line for line in output.splitlines() if line.strip().startswith(session))
 
 
-def test_history_json_is_the_stored_conversation_oldest_first(cli, database_dsn: str) -> None:
+def test_history_json_is_the_stored_conversation_oldest_first(cli: Cli, database_dsn: str) -> None:
     cli("demo", "--dsn", database_dsn)
 
     run = cli(
@@ -138,7 +144,7 @@ def test_history_json_is_the_stored_conversation_oldest_first(cli, database_dsn:
     assert json.loads(last.out) == messages[-1:]
 
 
-def test_history_text_shows_one_line_per_message(cli, database_dsn: str) -> None:
+def test_history_text_shows_one_line_per_message(cli: Cli, database_dsn: str) -> None:
     cli("chat", "--agent", "a", "--session", "s", "first line\nsecond line", "--dsn", database_dsn)
     run = cli("history", "--agent", "a", "--session", "s", "--dsn", database_dsn)
     assert run.code == 0, run.err
@@ -148,7 +154,7 @@ def test_history_text_shows_one_line_per_message(cli, database_dsn: str) -> None
     assert "assistant: echo:" in lines[2]
 
 
-def test_sessions_json_lists_each_session_with_its_count(cli, database_dsn: str) -> None:
+def test_sessions_json_lists_each_session_with_its_count(cli: Cli, database_dsn: str) -> None:
     cli("demo", "--dsn", database_dsn)
     run = cli("sessions", "--agent", "demo-assistant", "--json", "--dsn", database_dsn)
     assert run.code == 0, run.err
@@ -161,7 +167,7 @@ def test_sessions_json_lists_each_session_with_its_count(cli, database_dsn: str)
     assert text.splitlines()[0].split() == ["SESSION", "MESSAGES", "LAST", "WRITTEN", "(UTC)"]
 
 
-def test_forget_deletes_one_session_only(cli, database_dsn: str) -> None:
+def test_forget_deletes_one_session_only(cli: Cli, database_dsn: str) -> None:
     cli("demo", "--dsn", database_dsn)
     run = cli(
         "forget", "--agent", "demo-assistant", "--session", "demo-alice", "--dsn", database_dsn
@@ -184,7 +190,7 @@ def test_forget_deletes_one_session_only(cli, database_dsn: str) -> None:
 
 
 def test_chat_one_turn_then_a_loop_over_stdin_keep_one_conversation(
-    cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one = cli("chat", "--agent", "helper", "--session", "u1", "hello", "--dsn", database_dsn)
     assert one.code == 0, one.err
@@ -203,7 +209,7 @@ def test_chat_one_turn_then_a_loop_over_stdin_keep_one_conversation(
 
 
 def test_chat_loop_reports_a_failing_line_and_goes_on(
-    cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("first\nbad\x00line\nthird\n"))
     run = cli("chat", "--agent", "loop", "--session", "s9", "--dsn", database_dsn)
@@ -220,7 +226,7 @@ def test_chat_loop_reports_a_failing_line_and_goes_on(
 # --- migrate ----------------------------------------------------------------------------
 
 
-def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: str) -> None:
+def test_migrate_status_up_down_on_an_empty_database(cli: Cli, empty_database_dsn: str) -> None:
     dsn = ["--dsn", empty_database_dsn]
     assert cli("migrate", "status", *dsn).out.split() == [
         "pending",
@@ -276,32 +282,34 @@ def test_migrate_status_up_down_on_an_empty_database(cli, empty_database_dsn: st
     ],
     ids=["malformed-dsn", "unreachable-server", "missing-socket"],
 )
-def test_a_bad_or_unreachable_database_is_one_line(cli, argv: list[str], fragment: str) -> None:
+def test_a_bad_or_unreachable_database_is_one_line(
+    cli: Cli, argv: list[str], fragment: str
+) -> None:
     run = cli("sessions", "--agent", "a", *argv)
     assert_one_line_error(run, fragment)
 
 
 def test_a_bad_database_from_the_environment_is_one_line(
-    cli, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AGENTCORE_DATABASE_URL", "host=127.0.0.1 port=1")
     assert_one_line_error(cli("migrate", "status"), "cannot connect")
 
 
-def test_unknown_agent_is_one_line(cli, database_dsn: str) -> None:
+def test_unknown_agent_is_one_line(cli: Cli, database_dsn: str) -> None:
     for argv in (["sessions"], ["history", "--session", "s"], ["forget", "--session", "s"]):
         run = cli(*argv, "--agent", "nobody", "--dsn", database_dsn)
         assert_one_line_error(run, "unknown agent 'nobody'")
 
 
 @pytest.mark.parametrize("session", ["", "   ", "x" * 256, "a\x00b"])
-def test_an_invalid_session_id_is_one_line_before_any_connection(cli, session: str) -> None:
+def test_an_invalid_session_id_is_one_line_before_any_connection(cli: Cli, session: str) -> None:
     # The DSN points nowhere: validation must come first.
     run = cli("history", "--agent", "a", "--session", session, "--dsn", "host=127.0.0.1 port=1")
     assert_one_line_error(run, "--session")
 
 
-def test_migrations_not_applied_is_one_line(cli, empty_database_dsn: str) -> None:
+def test_migrations_not_applied_is_one_line(cli: Cli, empty_database_dsn: str) -> None:
     for argv in (
         ["sessions", "--agent", "a"],
         ["history", "--agent", "a", "--session", "s"],
@@ -312,7 +320,7 @@ def test_migrations_not_applied_is_one_line(cli, empty_database_dsn: str) -> Non
 
 
 def test_a_half_migrated_database_also_says_migrations_not_applied(
-    cli, empty_database_dsn: str
+    cli: Cli, empty_database_dsn: str
 ) -> None:
     cli("migrate", "up", "--dsn", empty_database_dsn)
     # Back to 0002: the metadata column of 0003 is missing.
@@ -322,21 +330,21 @@ def test_a_half_migrated_database_also_says_migrations_not_applied(
     assert_one_line_error(run, "migrations not applied")
 
 
-def test_openai_without_an_api_key_is_one_line(cli, database_dsn: str) -> None:
+def test_openai_without_an_api_key_is_one_line(cli: Cli, database_dsn: str) -> None:
     run = cli(
         "chat", "--agent", "a", "--session", "s", "hi", "--model", "openai", "--dsn", database_dsn
     )
     assert_one_line_error(run, "OPENAI_API_KEY")
 
 
-def test_debug_adds_the_traceback(cli) -> None:
+def test_debug_adds_the_traceback(cli: Cli) -> None:
     run = cli("--debug", "sessions", "--agent", "a", "--dsn", "host=127.0.0.1 port=1")
     assert run.code == 1
     assert "Traceback (most recent call last)" in run.err
     assert run.err.splitlines()[-1].startswith("agentcore: error: cannot connect")
 
 
-def test_a_usage_error_exits_2(cli) -> None:
+def test_a_usage_error_exits_2(cli: Cli) -> None:
     with pytest.raises(SystemExit) as exc:
         cli("history", "--agent", "a")
     assert exc.value.code == 2
@@ -351,7 +359,7 @@ def test_as_a_subprocess_an_error_is_one_line_without_traceback() -> None:
 
 
 @pytest.mark.slow
-def test_the_embedded_default_is_created_reused_and_stopped(cli, cli_data_dir: Path) -> None:
+def test_the_embedded_default_is_created_reused_and_stopped(cli: Cli, cli_data_dir: Path) -> None:
     before = cli("db", "info")
     assert f"data directory: {(cli_data_dir / 'pgdata').resolve()}" in before.out
     assert "not created yet" in before.out or "stopped" in before.out
@@ -397,7 +405,7 @@ def test_the_embedded_default_is_created_reused_and_stopped(cli, cli_data_dir: P
 
 
 @pytest.mark.slow
-def test_a_wrong_password_is_one_line(cli) -> None:
+def test_a_wrong_password_is_one_line(cli: Cli) -> None:
     server = embedded.start(embedded.default_data_dir())
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS pw_user")
@@ -413,7 +421,7 @@ def test_a_wrong_password_is_one_line(cli) -> None:
 
 
 def test_migrate_up_keeps_a_predecessor_databases_rows_under_the_legacy_session(
-    cli, empty_database_dsn: str
+    cli: Cli, empty_database_dsn: str
 ) -> None:
     with psycopg.connect(empty_database_dsn) as conn:  # made by the predecessor, not by yoyo
         conn.execute(
@@ -477,7 +485,7 @@ class _ChatCompletions(BaseHTTPRequestHandler):
 
 
 def test_chat_with_openai_talks_to_an_openai_compatible_server(
-    cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatCompletions)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

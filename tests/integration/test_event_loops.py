@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -68,7 +68,9 @@ def test_sync_repository_serves_many_threads_at_once(database_dsn: str) -> None:
         for thread in threads:
             thread.join(timeout=60)
         stored = [m.content for m in repo.load_history(A, "s")]
-        assert sorted(stored) == sorted(f"{n}-{i}" for n in range(8) for i in range(10))
+        assert sorted(cast(list[str], stored)) == sorted(
+            f"{n}-{i}" for n in range(8) for i in range(10)
+        )
         for n in range(8):  # each thread's messages in its order
             assert [c for c in stored if c and c.startswith(f"{n}-")] == [
                 f"{n}-{i}" for i in range(10)

@@ -12,6 +12,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -107,7 +108,7 @@ async def test_killed_backends_leave_whole_operations_and_a_working_pool(
                     "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (A, session)
                 )
                 task = asyncio.ensure_future(call(A, session, batch))
-                await wait_until(lambda pid=pid: backend_waits_for_lock(admin, pid), "blocked")
+                await wait_until(partial(backend_waits_for_lock, admin, pid), "blocked")
             else:
                 task = asyncio.ensure_future(call(A, session, batch))
                 await asyncio.sleep(rng.uniform(0, 0.012))
@@ -120,7 +121,7 @@ async def test_killed_backends_leave_whole_operations_and_a_working_pool(
                 assert isinstance(exc, StorageError), repr(exc)
                 errors[type(exc).__name__] += 1
                 interrupted += 1
-            await wait_until(lambda pid=pid: backend_gone(admin, pid), "the backend is gone")
+            await wait_until(partial(backend_gone, admin, pid), "the backend is gone")
 
             stored = await contents(admin, session)
             assert stored in (before, after), f"kill {i}: a partial write is visible"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 import pytest
@@ -69,7 +69,9 @@ REJECTED = [
     Rejected(
         "agent NUL", lambda r: r.clear_session("a\x00b", "seeded"), InvalidIdentifierError, "NUL"
     ),
-    Rejected("agent None", lambda r: r.list_sessions(None), InvalidIdentifierError, "string"),
+    Rejected(
+        "agent None", lambda r: r.list_sessions(cast(Any, None)), InvalidIdentifierError, "string"
+    ),
     Rejected("agent int", append(agent=42), InvalidIdentifierError, "string"),
     Rejected("agent bytes", append(agent=b"support-bot"), InvalidIdentifierError, "string"),
     Rejected("session empty", append(session=""), InvalidIdentifierError, "session_id"),
@@ -78,14 +80,19 @@ REJECTED = [
     Rejected(
         "session NUL", lambda r: r.clear_session(A, "seeded\x00"), InvalidIdentifierError, "NUL"
     ),
-    Rejected("session float", lambda r: r.load_history(A, 3.14), InvalidIdentifierError, "string"),
+    Rejected(
+        "session float",
+        lambda r: r.load_history(A, cast(Any, 3.14)),
+        InvalidIdentifierError,
+        "string",
+    ),
     Rejected("session list", append(session=["seeded"]), InvalidIdentifierError, "string"),
     Rejected(
         "session lone surrogate", append(session="s\udc80"), InvalidIdentifierError, "surrogate"
     ),
     Rejected(
         "clear without session",
-        lambda r: r.clear_session(A, None),
+        lambda r: r.clear_session(A, cast(Any, None)),
         InvalidIdentifierError,
         "session_id",
     ),
@@ -188,10 +195,16 @@ REJECTED = [
         "limit negative", lambda r: r.load_history(A, "seeded", limit=-1), InvalidInputError, ">= 0"
     ),
     Rejected(
-        "limit float", lambda r: r.load_history(A, "seeded", limit=2.5), InvalidInputError, "int"
+        "limit float",
+        lambda r: r.load_history(A, "seeded", limit=cast(Any, 2.5)),
+        InvalidInputError,
+        "int",
     ),
     Rejected(
-        "limit string", lambda r: r.load_history(A, "seeded", limit="10"), InvalidInputError, "int"
+        "limit string",
+        lambda r: r.load_history(A, "seeded", limit=cast(Any, "10")),
+        InvalidInputError,
+        "int",
     ),
     Rejected(
         "limit bool", lambda r: r.load_history(A, "seeded", limit=True), InvalidInputError, "int"
@@ -226,13 +239,17 @@ REJECTED = [
     # Messages built with model_construct skip pydantic: checked again, same errors.
     Rejected(
         "unvalidated int content",
-        append(messages=[Message.model_construct(role="user", content=42)]),
+        append(messages=[Message.model_construct(role="user", content=cast(Any, 42))]),
         InvalidMessageError,
         "content must be a string or None, got int",
     ),
     Rejected(
         "unvalidated bytes in metadata",
-        replace(messages=[Message.model_construct(role="user", content="x", metadata={"b": b""})]),
+        replace(
+            messages=[
+                Message.model_construct(role="user", content="x", metadata=cast(Any, {"b": b""}))
+            ]
+        ),
         InvalidMessageError,
         "metadata['b'] holds a value of type bytes",
     ),
@@ -240,7 +257,9 @@ REJECTED = [
         "unvalidated tool_calls dict",
         append(
             messages=[
-                Message.model_construct(role="assistant", content=None, tool_calls={"id": "c"})
+                Message.model_construct(
+                    role="assistant", content=None, tool_calls=cast(Any, {"id": "c"})
+                )
             ]
         ),
         InvalidMessageError,
@@ -250,7 +269,9 @@ REJECTED = [
         "unvalidated string created_at",
         append(
             messages=[
-                Message.model_construct(role="user", content="x", created_at="2024-01-01T00:00Z")
+                Message.model_construct(
+                    role="user", content="x", created_at=cast(Any, "2024-01-01T00:00Z")
+                )
             ]
         ),
         InvalidMessageError,

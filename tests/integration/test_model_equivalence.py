@@ -248,6 +248,7 @@ class HistoryMachine(RuleBasedStateMachine):
         FIGURES["model-based: sequences run"] += 1
 
     def both(self, method: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        got: tuple[Any, ...]
         if method == "_streamed":
             want = self.runner.run(outcome(_streamed(self.memory, *args)))
             got = self.runner.run(outcome(_streamed(self.postgres, *args)))

@@ -27,7 +27,8 @@ async def stored_rows(pool: AsyncConnectionPool[Any], session: str) -> list[tupl
             " WHERE agent_name = %s AND session_id = %s ORDER BY seq",
             (A, session),
         )
-        return await cur.fetchall()
+        rows: list[tuple[int, str]] = await cur.fetchall()
+        return rows
 
 
 async def counter(pool: AsyncConnectionPool[Any], session: str) -> int | None:

@@ -33,7 +33,7 @@ CALLS = 15
 
 
 def _set_database_default(dsn: str, setting: str, value: str) -> None:
-    dbname = conninfo_to_dict(dsn)["dbname"]
+    dbname = str(conninfo_to_dict(dsn)["dbname"])
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             psycopg.sql.SQL("ALTER DATABASE {} SET {} = {}").format(

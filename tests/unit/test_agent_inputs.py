@@ -3,7 +3,7 @@ and the finite default read window."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -126,7 +126,7 @@ def test_wrong_collaborators_are_refused_when_the_agent_is_built() -> None:
 
 
 async def test_a_reply_that_skipped_validation_is_refused_without_a_repository_too() -> None:
-    reply = Message.model_construct(role="assistant", content=42)
+    reply = Message.model_construct(role="assistant", content=cast(Any, 42))
     agent = Agent(AgentConfig(name="bot"), ScriptedModel([reply]))
     with pytest.raises(InvalidMessageError, match=r"messages\[1\]\.content must be a string"):
         await agent.execute_agent("hi")

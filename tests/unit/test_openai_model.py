@@ -46,11 +46,13 @@ class Server:
         return self._respond(request)
 
     def client(self) -> openai.AsyncOpenAI:
+        # Any: openai 1.x annotates httpx's client, later ones httpx2's; both accept httpx's.
+        http_client: Any = httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
         return openai.AsyncOpenAI(
             api_key="test-key",
             base_url="http://models.test/v1",
             max_retries=0,
-            http_client=httpx.AsyncClient(transport=httpx.MockTransport(self.handle)),
+            http_client=http_client,
         )
 
     def body(self, index: int = 0) -> Any:

@@ -59,8 +59,13 @@ def test_an_unknown_or_missing_command_exits_2_with_the_usage(
 def test_the_demo_is_told_how_the_user_started_it(monkeypatch: pytest.MonkeyPatch) -> None:
     module = load_run_py()
     calls: list[tuple[list[str], dict[str, str] | None]] = []
+
+    def run(command: list[str], env: dict[str, str] | None = None) -> int:
+        calls.append((command, env))
+        return 0
+
     monkeypatch.setattr(module, "ensure_installed", lambda extra: None)
-    monkeypatch.setattr(module, "run", lambda command, env=None: calls.append((command, env)) or 0)
+    monkeypatch.setattr(module, "run", run)
     assert module.main(["demo", "--dsn", "host=db"]) == 0
     ((command, env),) = calls
     assert command[1:] == ["demo", "--dsn", "host=db"] and command[0].endswith("agentcore")
@@ -84,7 +89,12 @@ def test_a_first_install_prints_each_step_and_shows_pips_progress_on_a_terminal(
     monkeypatch.setattr(module, "PYTHON", python)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
     commands: list[list[str]] = []
-    monkeypatch.setattr(module, "run", lambda command, env=None: commands.append(command) or 0)
+
+    def run(command: list[str], env: dict[str, str] | None = None) -> int:
+        commands.append(command)
+        return 0
+
+    monkeypatch.setattr(module, "run", run)
 
     module.ensure_installed("embedded")
 
@@ -118,3 +128,22 @@ def test_a_venv_from_before_the_rename_loses_the_old_distribution_first(
     steps = module.install_steps("test", terminal=False, stale=True)
     assert steps[0][1][-4:] == ["uninstall", "--yes", "-q", "agentcore"]
     assert steps[1:] == module.install_steps("test", terminal=False)
+
+
+def test_test_type_checks_the_library_its_tests_and_the_benchmarks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = load_run_py()
+    commands: list[list[str]] = []
+
+    def run(command: list[str], env: dict[str, str] | None = None) -> int:
+        commands.append(command)
+        return 0
+
+    monkeypatch.setattr(module, "ensure_installed", lambda extra: None)
+    monkeypatch.setattr(module, "run", run)
+    assert module.main(["test", "tests/unit", "-q"]) == 0
+    tools = {command[2]: command[3:] for command in commands if command[1:2] == ["-m"]}
+    assert tools["ruff"] == ["check", "agentcore", "tests", "bench", "run.py"]
+    assert tools["mypy"] == ["agentcore", "tests", "bench"]
+    assert tools["pytest"] == ["tests/unit", "-q"]

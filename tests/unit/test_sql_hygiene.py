@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -67,7 +68,9 @@ def is_query_variable(name: str, function: ast.AsyncFunctionDef | ast.FunctionDe
     if annotation_of(function, name) == "Query":
         return True
     for node in ast.walk(function):
-        loops = [node] if isinstance(node, ast.For | ast.AsyncFor) else []
+        loops: list[ast.For | ast.AsyncFor | ast.comprehension] = (
+            [node] if isinstance(node, ast.For | ast.AsyncFor) else []
+        )
         loops += node.generators if isinstance(node, ast.ListComp | ast.GeneratorExp) else []
         for loop in loops:
             target, source = loop.target, loop.iter
@@ -149,7 +152,7 @@ def built_sql(tree: ast.Module) -> list[str]:
             )
         )
         if building and any(SQL_WORDS.search(text) for text in literal_texts(node)):
-            found.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+            found.append(f"line {cast(ast.expr, node).lineno}: {ast.unparse(node)[:80]}")
     return found + sql_literals(tree) + sql_composition(tree)
 
 

@@ -150,9 +150,9 @@ def _swap_openai_agents() -> None:
             """Nothing to close: the repository belongs to the plugin."""
 
     for module in (agents, agents.memory, sqlite):
-        module.SQLiteSession = SQLiteSession  # type: ignore[attr-defined,misc]
+        module.SQLiteSession = SQLiteSession  # type: ignore[attr-defined]
     for module in (agents.extensions.memory, async_sqlite):
-        module.AsyncSQLiteSession = AsyncSQLiteSession  # type: ignore[attr-defined,misc]
+        module.AsyncSQLiteSession = AsyncSQLiteSession  # type: ignore[attr-defined]
 
 
 def _swap_langchain() -> None:
@@ -178,7 +178,7 @@ def _swap_langchain() -> None:
 
         __hash__ = None  # type: ignore[assignment]
 
-    chat_history.InMemoryChatMessageHistory = InMemoryChatMessageHistory  # type: ignore[misc]
+    chat_history.InMemoryChatMessageHistory = InMemoryChatMessageHistory  # type: ignore[assignment,misc]
 
 
 if FRAMEWORK == "openai-agents":
