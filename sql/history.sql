@@ -37,7 +37,7 @@ SELECT pg_advisory_xact_lock(hashtext(%(agent_name)s), hashtext(%(session_id)s))
 -- statement runs on one generic plan: the planner estimates a LIMIT it
 -- cannot see as a tenth of the rows, in the generic plan only when it is a
 -- parameter (so that plan always looked dearer than a custom one, and every
--- execution was planned again: two fifths of a load's server time, counted
+-- execution was planned again: a third of a load's server instructions, counted
 -- by python -m bench.server_count), and in every plan when it is a subquery.
 SELECT role, content, name, tool_calls::text, tool_call_id, metadata::text, message_id, created_at,
     item::text

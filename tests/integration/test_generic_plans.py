@@ -5,7 +5,7 @@ server then plans it afresh for five executions and afterwards keeps a generic
 plan if that plan does not look dearer than the fresh ones. With ``LIMIT
 %(limit)s`` the generic plan cannot see the limit and always looked dearer
 (a tenth of the conversation's estimated rows against 20), so every load was
-planned again, for as long as the connection lived: two fifths of a load's
+planned again, for as long as the connection lived: a third of a load's
 server instructions (``python -m bench.server_count --statements 100``). The
 limit is now a subquery, which every plan estimates alike.
 
