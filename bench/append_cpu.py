@@ -21,36 +21,27 @@ from __future__ import annotations
 import argparse
 import statistics
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from agentcore.resources import data_dir
-from agentcore.sql import Query, parse_sql
-from bench.contenders import ASSISTANT_CONTENT, USER_CONTENT
+from agentcore.sql import Query, load_queries
+from bench.contenders import ASSISTANT_CONTENT, USER_CONTENT, bench_queries
 from bench.turns import _own_server, server_cpu_seconds
-
-BENCH_SQL = Path(__file__).parent / "sql"
-
-
-def _queries(path: Path) -> dict[str, Query]:
-    return parse_sql(path.read_text(encoding="utf-8"), str(path))
 
 
 def ways() -> dict[str, Query]:
     """The statements compared, by name."""
-    history = _queries(data_dir("sql") / "history.sql")
-    variants = _queries(BENCH_SQL / "variants.sql")
-    narrow = _queries(BENCH_SQL / "narrow.sql")
+    ours, bench_sql = load_queries(), bench_queries()
     return {
-        "append_plain_messages": history["append_plain_messages"],
-        "update_first": variants["append_plain_update_first"],
-        "narrow": narrow["narrow_append"],
+        "append_plain_messages": ours["append_plain_messages"],
+        "update_first": bench_sql["append_plain_update_first"],
+        "narrow": bench_sql["narrow_append"],
     }
 
 
-def _params(session: str) -> dict[str, Any]:
+def append_params(session: str) -> dict[str, Any]:
+    """Parameters every way takes: two messages for conversation ``session``."""
     return {
         "agent_name": "bench-append-cpu",
         "session_id": session,
@@ -68,25 +59,26 @@ def _params(session: str) -> dict[str, Any]:
 
 def measure(dsn: str, appends: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
     """Per way, per round: (server µs per append, WAL bytes per append)."""
-    narrow = _queries(BENCH_SQL / "narrow.sql")
-    seed = _queries(BENCH_SQL / "seed.sql")
-    found: dict[str, list[tuple[float, float]]] = {name: [] for name in ways()}
+    bench_sql, compared = bench_queries(), ways()
+    found: dict[str, list[tuple[float, float]]] = {name: [] for name in compared}
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(narrow["narrow_create_table"].text)
-        conn.execute(narrow["narrow_create_index"].text)
+        conn.execute(bench_sql["narrow_create_table"].text)
+        conn.execute(bench_sql["narrow_create_index"].text)
         pid = conn.info.backend_pid
         for r in range(rounds):
-            for name, query in ways().items():
-                params = _params(f"{name}-{r}")
+            for name, query in compared.items():
+                params = append_params(f"{name}-{r}")
                 for _ in range(50):
                     conn.execute(query.text, params)
-                start = conn.execute(seed["wal_position"].text).fetchone()
+                start = conn.execute(bench_sql["wal_position"].text).fetchone()
                 assert start is not None
                 cpu = server_cpu_seconds([pid])
                 for _ in range(appends):
                     conn.execute(query.text, params)
                 cpu = server_cpu_seconds([pid]) - cpu
-                wal = conn.execute(seed["wal_bytes_since"].text, {"start": start[0]}).fetchone()
+                wal = conn.execute(
+                    bench_sql["wal_bytes_since"].text, {"start": start[0]}
+                ).fetchone()
                 assert wal is not None
                 found[name].append((cpu / appends * 1e6, float(wal[0]) / appends))
     return found

@@ -58,7 +58,8 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from bench.append_cpu import _params, _queries
+from agentcore.sql import load_queries
+from bench.append_cpu import append_params
 from bench.contenders import ASSISTANT_CONTENT, USER_CONTENT, bench_queries
 from bench.turns import (
     CONTENDERS,
@@ -68,7 +69,6 @@ from bench.turns import (
     _sessions,
 )
 
-BENCH_SQL = Path(__file__).parent / "sql"
 MARKER = "SELECT pg_backend_pid()"
 KINDS = ("repository", "repository-default", "agent", "agent-default", "reference", "narrow")
 _TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
@@ -246,14 +246,14 @@ async def count_turns(
 
 
 STATEMENTS = (
-    ("load_last_messages", "history"),
-    ("append_plain_messages", "history"),
-    ("append_plain_update_first", "variants"),
-    ("append_plain_update_only", "variants"),
-    ("narrow_load", "narrow"),
-    ("narrow_append", "narrow"),
+    "load_last_messages",
+    "append_plain_messages",
+    "append_plain_update_first",
+    "append_plain_update_only",
+    "narrow_load",
+    "narrow_append",
 )
-"""The statements ``--statements`` counts one at a time: (name, file in sql/ or bench/sql/)."""
+"""The statements ``--statements`` counts one at a time, from sql/ or bench/sql/."""
 
 
 def count_statements(server: CountedServer, executions: int, history: int) -> dict[str, float]:
@@ -262,14 +262,7 @@ def count_statements(server: CountedServer, executions: int, history: int) -> di
     The loads read the last 20 of a conversation of ``history`` messages; each
     append writes two messages to a conversation of its own.
     """
-    from agentcore.resources import data_dir
-
-    bench_sql = bench_queries()
-    files = {
-        "history": _queries(data_dir("sql") / "history.sql"),
-        "variants": _queries(BENCH_SQL / "variants.sql"),
-        "narrow": _queries(BENCH_SQL / "narrow.sql"),
-    }
+    ours, bench_sql = load_queries(), bench_queries()
     agent = "bench-server-count"
     seeded = {"agent_name": agent, "sessions": 1, "history": history}
     seeded |= {"user_content": USER_CONTENT, "assistant_content": ASSISTANT_CONTENT}
@@ -282,14 +275,14 @@ def count_statements(server: CountedServer, executions: int, history: int) -> di
         conn.execute(bench_sql["analyze_history"].text)
         conn.execute(bench_sql["narrow_analyze"].text)
         pid = conn.info.backend_pid
-        for name, where in STATEMENTS:
-            query = files[where][name]
+        for name in STATEMENTS:
+            query = ours[name] if name in ours else bench_sql[name]
             if "load" in name:
                 params: dict[str, Any] = {"agent_name": agent, "session_id": "0", "limit": 20}
             else:
-                params = _params(f"count-{name}")
+                params = append_params(f"count-{name}")
                 # The conversation's row exists (update_only stores nothing without it).
-                conn.execute(files["history"]["append_plain_messages"].text, params)
+                conn.execute(ours["append_plain_messages"].text, params)
             for _ in range(50):
                 conn.execute(query.text, params)
             conn.execute(MARKER)

@@ -26,7 +26,7 @@ def test_each_statement_of_a_turn_is_counted(
         name: int(count.replace(",", ""))
         for name, count in re.findall(r"^\| (\w+) \| ([\d,]+) \|$", out, re.MULTILINE)
     }
-    assert set(counts) == {name for name, _ in server_count.STATEMENTS}, out
+    assert set(counts) == set(server_count.STATEMENTS), out
     # A statement costs the server tens of thousands of instructions, not a few
     # (the marker's own cost subtracted) nor millions (planning not amortized).
     assert all(20_000 < count < 2_000_000 for count in counts.values()), counts
