@@ -378,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             trees.append((ref, old))
         trees.append(("this tree", ROOT))
+        Path(tmp).chmod(0o711)  # as root, the server's account passes through it
         server = embedded.start(Path(tmp) / "pgdata", throwaway=True)
         try:
             migrations.apply(server.dsn)

@@ -125,9 +125,9 @@ def current_version() -> dict[str, str]:
 def own_server() -> tuple[str, Callable[[], None]]:
     from agentcore import embedded
 
-    server = embedded.start(
-        Path(tempfile.mkdtemp(prefix="agentcore-bench-")) / "pgdata", throwaway=True
-    )
+    parent = Path(tempfile.mkdtemp(prefix="agentcore-bench-"))
+    parent.chmod(0o711)  # as root, the server's account passes through it
+    server = embedded.start(parent / "pgdata", throwaway=True)
     return server.dsn, server.stop
 
 

@@ -863,6 +863,7 @@ def _own_server() -> tuple[str, Callable[[], None]]:
     from agentcore import embedded
 
     parent = Path(tempfile.mkdtemp(prefix="agentcore-bench-"))
+    parent.chmod(0o711)  # as root, the server's account passes through it
     server = embedded.start(parent / "pgdata", throwaway=True)
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute("CREATE DATABASE agentcore_bench")

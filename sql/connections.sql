@@ -5,3 +5,11 @@
 -- the database chose: agentcore's text is Unicode, and psycopg encodes and
 -- decodes it in the connection's client encoding.
 SET client_encoding TO 'UTF8';
+
+-- name: embedded_privacy_settings
+-- What keeps the embedded server private, as it runs: checked after each start.
+SELECT current_setting('listen_addresses'),
+       current_setting('unix_socket_directories'),
+       current_setting('unix_socket_permissions'),
+       current_setting('hba_file'),
+       current_setting('ident_file');

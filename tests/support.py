@@ -28,11 +28,13 @@ CREATED_DIRS: list[Path] = []
 def scratch_dir(prefix: str) -> Iterator[Path]:
     """A new directory in the temp dir, removed afterwards with everything in it.
 
-    Never under the repository or $HOME: as root the embedded server's wheel
-    opens the parents of a data directory to the unprivileged user that runs
-    PostgreSQL.
+    As root it is 0711: an embedded server's data directory inside it must be
+    reachable by the account that runs PostgreSQL (``pgserver``), and
+    agentcore opens no folder it did not make.
     """
     path = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        path.chmod(0o711)
     CREATED_DIRS.append(path)
     try:
         yield path

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,6 +25,7 @@ from agentcore import (
     DatabaseUnavailableError,
     PostgresHistoryRepository,
     StorageError,
+    embedded,
     migrations,
 )
 from agentcore.embedded import EmbeddedServer
@@ -146,14 +148,13 @@ class Outage:
     """Stop and start the private embedded server (its data is kept)."""
 
     def __init__(self, server: EmbeddedServer) -> None:
-        self.handle = server._handle
+        self.server = server
 
     def stop(self) -> None:
-        self.handle.stop()
+        assert embedded.stop(self.server.data_dir)
 
     def start(self) -> None:
-        with self.handle._lock:
-            self.handle.ensure_postgres_running()
+        assert embedded.start(self.server.data_dir).dsn == self.server.dsn
 
 
 @pytest.fixture
@@ -237,9 +238,11 @@ async def test_a_wrong_password_is_a_database_unavailable_error(
     private_server: EmbeddedServer, outage_dsn: str
 ) -> None:
     role = f"pw_user_{random.randrange(10**9)}"
-    hba = private_server.data_dir / "pg_hba.conf"
-    original = hba.read_text()
     async with await admin_connection(private_server.dsn) as admin:
+        row = await (await admin.execute("SHOW hba_file")).fetchone()
+        assert row is not None
+        hba = Path(row[0])
+        original = hba.read_text()
         await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'right-password'")
         hba.write_text(f"local all {role} scram-sha-256\n" + original)
         await admin.execute("SELECT pg_reload_conf()")
