@@ -227,11 +227,13 @@ def stop(data_dir: Path) -> bool:
         running.
 
     Raises:
+        MissingDependencyError: the ``embedded`` extra is not installed.
         DatabaseUnavailableError: the server could not be stopped.
     """
     data_dir = _absolute(data_dir)
     if not _is_file(data_dir / "PG_VERSION"):
         return False
+    _installation()  # its programs are not needed, but a server without them cannot run
     try:
         account = _Account.for_server()
         control = _control_dir(data_dir, account)

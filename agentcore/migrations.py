@@ -49,15 +49,24 @@ def apply(dsn: str, *, migrations_dir: Path | None = None) -> list[str]:
         The ids of the migrations applied by this call, oldest first; ``[]``
         when the schema was already current.
 
+    A current schema is found by reading yoyo's tables, without its lock: a
+    role that may only read them (the application's least-privilege role of
+    docs/operations.md) can call this at start-up, and it fails only when
+    something is left to apply.
+
     Raises:
         DatabaseUnavailableError: the database cannot be reached.
-        MigrationError: a migration failed; its transaction was rolled back.
+        MigrationError: a migration failed (its transaction was rolled back), or
+            the role may not run migrations and some are pending.
     """
     migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
-    with _backend(dsn, "apply") as backend, _lock(backend):
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
-        return [m.id for m in pending]
+    with _backend(dsn, "apply") as backend:
+        if _may_read_state(backend) and not backend.to_apply(migrations):
+            return []
+        with _lock(backend):
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+            return [m.id for m in pending]
 
 
 def rollback(dsn: str, *, steps: int | None = 1, migrations_dir: Path | None = None) -> list[str]:
@@ -89,6 +98,7 @@ def status(dsn: str, *, migrations_dir: Path | None = None) -> list[MigrationSta
     """Every known migration, oldest first, and whether it is applied."""
     migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
     with _backend(dsn, "read the status of") as backend:
+        _require_readable_state(backend)
         pending = {m.id for m in backend.to_apply(migrations)}
         return [MigrationState(m.id, m.id not in pending) for m in migrations]
 
@@ -122,6 +132,7 @@ def plan_rollback(
         raise MigrationError(f"steps must be >= 0 or None, got {steps}")
     migrations = read_migrations(str(migrations_dir or data_dir("migrations")))
     with _backend(dsn, "plan the rollback of") as backend:
+        _require_readable_state(backend)
         applied = [m.id for m in backend.to_rollback(migrations)]
         chosen = applied if steps is None else applied[:steps]
         cursor = backend.connection.cursor()
@@ -179,6 +190,36 @@ def _connection_params(dsn: str) -> dict[str, str]:
 @functools.cache
 def _queries() -> Queries:
     return load_queries()
+
+
+def _may_read_state(backend: Any) -> bool:
+    """Whether this role may read what is applied (yoyo's tables exist and are readable)."""
+    tables = [backend.version_table, backend.migration_table, backend.log_table]
+    cursor = backend.connection.cursor()
+    cursor.execute(_queries()["can_read_migration_state"].text, {"tables": tables})
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _require_readable_state(backend: Any) -> None:
+    """Fail clearly where yoyo would try to take its lock to "upgrade" tables it cannot see.
+
+    yoyo finds its tables through ``information_schema``, which hides the
+    tables a role has no right on: to such a role a migrated database looks
+    new, and yoyo then tries to write its lock table.
+    """
+    if _may_read_state(backend):
+        return
+    cursor = backend.connection.cursor()
+    cursor.execute(_queries()["migration_log_exists"].text, {"log_table": backend.log_table})
+    row = cursor.fetchone()
+    if row is not None and row[0]:
+        raise MigrationError(
+            "the database role may not read yoyo's tables "
+            f"({backend.version_table}, {backend.migration_table}, {backend.log_table}): "
+            "let it read them (the grants of docs/operations.md, least-privilege role) or use "
+            "the role that owns agentcore's tables"
+        )
 
 
 @contextmanager

@@ -22,3 +22,12 @@ SELECT count(DISTINCT (agent_name, session_id)), count(*) FROM conversation_hist
 -- name: count_legacy_conversations
 -- The same on the pre-session schema (0001 only), where each agent has one conversation.
 SELECT count(DISTINCT agent_name), count(*) FROM conversation_history;
+
+-- name: can_read_migration_state
+-- Whether the current role may read yoyo's bookkeeping (tables %(tables)s: its
+-- version, migrations and log), which says what is applied without yoyo's lock.
+SELECT coalesce(bool_and(CASE
+    WHEN to_regclass(t) IS NULL THEN false
+    ELSE has_table_privilege(t, 'SELECT')
+END), false)
+FROM unnest(%(tables)s::text[]) AS t;

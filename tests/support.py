@@ -104,11 +104,31 @@ def fresh_database(server: PgServer, *, migrated: bool = True) -> Iterator[str]:
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def least_privilege_grants() -> str:
-    """The SQL block of docs/operations.md's "Least-privilege role" section."""
+def least_privilege_blocks() -> tuple[str, str]:
+    """The two SQL blocks of docs/operations.md's "Least-privilege role" section.
+
+    The first creates the role (a superuser's or CREATEROLE's job), the second
+    grants it its rights (the owner's).
+    """
     text = (DOCS / "operations.md").read_text(encoding="utf-8")
     section = text.split("## Least-privilege role", 1)[1].split("\n## ", 1)[0]
-    return section.split("```sql\n", 1)[1].split("```", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in section.split("```sql\n")[1:]]
+    assert len(blocks) == 2, blocks
+    return blocks[0], blocks[1]
+
+
+def least_privilege_grants() -> str:
+    """The owner's block of docs/operations.md's "Least-privilege role" section."""
+    return least_privilege_blocks()[1]
+
+
+def documented_app_role_sql(role: str, dbname: str) -> tuple[str, str]:
+    """Both documented blocks for ``role`` in database ``dbname``."""
+    create, grants = (
+        block.replace("agentcore_app", role).replace("DATABASE agentcore ", f'DATABASE "{dbname}" ')
+        for block in least_privilege_blocks()
+    )
+    return create, grants
 
 
 @contextmanager
@@ -116,9 +136,9 @@ def app_role(owner_dsn: str) -> Iterator[str]:
     """Run the documented grants on ``owner_dsn``'s database; yield the app role's DSN."""
     dbname = conninfo_to_dict(owner_dsn)["dbname"]
     role = f"agentcore_app_{os.getpid()}_{next(_counter)}"
-    grants = least_privilege_grants().replace("agentcore_app", role)
-    grants = grants.replace("DATABASE agentcore ", f'DATABASE "{dbname}" ')
+    create, grants = documented_app_role_sql(role, str(dbname))
     with psycopg.connect(owner_dsn, autocommit=True) as conn:
+        conn.execute(create.encode())
         conn.execute(grants.encode())
     try:
         yield make_conninfo(owner_dsn, user=role, password="change-me")

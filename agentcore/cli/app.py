@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agentcore.cli import commands, lifecycle
+from agentcore.cli.database import APP_ROLE
 from agentcore.cli.render import describe, escape
 from agentcore.errors import AgentcoreError
 from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE
@@ -191,9 +192,15 @@ def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:
     db = add(
         "db",
         commands.db,
-        "the embedded database: info (default), dsn (print only its DSN, starting it) or stop",
+        "the embedded database: info (default), dsn (print only a DSN for applications, "
+        "starting it) or stop",
     )
     db.add_argument("action", nargs="?", choices=["info", "dsn", "stop"], default="info")
+    db.add_argument(
+        "--owner",
+        action="store_true",
+        help=f"with dsn: the owner's DSN (superuser, for migrations), not the {APP_ROLE} role's",
+    )
     return parser
 
 

@@ -12,9 +12,11 @@ from agentcore import embedded, migrations
 from agentcore.cli import render
 from agentcore.cli.chat import build_model, run_chat
 from agentcore.cli.database import (
+    APP_ROLE,
     FROM_EMBEDDED,
     Database,
     describe_source,
+    embedded_app_dsn,
     explicit_dsn,
     open_repository,
     prepare,
@@ -194,7 +196,7 @@ def db(args: argparse.Namespace) -> int:
         server = embedded.start(data_dir)
         database = Database(dsn=server.dsn, source=FROM_EMBEDDED, prog=args.prog)
         prepare(database, apply_migrations=True)
-        say(database.dsn)
+        say(database.dsn if args.owner else embedded_app_dsn(database.dsn))
         return 0
     state = embedded.status(data_dir)
     if state.running:
@@ -206,7 +208,8 @@ def db(args: argparse.Namespace) -> int:
     say(f"data directory: {state.data_dir}")
     say(f"status:         {status}")
     if state.dsn:
-        say(f"dsn:            {state.dsn}")
+        say(f"owner dsn:      {state.dsn}")
+        say(f"app dsn:        `{args.prog} db dsn` (role {APP_ROLE}: reads and writes rows only)")
     if explicit_dsn(args.dsn):
         say("note:           a DSN is set (--dsn or AGENTCORE_DATABASE_URL): commands use it")
     return 0

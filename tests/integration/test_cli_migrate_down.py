@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from agentcore import embedded
+from agentcore import embedded, migrations
 from agentcore.cli import main
 from tests.support import scratch_dir
 
@@ -210,9 +210,19 @@ def test_db_dsn_prints_only_the_embedded_databases_dsn(
     )
     assert done.returncode == 0, done.stderr
     (dsn,) = done.stdout.splitlines()
-    assert dsn == embedded.status(embedded_home / "pgdata").dsn
+    # Applications get the least-privilege role; the owner's DSN only on request.
+    owner = embedded.status(embedded_home / "pgdata").dsn
+    assert dsn == psycopg.conninfo.make_conninfo(owner, user="agentcore_app")
+    owner_run = subprocess.run(
+        [sys.executable, "-m", "agentcore", "db", "dsn", "--owner"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert owner_run.stdout.splitlines() == [owner]
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             "SELECT count(*) FROM conversation_history WHERE agent_name = 'docs'"
         ).fetchone()
-    assert row == (2,)
+        assert row == (2,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DROP TABLE conversation_history")
+    assert [m.applied for m in migrations.status(dsn)] == [True] * len(MIGRATIONS)

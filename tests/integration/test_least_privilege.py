@@ -6,11 +6,15 @@ The contract suite runs through that role too (``tests/contract``, the
 
 from __future__ import annotations
 
+import os
+import random
+
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from agentcore import MigrationError, PostgresHistoryRepository, migrations
-from tests.support import app_role, least_privilege_grants
+from tests.support import PgServer, app_role, documented_app_role_sql, least_privilege_grants
 
 DDL = [
     "CREATE TABLE sneaky (x int)",
@@ -39,15 +43,68 @@ def test_the_app_role_cannot_change_the_schema(database_dsn: str, statement: str
             conn.execute(statement.encode())
 
 
-def test_migrations_need_the_owner(database_dsn: str) -> None:
-    with app_role(database_dsn) as app_dsn:
-        with pytest.raises(MigrationError):
-            migrations.rollback(app_dsn, steps=None)
-        with pytest.raises(MigrationError):
-            migrations.apply(app_dsn)
-    assert all(m.applied for m in migrations.status(database_dsn))
+def test_migrations_need_the_owner_but_the_app_role_can_read_their_state(
+    database_dsn: str,
+) -> None:
     every = len(migrations.status(database_dsn))
-    assert len(migrations.rollback(database_dsn, steps=None)) == every  # the owner can
+    with app_role(database_dsn) as app_dsn:
+        # Reading the state needs no lock: status, a plan, and apply on a current schema.
+        assert [m.applied for m in migrations.status(app_dsn)] == [True] * every
+        assert migrations.apply(app_dsn) == []
+        assert migrations.plan_rollback(app_dsn).ids == [migrations.status(app_dsn)[-1].id]
+        with pytest.raises(MigrationError, match="may not write yoyo's lock table"):
+            migrations.rollback(app_dsn, steps=None)
+        newest = migrations.rollback(database_dsn)  # the owner can
+        with pytest.raises(MigrationError, match="may not write yoyo's lock table"):
+            migrations.apply(app_dsn)  # something is pending now
+        assert [m.applied for m in migrations.status(app_dsn)] == [True] * (every - 1) + [False]
+    assert migrations.apply(database_dsn) == newest
+
+
+def test_a_role_that_may_not_read_yoyos_tables_is_told_what_to_grant(database_dsn: str) -> None:
+    with app_role(database_dsn) as app_dsn:
+        with psycopg.connect(database_dsn, autocommit=True) as conn:
+            role = psycopg.conninfo.conninfo_to_dict(app_dsn)["user"]
+            conn.execute(f'REVOKE SELECT ON _yoyo_migration FROM "{role}"'.encode())
+        with pytest.raises(MigrationError, match="let it read them"):
+            migrations.status(app_dsn)
+
+
+def test_the_documented_blocks_run_as_written_by_an_owner_that_is_no_superuser(
+    pg_server: PgServer,
+) -> None:
+    """The first block as a superuser, the second as the owner, in the owner's database."""
+    suffix = f"{os.getpid()}_{random.randrange(10**9)}"
+    owner, app, dbname = f"owner_{suffix}", f"agentcore_app_{suffix}", f"owned_{suffix}"
+    admin = pg_server.dsn("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{owner}" LOGIN NOSUPERUSER NOCREATEROLE'.encode())
+        conn.execute(f'CREATE DATABASE "{dbname}" OWNER "{owner}"'.encode())
+    owner_dsn = make_conninfo(pg_server.dsn(dbname), user=owner)
+    app_dsn = make_conninfo(pg_server.dsn(dbname), user=app, password="change-me")
+    create, grants = documented_app_role_sql(app, dbname)
+    try:
+        migrations.apply(owner_dsn)
+        with psycopg.connect(owner_dsn, autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(create.encode())  # why the first block is not the owner's
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(create.encode())
+        with psycopg.connect(owner_dsn, autocommit=True) as conn:
+            conn.execute(grants.encode())
+        assert all(m.applied for m in migrations.status(app_dsn))
+        with psycopg.connect(app_dsn, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO conversation_sessions (agent_name, session_id, next_seq) "
+                "VALUES ('a', 's', 0)"
+            )
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DROP TABLE conversation_history")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'.encode())
+            conn.execute(f'DROP ROLE IF EXISTS "{app}"'.encode())
+            conn.execute(f'DROP ROLE IF EXISTS "{owner}"'.encode())
 
 
 async def test_the_app_role_runs_every_operation(database_dsn: str) -> None:
