@@ -4,8 +4,7 @@ Runs a small part of the suite in a subprocess whose temp directory
 (``TMPDIR``) is a fresh empty folder, so that other test runs on the machine
 cannot interfere: the part starts its own embedded server (the shared test
 server and a private one) and uses the docs examples' data directories. The
-folder must be empty afterwards (but for the per-user runtime folder, see
-below). pytest's own ``tmp_path`` folders go to
+folder must be empty afterwards. pytest's own ``tmp_path`` folders go to
 ``--basetemp`` elsewhere; they are pytest's business (removed after a passing
 run, see ``tmp_path_retention_policy``).
 """
@@ -51,8 +50,6 @@ def test_a_run_of_tests_using_every_kind_of_scratch_dir_leaves_the_temp_dir_empt
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert " passed" in done.stdout.splitlines()[-1]
-        # Only platformdirs' per-user runtime folder may be there: the stand-in for
-        # /run/user/UID when XDG_RUNTIME_DIR is unset, where the server wheel keeps
-        # its inter-process lock. One per user, shared by every run and by the CLI.
-        runtime = {f"runtime-{os.getuid()}"} if "XDG_RUNTIME_DIR" not in env else set()
-        assert {p.name for p in tmpdir.iterdir()} <= runtime
+        # Not even a lock file or a runtime folder: agentcore keeps its start lock
+        # beside each data directory, not in a folder shared by every run.
+        assert [p.name for p in tmpdir.iterdir()] == []
