@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from agentcore.cli import render
 from agentcore.cli.commands import say
@@ -251,7 +251,7 @@ def import_(args: argparse.Namespace) -> int:
     """``agentcore import FILE``: load a JSON Lines export (``-``: stdin)."""
     database = _database(args)
 
-    async def run(lines: TextIO) -> TransferReport:
+    async def run(lines: BinaryIO) -> TransferReport:
         bar = ProgressBar(sys.stderr, "conversations")
         try:
             async with open_repository(database) as repository:
@@ -292,16 +292,14 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 
 @contextmanager
-def _input(path: str) -> Iterator[TextIO]:
+def _input(path: str) -> Iterator[BinaryIO]:
+    # Bytes: import_jsonl measures each line before decoding it (as UTF-8,
+    # whatever the locale says).
     if path == "-":
-        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="\n")
-        try:
-            yield stdin
-        finally:
-            stdin.detach()
+        yield sys.stdin.buffer
         return
     try:
-        file = Path(path).open(encoding="utf-8", newline="\n")
+        file = Path(path).open("rb")
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
     with file:
