@@ -32,6 +32,27 @@ class InvalidDsnError(InvalidInputError):
     """A database DSN could not be parsed; the message never holds its password."""
 
 
+class LineTooLongError(InvalidInputError):
+    """A line of an import is longer than any line of a valid export can be.
+
+    It is refused after reading at most ``limit`` + 1 of its bytes, before
+    they are decoded (``agentcore.transfer.max_line_bytes`` says how the
+    limit follows from the message size limits).
+
+    Attributes:
+        line_number: The line, counted from 1.
+        limit: The most bytes a line may hold, not counting its newline.
+    """
+
+    def __init__(self, line_number: int, limit: int) -> None:
+        self.line_number = line_number
+        self.limit = limit
+        super().__init__(
+            f"line {line_number}: longer than {limit:,} bytes, the most a line of a valid "
+            "export holds under this repository's message size limits; refused unread"
+        )
+
+
 class StorageError(AgentcoreError):
     """The history store failed; nothing partial was written."""
 

@@ -20,10 +20,11 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, IsolationLevel
+from psycopg.conninfo import make_conninfo
 from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
-from agentcore.dsn import parse_dsn
+from agentcore.dsn import SECRET_KEYWORDS, parse_dsn, redact
 from agentcore.encoding import SUPPORTED_ENCODING, check_server_encoding
 from agentcore.errors import (
     AgentcoreError,
@@ -1052,7 +1053,10 @@ async def check_connection(dsn: str, *, timeout: float = 10.0) -> None:
     try:
         conn = await AsyncConnection.connect(dsn, connect_timeout=max(1, round(timeout)))
     except psycopg.Error as exc:
-        raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
+        # libpq's text may quote a piece of the password (an unencoded "@" in a
+        # URL makes its tail part of the host name).
+        message = redact(f"cannot connect to the database: {exc}", dsn)
+        raise DatabaseUnavailableError(message) from exc
     await conn.close()
 
 
@@ -1078,6 +1082,18 @@ class _db_errors:
         raise _translate(exc, self._pool) from exc
 
 
+def _redacted(message: str, pool: AsyncConnectionPool[Any]) -> str:
+    """``message`` without the passwords of the pool's DSN or connection arguments."""
+    conninfo = getattr(pool, "conninfo", "")
+    kwargs = getattr(pool, "kwargs", None) or {}
+    message = redact(message, conninfo if isinstance(conninfo, str) else "")
+    for keyword in SECRET_KEYWORDS:
+        secret = kwargs.get(keyword)
+        if secret:
+            message = redact(message, make_conninfo(**{keyword: str(secret)}))
+    return message
+
+
 def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError:
     if isinstance(exc, PoolTimeout):
         return DatabaseUnavailableError(
@@ -1094,16 +1110,19 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
             "migrations "
             "(agentcore.migrations.apply(dsn), or `agentcore migrate up`)"
         )
+    text = _redacted(str(exc), pool)  # libpq's text may quote a piece of the password
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return StorageError(
-            f"the database refuses writes ({exc}): default_transaction_read_only is on "
+            f"the database refuses writes ({text}): default_transaction_read_only is on "
             "for this database or role, or the server is a read-only standby"
         )
     if isinstance(exc, psycopg.OperationalError) and _lost_connection(exc):
-        return DatabaseUnavailableError(f"database connection failed: {exc}")
+        return DatabaseUnavailableError(f"database connection failed: {text}")
     if isinstance(exc, psycopg.Error):
-        return StorageError(f"database error: {exc}")
-    return StorageError(f"unexpected error while talking to the database: {exc!r}")
+        return StorageError(f"database error: {text}")
+    return StorageError(
+        f"unexpected error while talking to the database: {type(exc).__name__}({text!r})"
+    )
 
 
 def _lost_connection(exc: psycopg.OperationalError) -> bool:

@@ -10,8 +10,10 @@ per line:
 
 Both directions stream: an export reads each conversation in batches
 (``iter_history``), an import hands each conversation's messages to
-``import_session`` one line at a time. Memory stays bounded by a batch,
-whatever the length of a conversation.
+``import_session`` one line at a time. An export holds one batch of messages
+at a time, an import one line, and a line longer than :func:`max_line_bytes`
+is refused before it is decoded: memory stays bounded whatever the length of
+a conversation or of a line.
 """
 
 from __future__ import annotations
@@ -20,12 +22,24 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from agentcore.errors import InvalidInputError, InvalidMessageError, SessionExistsError
+from agentcore.errors import (
+    InvalidInputError,
+    InvalidMessageError,
+    LineTooLongError,
+    SessionExistsError,
+)
 from agentcore.models import Message, SessionInfo
 from agentcore.repository import HistoryRepository
-from agentcore.validation import check_identifier
+from agentcore.validation import (
+    MAX_CONTENT_CHARS_LIMIT,
+    MAX_ID_LENGTH,
+    MAX_JSON_FIELD_BYTES,
+    MAX_SESSION_METADATA_CHARS,
+    MAX_TEXT_FIELD_CHARS,
+    check_identifier,
+)
 
 FORMAT = "agentcore-history"
 """The ``format`` of the header line."""
@@ -35,6 +49,65 @@ FORMAT_VERSION = 1
 
 # One stateless encoder (json.dumps with options builds one per call).
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+JSON_BYTES_PER_CHAR = 6
+"""Most bytes one character of a string takes in an export's JSON: the export
+writes UTF-8 unescaped (``ensure_ascii=False``), so a character is 1 to 4 bytes,
+``"`` and ``\\`` are 2, and a control character is escaped in 6 (``\\u001b``)."""
+
+LINE_OVERHEAD_BYTES = 1024
+"""More than a line holds besides its strings and JSON fields: its keys,
+quotes and commas, the role, a ``created_at``, a message count."""
+
+
+def max_line_bytes(max_content_chars: int = MAX_CONTENT_CHARS_LIMIT) -> int:
+    """The longest line a valid export holds for a repository, in bytes (newline excluded).
+
+    The longest line is a message's, with every field at its limit (the
+    limits of :mod:`agentcore.validation`, which both repositories apply):
+
+    * ``content``: ``max_content_chars`` characters, ``name`` and
+      ``tool_call_id``: :data:`~agentcore.validation.MAX_TEXT_FIELD_CHARS`
+      each, at :data:`JSON_BYTES_PER_CHAR` bytes a character;
+    * ``metadata``, ``tool_calls`` and ``item``:
+      :data:`~agentcore.validation.MAX_JSON_FIELD_BYTES` each, measured as
+      the very JSON text an export writes (compact, UTF-8);
+    * the message id, agent name and session id:
+      :data:`~agentcore.validation.MAX_ID_LENGTH` characters each;
+    * :data:`LINE_OVERHEAD_BYTES` for the rest.
+
+    A session line (metadata of at most
+    :data:`~agentcore.validation.MAX_SESSION_METADATA_CHARS` characters) is
+    far shorter; the header is one short line. With the default
+    ``max_content_chars`` (1,000,000) the bound is 43,754,350 bytes; with the
+    largest (25,000,000), 187,754,350.
+
+    Args:
+        max_content_chars: The importing repository's ``max_content_chars``.
+
+    Returns:
+        The bound: any longer line holds a field over its limit, which the
+        repository would refuse anyway.
+    """
+    message = (
+        JSON_BYTES_PER_CHAR * (max_content_chars + 2 * MAX_TEXT_FIELD_CHARS + 3 * MAX_ID_LENGTH)
+        + 3 * MAX_JSON_FIELD_BYTES
+        + LINE_OVERHEAD_BYTES
+    )
+    session = (
+        4 * MAX_SESSION_METADATA_CHARS  # characters of JSON text, escapes included
+        + JSON_BYTES_PER_CHAR * 2 * MAX_ID_LENGTH
+        + LINE_OVERHEAD_BYTES
+    )
+    return max(message, session)
+
+
+class BinaryLines(Protocol):
+    """An export read as bytes: a file opened ``"rb"``, ``sys.stdin.buffer``."""
+
+    def readline(self, size: int = -1, /) -> bytes:
+        """The next line, at most ``size`` bytes of it; ``b""`` at the end."""
 
 
 class TextSink(Protocol):
@@ -143,7 +216,7 @@ def _line(value: dict[str, Any]) -> str:
 
 async def import_jsonl(
     repository: HistoryRepository,
-    lines: Iterable[str],
+    lines: BinaryLines | Iterable[str],
     *,
     on_progress: Progress | None = None,
 ) -> TransferReport:
@@ -155,21 +228,31 @@ async def import_jsonl(
     stops the import with an error; the ones before it stay stored, and a
     second run after the fix skips them.
 
+    A line longer than :func:`max_line_bytes` (for the repository's
+    ``max_content_chars``) stops the import too. From a binary or text file
+    (anything with ``readline``) at most that many bytes (characters) of a
+    line are read before it is refused, so memory stays bounded whatever the
+    file holds; strings given in a list are only measured.
+
     Args:
         repository: Where to store.
-        lines: The file's lines (an open text file, ``sys.stdin``).
+        lines: The export: a file opened in binary (best: it is decoded as
+            UTF-8 only once its length is known to be acceptable), a text
+            file, ``sys.stdin``, or any iterable of lines.
         on_progress: Called after each conversation with the totals so far.
 
     Returns:
         How many conversations and messages were stored, and how many skipped.
 
     Raises:
-        InvalidInputError: a line is not JSON, the header is missing or of
-            another version, or lines are out of place (the message says
-            which line).
+        LineTooLongError: a line is longer than :func:`max_line_bytes`.
+        InvalidInputError: a line is not UTF-8 or not JSON, the header is
+            missing or of another version, or lines are out of place (the
+            message says which line).
         InvalidMessageError: a message is invalid (with its line).
     """
-    reader = _Lines(iter(lines))
+    limit = max_line_bytes(getattr(repository, "max_content_chars", MAX_CONTENT_CHARS_LIMIT))
+    reader = _Lines(_bounded_lines(lines, limit))
     header = reader.next_object()
     if header is None or header.get("format") != FORMAT:
         raise InvalidInputError(f"line 1: not an agentcore export (no {FORMAT!r} header)")
@@ -221,6 +304,8 @@ async def _import_one(
         for _ in messages:  # read past its messages
             pass
         return None
+    except LineTooLongError:
+        raise  # it names its line already
     except InvalidMessageError as exc:
         raise InvalidMessageError(
             f"session {session!r} of agent {agent!r} ({where}), line {reader.number}: {exc}"
@@ -246,6 +331,40 @@ def _time(value: Any, where: str) -> datetime | None:
         return datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{where} is not an ISO 8601 time: {value!r}") from None
+
+
+def _bounded_lines(source: BinaryLines | Iterable[str], limit: int) -> Iterator[str]:
+    """The lines of ``source`` as text, each refused once it is known to exceed ``limit`` bytes."""
+    readline: Callable[[int], bytes | str] | None = getattr(source, "readline", None)
+    if readline is None:
+        for number, text in enumerate(cast("Iterable[str]", source), start=1):
+            yield _checked(text, number, limit)
+        return
+    number = 0
+    # One byte (or character, at least a byte) more than a line may hold: its newline.
+    while line := readline(limit + 1):
+        number += 1
+        yield _checked(line, number, limit)
+
+
+def _checked(line: bytes | str, number: int, limit: int) -> str:
+    """``line`` as text, unless it is longer than ``limit`` bytes before its newline."""
+    if isinstance(line, bytes):
+        if len(line) - line.endswith(b"\n") > limit:
+            raise LineTooLongError(number, limit)
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"line {number}: not UTF-8 (byte {exc.start + 1} of the line)"
+            ) from None
+    chars = len(line) - line.endswith("\n")
+    # Measured in UTF-8 only when it may matter: a character is 1 to 4 bytes.
+    if chars > limit or (
+        4 * chars > limit and len(line[:chars].encode("utf-8", "surrogatepass")) > limit
+    ):
+        raise LineTooLongError(number, limit)
+    return line
 
 
 class _Lines:

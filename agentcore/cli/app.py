@@ -7,13 +7,15 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from typing import NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import NoReturn, TextIO
 
 from agentcore.cli import commands, lifecycle
-from agentcore.cli.database import APP_ROLE
-from agentcore.cli.render import describe, escape
-from agentcore.errors import AgentcoreError
+from agentcore.cli.database import APP_ROLE, DSN_ENV
+from agentcore.cli.render import describe, escape, redacted
+from agentcore.dsn import has_password, parse_dsn
+from agentcore.errors import AgentcoreError, InvalidDsnError
 from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE
 
 EXIT_OK = 0
@@ -52,19 +54,88 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "agentcore") -> int:
     """
     parser = build_parser(os.environ.get(PROG_ENV) or prog)
     args = parser.parse_args(argv)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    # Every DSN this invocation may quote in a message; their passwords are hidden.
+    dsns = [dsn for dsn in (args.dsn, os.environ.get(DSN_ENV)) if dsn]
+    _warn_of_password_in_argv(args.dsn)
     command: Command = args.command
+    with _logging_to_stderr(debug=args.debug, dsns=dsns):
+        try:
+            return command(args)
+        except AgentcoreError as exc:
+            if args.debug:
+                sys.stderr.write(redacted(traceback.format_exc(), dsns))
+            print(f"agentcore: error: {describe(exc, dsns=dsns)}", file=sys.stderr)
+            return EXIT_ERROR
+        except KeyboardInterrupt:
+            print("agentcore: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+
+PASSWORD_IN_ARGV_WARNING = (
+    "agentcore: warning: --dsn holds a password, which every local user can read in the "
+    f"process list (ps); set ${DSN_ENV} or use a libpq passfile (~/.pgpass) or service "
+    "file instead"
+)
+"""Printed once on stderr when ``--dsn`` carries a password (never the password itself)."""
+
+
+def _warn_of_password_in_argv(dsn: str | None) -> None:
+    if not dsn or not has_password(dsn):
+        return
     try:
-        return command(args)
-    except AgentcoreError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"agentcore: error: {describe(exc)}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("agentcore: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        parse_dsn(dsn)
+    except InvalidDsnError:
+        return  # the command reports the malformed DSN, in one line
+    commands.say(PASSWORD_IN_ARGV_WARNING, file=sys.stderr)
+
+
+class _Stderr(logging.StreamHandler[TextIO]):
+    """A handler writing to whatever ``sys.stderr`` is when a record comes (like
+    logging's last resort), hiding the passwords of ``dsns`` in every line."""
+
+    def __init__(self, dsns: Sequence[str]) -> None:
+        super().__init__()
+        self._dsns = list(dsns)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always sys.stderr
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redacted(super().format(record), self._dsns)
+
+
+@contextmanager
+def _logging_to_stderr(*, debug: bool, dsns: Sequence[str]) -> Iterator[None]:
+    """Log records (a driver's warnings; with ``--debug`` everything) on stderr, redacted.
+
+    Without a handler of the application's own, Python prints warnings through
+    its last-resort handler, which would show libpq's text as it is. When the
+    root logger already has handlers (an application calling :func:`main`,
+    pytest), they are left to do their job.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
+    handler = _Stderr(dsns)
+    handler.setLevel(logging.DEBUG if debug else logging.WARNING)
+    handler.setFormatter(
+        logging.Formatter("%(levelname)s %(name)s: %(message)s" if debug else "%(message)s")
+    )
+    level = root.level
+    root.addHandler(handler)
+    if debug:
+        root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import io
 import json
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from agentcore.cli import render
 from agentcore.cli.commands import say
@@ -251,7 +254,7 @@ def import_(args: argparse.Namespace) -> int:
     """``agentcore import FILE``: load a JSON Lines export (``-``: stdin)."""
     database = _database(args)
 
-    async def run(lines: TextIO) -> TransferReport:
+    async def run(lines: BinaryIO) -> TransferReport:
         bar = ProgressBar(sys.stderr, "conversations")
         try:
             async with open_repository(database) as repository:
@@ -285,23 +288,71 @@ def _output(path: str | None) -> Iterator[TextIO]:
             stdout.detach()
         return
     try:
-        with Path(path).open("w", encoding="utf-8", newline="\n") as file:
+        with (
+            open_private(path) as binary,
+            io.TextIOWrapper(binary, encoding="utf-8", newline="\n") as file,
+        ):
             yield file
     except OSError as exc:
         raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
 
 
+EXPORT_FILE_MODE = 0o600
+"""An export holds conversations, which are private: only its owner may read it."""
+
+
 @contextmanager
-def _input(path: str) -> Iterator[TextIO]:
+def open_private(path: str) -> Iterator[io.BufferedWriter]:
+    """Open ``path`` to write an export: created 0600, whatever the umask.
+
+    An existing file is overwritten, as shells do with ``>``, but only a
+    regular file of this account's: its mode is narrowed to 0600 before its
+    contents are truncated. A symbolic link is never followed (someone who can
+    write the directory could point it anywhere), and a file of another
+    account is refused. A FIFO or a device (``/dev/null``) is written as it is.
+
+    Raises:
+        InvalidInputError: ``path`` cannot be opened, is a symbolic link, or
+            is a file of another account.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, EXPORT_FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidInputError(
+                f"cannot write {path}: it is a symbolic link, which an export never follows"
+            ) from None
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            if info.st_uid != os.geteuid():
+                raise InvalidInputError(
+                    f"cannot write {path}: it belongs to another account (uid {info.st_uid})"
+                )
+            os.fchmod(fd, EXPORT_FILE_MODE)  # the umask cannot widen it, an old file narrows
+            os.ftruncate(fd, 0)
+        binary = os.fdopen(fd, "wb")
+    except OSError as exc:
+        os.close(fd)
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    with binary:
+        yield binary
+
+
+@contextmanager
+def _input(path: str) -> Iterator[BinaryIO]:
+    # Bytes: import_jsonl measures each line before decoding it (as UTF-8,
+    # whatever the locale says).
     if path == "-":
-        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="\n")
-        try:
-            yield stdin
-        finally:
-            stdin.detach()
+        yield sys.stdin.buffer
         return
     try:
-        file = Path(path).open(encoding="utf-8", newline="\n")
+        file = Path(path).open("rb")
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
     with file:

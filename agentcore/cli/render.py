@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from agentcore.dsn import redact
 from agentcore.errors import AgentcoreError
 from agentcore.models import Message, SessionInfo
 
@@ -103,7 +104,17 @@ def _dumps(value: Any) -> str:
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def describe(exc: AgentcoreError) -> str:
-    """The error as one safe line (driver messages often span several)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+def describe(exc: AgentcoreError, *, dsns: Sequence[str] = ()) -> str:
+    """The error as one safe line (driver messages often span several).
+
+    The passwords of ``dsns`` are hidden, wherever a driver's text quotes them.
+    """
+    lines = [line.strip() for line in redacted(str(exc), dsns).splitlines() if line.strip()]
     return escape("; ".join(lines)) or type(exc).__name__
+
+
+def redacted(text: str, dsns: Sequence[str]) -> str:
+    """``text`` without any part of the passwords of ``dsns`` (:func:`agentcore.dsn.redact`)."""
+    for dsn in dsns:
+        text = redact(text, dsn)
+    return text

@@ -14,15 +14,22 @@ from agentcore import (
     InMemoryHistoryRepository,
     InvalidInputError,
     InvalidMessageError,
+    LineTooLongError,
 )
-from agentcore.transfer import FORMAT_VERSION, TransferReport, export_jsonl, import_jsonl
+from agentcore.transfer import (
+    FORMAT_VERSION,
+    TransferReport,
+    export_jsonl,
+    import_jsonl,
+    max_line_bytes,
+)
 
 A, B = "support-bot", "sales-bot"
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
 CONVERSATION: list[dict[str, Any]] = [
     {"role": "system", "content": "be brief", "metadata": {"k": [1, 2.5, None, 10**30]}},
-    {"role": "user", "content": "héllo\n\"quoted\" ☃", "name": "ann", "id": "m1", "created_at": T0},
+    {"role": "user", "content": 'héllo\n"quoted" ☃', "name": "ann", "id": "m1", "created_at": T0},
     {
         "role": "assistant",
         "content": None,
@@ -103,7 +110,7 @@ async def test_the_format_is_a_header_then_session_and_message_lines(
         "session_id": "s1",
         "message": {
             "role": "user",
-            "content": "héllo\n\"quoted\" ☃",
+            "content": 'héllo\n"quoted" ☃',
             "name": "ann",
             "metadata": {},
             "id": "m1",
@@ -165,3 +172,64 @@ async def test_a_bad_file_stores_nothing_of_the_bad_conversation(
     with pytest.raises(error, match=fragment):
         await import_jsonl(repo, io.StringIO(text))
     assert [s async for s in repo.iter_sessions()] == []
+
+
+def _padded_lines(length: int) -> bytes:
+    """An export whose second conversation's message line is ``length`` bytes (JSON padded
+    with spaces), the first conversation ordinary."""
+    header = b'{"format":"agentcore-history","version":1}\n'
+    ok = (
+        b'{"type":"session","agent_name":"a","session_id":"ok"}\n'
+        b'{"type":"message","agent_name":"a","session_id":"ok",'
+        b'"message":{"role":"user","content":"fine"}}\n'
+    )
+    message = (
+        b'{"type":"message","agent_name":"a","session_id":"big",'
+        b'"message":{"role":"user","content":"padded"}}'
+    )
+    big = b'{"type":"session","agent_name":"a","session_id":"big"}\n' + message.ljust(length, b" ")
+    return header + ok + big + b"\n"
+
+
+@pytest.mark.parametrize("form", ["bytes", "text"])
+async def test_a_line_longer_than_any_export_line_is_refused_with_its_number(
+    repo: HistoryRepository, form: str
+) -> None:
+    limit = max_line_bytes(repo.max_content_chars)  # type: ignore[attr-defined]
+    data = _padded_lines(limit + 1)
+    source = io.BytesIO(data) if form == "bytes" else io.StringIO(data.decode())
+    with pytest.raises(LineTooLongError) as caught:
+        await import_jsonl(repo, source)
+    assert (caught.value.line_number, caught.value.limit) == (5, limit)
+    assert str(caught.value).startswith(f"line 5: longer than {limit:,} bytes")
+    assert isinstance(caught.value, InvalidInputError)
+    # The conversation before it is stored; the one it belongs to is not.
+    assert [s.session_id async for s in repo.iter_sessions()] == ["ok"]
+
+
+@pytest.mark.parametrize("form", ["bytes", "text", "list"])
+async def test_a_line_of_exactly_the_limit_is_imported(repo: HistoryRepository, form: str) -> None:
+    limit = max_line_bytes(repo.max_content_chars)  # type: ignore[attr-defined]
+    data = _padded_lines(limit)
+    text = data.decode()
+    source: Any = {
+        "bytes": io.BytesIO(data),
+        "text": io.StringIO(text),
+        "list": text.splitlines(keepends=True),
+    }[form]
+    report = await import_jsonl(repo, source)
+    assert report == TransferReport(sessions=2, messages=2)
+    assert [m.content for m in await repo.load_history("a", "big")] == ["padded"]
+
+
+async def test_a_line_is_measured_in_utf8_bytes_not_characters(repo: HistoryRepository) -> None:
+    limit = max_line_bytes(repo.max_content_chars)  # type: ignore[attr-defined]
+    # Three bytes a character: a third of the limit in characters is just over it in bytes.
+    line = '{"type":"session","agent_name":"a","session_id":"s","metadata":{"x":"' + "€" * (
+        limit // 3
+    )
+    text = '{"format":"agentcore-history","version":1}\n' + line + '"}}\n'
+    with pytest.raises(LineTooLongError, match=r"^line 2: "):
+        await import_jsonl(repo, [text.splitlines(keepends=True)[0], text.splitlines()[1]])
+    with pytest.raises(LineTooLongError, match=r"^line 2: "):
+        await import_jsonl(repo, io.BytesIO(text.encode()))

@@ -405,7 +405,7 @@ def test_the_embedded_default_is_created_reused_and_stopped(cli: Cli, cli_data_d
 
 
 @pytest.mark.slow
-def test_a_wrong_password_is_one_line(cli: Cli) -> None:
+def test_a_wrong_password_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     server = embedded.start(embedded.default_data_dir())
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS pw_user")
@@ -416,8 +416,13 @@ def test_a_wrong_password_is_one_line(cli: Cli) -> None:
         hba.write_text("local all pw_user scram-sha-256\n" + hba.read_text())
         conn.execute("SELECT pg_reload_conf()")
     dsn = psycopg.conninfo.make_conninfo(server.dsn, user="pw_user", password="wrong")
-    run = cli("sessions", "--agent", "a", "--dsn", dsn)
+    monkeypatch.setenv("AGENTCORE_DATABASE_URL", dsn)  # a password stays out of argv
+    run = cli("sessions", "--agent", "a")
     assert_one_line_error(run, 'password authentication failed for user "pw_user"')
+    # Given with --dsn, the same error comes after the warning that argv shows it.
+    warning, error = cli("sessions", "--agent", "a", "--dsn", dsn).err.splitlines()
+    assert warning.startswith("agentcore: warning: --dsn holds a password")
+    assert error == run.err.strip()
 
 
 def test_migrate_up_keeps_a_predecessor_databases_rows_under_the_legacy_session(
