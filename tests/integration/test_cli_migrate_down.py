@@ -212,6 +212,7 @@ def test_db_dsn_prints_only_the_embedded_databases_dsn(
     (dsn,) = done.stdout.splitlines()
     # Applications get the least-privilege role; the owner's DSN only on request.
     owner = embedded.status(embedded_home / "pgdata").dsn
+    assert owner is not None
     assert dsn == psycopg.conninfo.make_conninfo(owner, user="agentcore_app")
     owner_run = subprocess.run(
         [sys.executable, "-m", "agentcore", "db", "dsn", "--owner"],
