@@ -20,7 +20,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from yoyo import get_backend, read_migrations
 
-from agentcore.dsn import parse_dsn
+from agentcore.dsn import parse_dsn, redact
 from agentcore.encoding import SUPPORTED_ENCODING, check_server_encoding
 from agentcore.errors import DatabaseUnavailableError, MigrationError, UnsupportedDatabaseError
 from agentcore.resources import data_dir
@@ -250,14 +250,18 @@ def _backend(dsn: str, action: str) -> Iterator[Any]:
             check_server_encoding(conn.info.parameter_status("server_encoding"), conn.info.dbname)
         backend = get_backend(url)
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
+        raise DatabaseUnavailableError(
+            f"cannot connect to the database: {redact(str(exc), dsn)}"
+        ) from exc
     try:
         yield backend
     except (MigrationError, DatabaseUnavailableError, UnsupportedDatabaseError):
         raise
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(f"lost the database connection: {exc}") from exc
+        raise DatabaseUnavailableError(
+            f"lost the database connection: {redact(str(exc), dsn)}"
+        ) from exc
     except Exception as exc:
-        raise MigrationError(f"could not {action} migrations: {exc}") from exc
+        raise MigrationError(f"could not {action} migrations: {redact(str(exc), dsn)}") from exc
     finally:
         backend.connection.close()

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentcore import migrations
 from agentcore.cli import main
 from agentcore.dsn import has_password, parse_dsn, redact
 from agentcore.errors import AgentcoreError
@@ -96,6 +97,18 @@ def test_no_error_of_the_parser_or_the_connection_holds_a_piece_of_the_password(
         message = connection_error(dsn)
         assert message, dsn  # nothing listens there
         assert leaked(message, password) == [], (dsn, message)
+        message = migration_error(dsn)
+        assert message, dsn
+        assert leaked(message, password) == [], (dsn, message)
+
+
+def migration_error(dsn: str) -> str:
+    """What agentcore.migrations says when it cannot connect (or parse)."""
+    try:
+        migrations.status(dsn)
+    except AgentcoreError as exc:
+        return str(exc)
+    return ""
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
