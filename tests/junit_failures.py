@@ -7,12 +7,13 @@ the tail of pytest's output.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 REASON_WIDTH = 160
+_PHASE = re.compile(r'failed on (?P<phase>setup|teardown) with "(?P<reason>.*)"', re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -38,21 +39,29 @@ def failed_tests(junit: Path, root: Path) -> list[FailedTest]:
     return found
 
 
-def failure_summary(title: str, failed: list[FailedTest], log: Path, limit: int = 12) -> str:
-    """A few lines: ``title``, then a failed test and its reason per line, then the log.
+def failure_summary(
+    title: str, failed: list[FailedTest], log: Path, *, per_reason: int = 3, reasons: int = 4
+) -> str:
+    """A few lines: ``title``, then each reason with how many tests and which (a few).
 
-    Past ``limit`` tests, the rest are counted by reason.
+    A broken dependency fails dozens of tests for one reason: the reasons come most
+    common first, each with its first ``per_reason`` tests, at most ``reasons`` of them.
     """
-    lines = [title, *[f"  {test.node_id} - {test.reason}" for test in failed[:limit]]]
-    if rest := failed[limit:]:
-        lines.append(f"  ...and {len(rest)} more:")
-        lines += [f"    {count} x {reason}" for reason, count in _by_reason(rest)]
-    lines.append(f"pytest's whole output: {log}")
+    lines = [title]
+    grouped: dict[str, list[str]] = {}
+    for test in failed:
+        grouped.setdefault(test.reason, []).append(test.node_id)
+    ranked = sorted(grouped.items(), key=lambda item: -len(item[1]))
+    for reason, node_ids in ranked[:reasons]:
+        lines.append(f"{len(node_ids)} x {reason}")
+        lines += [f"    {node_id}" for node_id in node_ids[:per_reason]]
+        if len(node_ids) > per_reason:
+            lines.append(f"    ...and {len(node_ids) - per_reason} more")
+    if rest := ranked[reasons:]:
+        count = sum(len(node_ids) for _, node_ids in rest)
+        lines.append(f"...and {count} more tests, failed for {len(rest)} other reasons")
+    lines.append(f"every failed test and pytest's whole output: {log}")
     return "\n".join(lines)
-
-
-def _by_reason(failed: list[FailedTest]) -> list[tuple[str, int]]:
-    return Counter(test.reason for test in failed).most_common()
 
 
 def _node_id(classname: str, name: str, root: Path) -> str:
@@ -71,5 +80,7 @@ def _reason(element: ET.Element) -> str:
     if not message:
         caught = [line for line in (element.text or "").splitlines() if line.startswith("E ")]
         message = caught[0][1:].strip() if caught else element.get("type", "failed")
+    if phase := _PHASE.fullmatch(message):
+        message = f"{phase['reason']} (in {phase['phase']})"
     first = message.splitlines()[0]
     return first if len(first) <= REASON_WIDTH else first[: REASON_WIDTH - 3] + "..."

@@ -181,6 +181,7 @@ def test_framework_own_tests_pass_on_the_bridge(
         "no:cacheprovider",
         "-q",
         "--tb=short",
+        "-rfE",  # the log ends with every failed test, one a line
         f"--junitxml={junit}",
         *[f"--deselect={node}" for node in skipped],
         *suite.paths,

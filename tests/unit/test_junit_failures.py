@@ -38,26 +38,30 @@ def test_each_failed_or_errored_test_has_its_node_id_and_a_one_line_reason(
             "tests/memory/test_a.py::TestX::test_in_class",
             "AttributeError: module 'cryptography.fernet' has no attribute 'time'",
         ),
-        FailedTest(
-            "tests/memory/test_a.py::test_err", 'failed on setup with "RuntimeError: setup broke"'
-        ),
+        FailedTest("tests/memory/test_a.py::test_err", "RuntimeError: setup broke (in setup)"),
         FailedTest("tests/memory/test_a.py::test_param[1]", "assert 1 == 3"),
         FailedTest("tests/memory/test_a.py::test_long", "x" * 157 + "..."),
     ]
 
 
-def test_the_summary_lists_a_few_failures_then_counts_the_rest_by_reason() -> None:
-    failed = [FailedTest(f"tests/test_s.py::test_{n}", "KeyError: 'time'") for n in range(40)]
-    failed.append(FailedTest("tests/test_s.py::test_other", "assert 1 == 2"))
+def test_the_summary_gives_each_reason_once_with_a_few_of_its_tests() -> None:
+    failed = [FailedTest(f"t.py::test_{n}", "KeyError: 'time'") for n in range(40)]
+    failed += [FailedTest(f"t.py::test_{n}_again", f"reason {n}") for n in range(4)]
+    failed.insert(1, FailedTest("t.py::test_other", "assert 1 == 2"))
 
-    summary = failure_summary("suite on memory: 41 failed", failed, Path("/tmp/out.txt"), limit=2)
+    summary = failure_summary("suite: 45 failed", failed, Path("/tmp/out.txt"), reasons=3)
 
     assert summary.splitlines() == [
-        "suite on memory: 41 failed",
-        "  tests/test_s.py::test_0 - KeyError: 'time'",
-        "  tests/test_s.py::test_1 - KeyError: 'time'",
-        "  ...and 39 more:",
-        "    38 x KeyError: 'time'",
-        "    1 x assert 1 == 2",
-        "pytest's whole output: /tmp/out.txt",
+        "suite: 45 failed",
+        "40 x KeyError: 'time'",
+        "    t.py::test_0",
+        "    t.py::test_1",
+        "    t.py::test_2",
+        "    ...and 37 more",
+        "1 x assert 1 == 2",
+        "    t.py::test_other",
+        "1 x reason 0",
+        "    t.py::test_0_again",
+        "...and 3 more tests, failed for 3 other reasons",
+        "every failed test and pytest's whole output: /tmp/out.txt",
     ]
