@@ -56,7 +56,9 @@ INPUT_LABELS = {
     "uv.in": "run.py's UV_REQUIREMENT",
 }
 """How a lock's annotations name the inputs run.py writes to a scratch folder."""
-COMPILE = ["--universal", "--generate-hashes", "--python-version", "3.11"]
+COMPILE = ["--universal", "--generate-hashes", "--python-version", "3.11", "--system-certs"]
+"""One lock for every Python 3.11+ and platform; the trusted certificates are the
+system's, as pip's are (a TLS-inspecting proxy's CA in the system store works for both)."""
 COMPILE_HEADER = ["--custom-compile-command", "python3 run.py lock"]
 PROG = "python3 run.py"
 """How the user runs the demo from here; the demo names it in its "run it again" hint."""
