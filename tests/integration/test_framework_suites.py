@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import FIGURES
+from tests.junit_failures import failed_tests, failure_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ROOT / "tests" / "frameworks"
@@ -180,6 +181,7 @@ def test_framework_own_tests_pass_on_the_bridge(
         "no:cacheprovider",
         "-q",
         "--tb=short",
+        "-rfE",  # the log ends with every failed test, one a line
         f"--junitxml={junit}",
         *[f"--deselect={node}" for node in skipped],
         *suite.paths,
@@ -187,15 +189,21 @@ def test_framework_own_tests_pass_on_the_bridge(
     done = subprocess.run(
         command, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False
     )
-    assert junit.exists(), done.stdout[-5000:] + done.stderr[-3000:]
+    log = tmp_path / "pytest-output.txt"  # kept when this test fails (tmp_path_retention_policy)
+    log.write_text(done.stdout + done.stderr, encoding="utf-8")
+    title = f"{framework} {suite.version}'s own tests on {backend}"
+    output_end = (done.stdout + done.stderr)[-3000:]
+    assert junit.exists(), f"{title}: no report; pytest's output ends:\n{output_end}"
     counts = ET.parse(junit).getroot().find("testsuite")
     assert counts is not None
     tests, failures, errors, skips = (
         int(counts.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")
     )
     reached = reached_file.read_text(encoding="utf-8").split()
-    assert (failures, errors) == (0, 0), done.stdout[-8000:]
-    assert done.returncode == 0, done.stdout[-5000:]
+    if failures or errors:
+        title += f": {failures} failed, {errors} errors, of {tests}"
+        pytest.fail(failure_summary(title, failed_tests(junit, root), log), pytrace=False)
+    assert done.returncode == 0, f"{title}: pytest exited {done.returncode}; see {log}"
     # Deselected ids that no longer exist would hide a typo in the list.
     assert f"{len(skipped)} deselected" in done.stdout, done.stdout[-2000:]
     assert len(reached) >= suite.min_reached, f"only {len(reached)} tests built a bridge"
