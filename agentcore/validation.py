@@ -282,7 +282,10 @@ def _describe(exc: pydantic.ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(p) for p in error["loc"])
-        parts.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
+        problem = str(error["msg"])
+        if error["type"] == "invalid-json-value":  # say what the value was
+            problem += f" (a {type(error['input']).__name__})"
+        parts.append(f"{where}: {problem}" if where else problem)
     return "; ".join(parts)
 
 
