@@ -42,7 +42,12 @@ from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
 from agentcore.repository import HistoryRepository
 from agentcore.sync import SyncHistoryRepository
-from agentcore.validation import DEFAULT_MAX_CONTENT_CHARS, MAX_ID_LENGTH, MessageInput
+from agentcore.validation import (
+    DEFAULT_MAX_CONTENT_CHARS,
+    MAX_ID_BYTES,
+    MAX_ID_LENGTH,
+    MessageInput,
+)
 from agentcore.workflows import (
     REQUIRED_SIGNATURE,
     AgentRunner,
@@ -57,6 +62,7 @@ __all__ = [
     "DEFAULT_HISTORY_LIMIT",
     "DEFAULT_MAX_CONTENT_CHARS",
     "LEGACY_SESSION_ID",
+    "MAX_ID_BYTES",
     "MAX_ID_LENGTH",
     "REQUIRED_SIGNATURE",
     "Agent",

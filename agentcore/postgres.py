@@ -69,6 +69,7 @@ from agentcore.validation import (
     check_limit,
     check_max_content_chars,
     check_owner,
+    check_owner_fits,
     check_page_size,
     check_pause,
     check_session_metadata,
@@ -459,6 +460,7 @@ class PostgresHistoryRepository:
             "session_id": check_stored_identifier(session_id, "session_id"),
         }
         update = check_session_metadata(metadata)
+        check_owner_fits(params["agent_name"], params["session_id"], update)
         with _db_errors(self._pool):
             async with (
                 self._write_connection() as conn,
