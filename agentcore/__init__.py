@@ -14,6 +14,7 @@ from agentcore.errors import (
     MissingDependencyError,
     ModelError,
     NotFoundError,
+    RepositoryClosedError,
     SchemaNotReadyError,
     SessionExistsError,
     StorageError,
@@ -42,7 +43,12 @@ from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
 from agentcore.repository import HistoryRepository
 from agentcore.sync import SyncHistoryRepository
-from agentcore.validation import DEFAULT_MAX_CONTENT_CHARS, MAX_ID_LENGTH, MessageInput
+from agentcore.validation import (
+    DEFAULT_MAX_CONTENT_CHARS,
+    MAX_ID_BYTES,
+    MAX_ID_LENGTH,
+    MessageInput,
+)
 from agentcore.workflows import (
     REQUIRED_SIGNATURE,
     AgentRunner,
@@ -57,6 +63,7 @@ __all__ = [
     "DEFAULT_HISTORY_LIMIT",
     "DEFAULT_MAX_CONTENT_CHARS",
     "LEGACY_SESSION_ID",
+    "MAX_ID_BYTES",
     "MAX_ID_LENGTH",
     "REQUIRED_SIGNATURE",
     "Agent",
@@ -87,6 +94,7 @@ __all__ = [
     "OpenAIChatModel",
     "PostgresHistoryRepository",
     "PurgeReport",
+    "RepositoryClosedError",
     "Role",
     "SchemaNotReadyError",
     "ScriptedModel",

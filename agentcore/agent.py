@@ -12,10 +12,12 @@ from agentcore.models import AgentConfig, AgentResult, Message
 from agentcore.repository import HistoryRepository
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
+    MAX_ID_BYTES,
     MAX_ID_LENGTH,
     check_identifier,
     check_limit,
     check_max_content_chars,
+    id_bytes,
     prepare_messages,
 )
 
@@ -196,8 +198,8 @@ MODEL_REPLY_ID_KEY = "model_reply_id"
 def reply_id_for(input_id: str) -> str:
     """The id of the reply to the input message whose id is ``input_id``.
 
-    ``input_id + "#reply"`` when that fits the 255-character id limit; for
-    longer input ids, ``"reply-sha256:"`` and the SHA-256 of the input id in
+    ``input_id + "#reply"`` when that fits the id limits (255 characters, 768
+    bytes of UTF-8); for longer input ids, ``"reply-sha256:"`` and the SHA-256 of the input id in
     hex (77 characters). The same input id always gives the same reply id,
     which is what makes a turn exactly-once per input id.
 
@@ -208,7 +210,7 @@ def reply_id_for(input_id: str) -> str:
         A valid message id.
     """
     readable = input_id + REPLY_ID_SUFFIX
-    if len(readable) <= MAX_ID_LENGTH:
+    if len(readable) <= MAX_ID_LENGTH and id_bytes(readable) <= MAX_ID_BYTES:
         return readable
     return "reply-sha256:" + hashlib.sha256(input_id.encode("utf-8")).hexdigest()
 

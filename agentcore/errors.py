@@ -61,6 +61,14 @@ class DatabaseUnavailableError(StorageError):
     """The database could not be reached (down, wrong credentials, pool exhausted)."""
 
 
+class RepositoryClosedError(StorageError):
+    """The repository was closed: before the call, or while the call was in flight.
+
+    A call that :meth:`SyncHistoryRepository.close` had to cancel may or may not
+    have been stored, as with any interrupted call (each write is atomic).
+    """
+
+
 class SchemaNotReadyError(StorageError):
     """agentcore's tables are missing: the migrations have not been applied."""
 

@@ -46,6 +46,7 @@ from agentcore.validation import (
     check_limit,
     check_max_content_chars,
     check_owner,
+    check_owner_fits,
     check_page_size,
     check_pause,
     check_session_metadata,
@@ -295,6 +296,7 @@ class InMemoryHistoryRepository:
         check_stored_identifier(agent_name, "agent_name")
         check_stored_identifier(session_id, "session_id")
         update = check_session_metadata(metadata)
+        check_owner_fits(agent_name, session_id, update)
         with self._lock:
             conversation = self._conversations.get((agent_name, session_id))
             if conversation is None:

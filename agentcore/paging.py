@@ -14,9 +14,9 @@ import binascii
 import json
 from datetime import UTC, datetime
 
-from agentcore.errors import InvalidIdentifierError, InvalidInputError
+from agentcore.errors import InvalidInputError
 from agentcore.models import SessionInfo, SessionPage
-from agentcore.validation import check_identifier
+from agentcore.validation import MAX_ID_LENGTH
 
 _VERSION = 1
 _SESSIONS = "s"
@@ -58,9 +58,34 @@ def decode_session_cursor(cursor: object) -> tuple[datetime, str]:
         updated_at = datetime.fromisoformat(when)
         if updated_at.tzinfo is None:
             raise ValueError
-        return updated_at.astimezone(UTC), check_identifier(session_id, "session_id")
-    except (TypeError, ValueError, InvalidIdentifierError):
+        # astimezone raises OverflowError for a time that leaves Python's
+        # range in UTC (0001-01-01T00:00:00+14:00), which no stored row has.
+        return updated_at.astimezone(UTC), _position(session_id)
+    except (TypeError, ValueError, OverflowError):
         raise _invalid("after", "list_sessions_page") from None
+
+
+def _position(session_id: object) -> str:
+    """The session id of a cursor: any value the session_id column can hold.
+
+    Not the rules for new ids, nor those for reads: a page may end on a
+    conversation stored under a legacy id (control characters) or written by
+    another program, and its cursor must still be accepted. The id is only
+    compared with others, never used as a key.
+    """
+    if not isinstance(session_id, str) or len(session_id) > MAX_ID_LENGTH:
+        raise ValueError
+    if "\x00" in session_id or not _is_utf8(session_id):
+        raise ValueError
+    return session_id
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode_history_cursor(cursor: object) -> int:
@@ -88,13 +113,20 @@ def _encode(payload: list[object]) -> str:
     return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
 
 
+_MAX_CURSOR_CHARS = len(
+    session_cursor(datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), "\x01" * MAX_ID_LENGTH)
+)
+"""The longest cursor agentcore issues: a session id of control characters, each
+written as a six-character JSON escape, at the latest time (2,100 characters)."""
+
+
 def _decode(cursor: object, what: str, method: str) -> list[object]:
-    if not isinstance(cursor, str) or not cursor or len(cursor) > 2048:
+    if not isinstance(cursor, str) or not cursor or len(cursor) > _MAX_CURSOR_CHARS:
         raise _invalid(what, method)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: "[[[[..."
         raise _invalid(what, method) from None
     if not isinstance(payload, list):
         raise _invalid(what, method)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import select
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -70,6 +72,7 @@ from agentcore.validation import (
     check_limit,
     check_max_content_chars,
     check_owner,
+    check_owner_fits,
     check_page_size,
     check_pause,
     check_session_metadata,
@@ -303,7 +306,7 @@ class PostgresHistoryRepository:
     ) -> None:
         # Order matters: the counter row's lock (reset_session) comes before the
         # delete, whose snapshot must include appends that were in flight.
-        async with conn.pipeline():
+        async with _pipeline(conn):
             await conn.execute(self._sql["lock_session"].text, params)
             cur = await conn.execute(self._sql["reset_session"].text, params, binary=True)
             await conn.execute(self._sql["delete_messages"].text, params)
@@ -460,6 +463,7 @@ class PostgresHistoryRepository:
             "session_id": check_stored_identifier(session_id, "session_id"),
         }
         update = check_session_metadata(metadata)
+        check_owner_fits(params["agent_name"], params["session_id"], update)
         with _db_errors(self._pool):
             async with (
                 self._write_connection() as conn,
@@ -671,7 +675,7 @@ class PostgresHistoryRepository:
                 _read_committed(conn),
                 conn.transaction() as tx,
             ):
-                async with conn.pipeline():
+                async with _pipeline(conn):
                     await conn.execute(self._sql["lock_session"].text, params)
                     cur = await conn.execute(
                         self._sql["create_imported_session"].text, params, binary=True
@@ -887,8 +891,46 @@ class _WriteCheckout(_Checkout):
         if exc is not None and conn is not None and not _refused_cleanly(exc, conn):
             # Cancellation included: psycopg has already asked the server to
             # cancel the statement and waited for it (AsyncConnection.wait).
+            _closed_on_purpose().connections.add(conn)
             await conn.close()
         await super().__aexit__(exc_type, exc, tb)
+
+
+_DISCARDING = "discarding closed connection: %s"
+"""psycopg_pool's warning (logger ``psycopg.pool``) for a closed connection given back."""
+
+
+class _QuietDiscards(logging.Filter):
+    """Drops psycopg_pool's warning about a closed connection that agentcore closed itself.
+
+    A failed write's connection is closed on purpose (:class:`_WriteCheckout`)
+    and given back for the pool to replace, which the pool reports as a
+    warning, printed before the caller's own error (the CLI's one line) by
+    Python's last-resort handler. psycopg_pool has no public way to give back
+    a connection to be discarded quietly; the warning of a connection the
+    server closed is kept.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connections: weakref.WeakSet[AsyncConnection[Any]] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (
+            record.msg == _DISCARDING
+            and isinstance(args, tuple)
+            and len(args) == 1
+            and args[0] in self.connections
+        )
+
+
+@functools.cache
+def _closed_on_purpose() -> _QuietDiscards:
+    """The filter, installed on psycopg_pool's logger the first time it is needed."""
+    quiet = _QuietDiscards()
+    logging.getLogger("psycopg.pool").addFilter(quiet)
+    return quiet
 
 
 def _refused_cleanly(exc: BaseException, conn: AsyncConnection[Any]) -> bool:
@@ -990,6 +1032,31 @@ def _still_open(conn: AsyncConnection[Any]) -> bool:
     return not readable
 
 
+@asynccontextmanager
+async def _pipeline(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+    """``conn.pipeline()``, raising a failed statement's error without psycopg's warning.
+
+    When a statement fails inside a pipeline, leaving the pipeline may fail as
+    well ("pipeline aborted"); psycopg logs that second error as a warning
+    when the block is left by the first (printed before the CLI's own error
+    line). Here the first is caught inside the block, the pipeline is left
+    normally, and the first is raised: the same error, one report. The
+    connection is closed afterwards anyway (:class:`_WriteCheckout`).
+    """
+    failure: psycopg.Error | None = None
+    try:
+        async with conn.pipeline():
+            try:
+                yield
+            except psycopg.Error as exc:
+                failure = exc
+    except psycopg.Error:
+        if failure is None:
+            raise
+    if failure is not None:
+        raise failure
+
+
 async def _run_in_one_round_trip(
     conn: AsyncConnection[Any], queries: Sequence[Query], params: Sequence[dict[str, Any]]
 ) -> list[AsyncCursor[Any]]:
@@ -1008,7 +1075,7 @@ async def _run_in_one_round_trip(
         # binary=True: see _read (results independent of the session's settings).
         if len(queries) == 1:  # a lone statement is one round trip without a pipeline
             return [await conn.execute(queries[0].text, params[0], binary=True)]
-        async with conn.pipeline():
+        async with _pipeline(conn):
             return [
                 await conn.execute(queries[i].text, params[i], binary=True)
                 for i in range(len(queries))

@@ -28,12 +28,15 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
-from agentcore.errors import StorageError
+from agentcore.errors import RepositoryClosedError, StorageError
 from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
 from agentcore.repository import HistoryRepository
 from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE, MessageInput
 
 _T = TypeVar("_T")
+DEFAULT_CLOSE_TIMEOUT = 30.0
+"""Seconds :meth:`SyncHistoryRepository.close` waits for calls in flight by default."""
+_CANCEL_GRACE = 5.0  # seconds a cancelled call gets to roll back before the loop stops
 Opener = Callable[[], AbstractAsyncContextManager[HistoryRepository]]
 
 
@@ -43,7 +46,9 @@ class SyncHistoryRepository:
     Build it with :meth:`from_dsn` (a PostgreSQL pool opened on the
     repository's own event loop) or :meth:`over` (a repository bound to no
     event loop, such as :class:`~agentcore.InMemoryHistoryRepository`). Close
-    it (or use it as a context manager) to close the pool and stop its thread.
+    it (or use it as a context manager) to close the pool and stop its thread:
+    :meth:`close` lets the calls in flight finish (up to a bound), and every
+    call after it raises :class:`~agentcore.RepositoryClosedError` at once.
 
     Every method has the signature, the validation and the errors of the
     :class:`~agentcore.HistoryRepository` method of the same name. Calling one
@@ -65,6 +70,12 @@ class SyncHistoryRepository:
         self._thread.start()
         self._stack = AsyncExitStack()
         self._closed = False
+        # Guards _closed and _in_flight: a call is either refused or counted
+        # before close() starts draining, never lost between the two.
+        self._state = threading.Lock()
+        self._closing = threading.Lock()
+        self._in_flight: set[concurrent.futures.Future[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         try:
             self._repository = self._call(self._stack.enter_async_context(open_repository()))
         except BaseException:
@@ -275,14 +286,41 @@ class SyncHistoryRepository:
             if closing is not None and not self._closed:
                 self._call(closing())
 
-    def close(self) -> None:
-        """Close the repository (and its pool) and stop its thread. Idempotent."""
-        if self._closed:
-            return
-        try:
-            self._call(self._stack.aclose())
-        finally:
-            self._stop()
+    def close(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """Close the repository (and its pool) and stop its thread. Idempotent.
+
+        Calls made after ``close`` began raise :class:`~agentcore.RepositoryClosedError`
+        at once. Calls already in flight (in any thread) get up to ``timeout``
+        seconds to finish and return as usual; those still running then are
+        cancelled, and their callers get ``RepositoryClosedError`` (such a
+        call may or may not have been stored; each write is atomic). No
+        caller is left waiting: ``close`` returns within about ``timeout``
+        seconds plus 5 for cancelled calls to roll back, plus the pool's own
+        close.
+
+        Args:
+            timeout: Seconds to wait for the calls in flight (default 30).
+        """
+        with self._closing:  # a second close() waits for the first one
+            with self._state:
+                if self._closed:
+                    return
+                self._closed = True
+            try:
+                future = asyncio.run_coroutine_threadsafe(self._shut_down(timeout), self._loop)
+                future.result()
+            finally:
+                self._stop()
+
+    async def _shut_down(self, timeout: float) -> None:
+        tasks = set(self._tasks)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=max(0.0, timeout))
+            for task in late:
+                task.cancel()
+            if late:  # let them roll back, within a bound of their own
+                await asyncio.wait(late, timeout=_CANCEL_GRACE)
+        await self._stack.aclose()
 
     def __enter__(self) -> SyncHistoryRepository:
         return self
@@ -302,14 +340,42 @@ class SyncHistoryRepository:
                 "a SyncHistoryRepository method was called from its own event loop thread, "
                 "where it would wait for itself: use the async repository there"
             )
-        if self._closed:
-            call.close()
-            raise StorageError("this SyncHistoryRepository is closed")
-        future: concurrent.futures.Future[_T] = asyncio.run_coroutine_threadsafe(call, self._loop)
-        return future.result()
+        with self._state:
+            if self._closed:
+                call.close()
+                raise RepositoryClosedError("this SyncHistoryRepository is closed")
+            future = asyncio.run_coroutine_threadsafe(self._counted(call), self._loop)
+            self._in_flight.add(future)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            if not self._closed:
+                raise
+            raise RepositoryClosedError(
+                "this SyncHistoryRepository was closed while the call was in flight and "
+                "the call did not finish in time; it may or may not have been stored"
+            ) from None
+        finally:
+            with self._state:
+                self._in_flight.discard(future)
+
+    async def _counted(self, call: Coroutine[Any, Any, _T]) -> _T:
+        # The task is counted before close()'s drain runs: both are scheduled
+        # on the loop in the order the threads submitted them.
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            return await call
+        finally:
+            self._tasks.discard(task)
 
     def _stop(self) -> None:
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
+        with self._state:
+            stranded = list(self._in_flight)
+        for future in stranded:  # a call whose task could not even be cancelled
+            future.cancel()
         self._loop.close()

@@ -23,6 +23,28 @@ from agentcore.models import Message
 MAX_ID_LENGTH = 255
 """Longest accepted agent name, session id or message id, in characters."""
 
+MAX_ID_BYTES = 768
+"""Longest agent name, session id, message id or owner accepted for new data, in
+bytes of UTF-8 (on top of :data:`MAX_ID_LENGTH`).
+
+PostgreSQL refuses a btree index entry larger than 2,704 bytes (btree version 4,
+8 kB pages), and three indexes hold three of these values each:
+``ux_conversation_history_message_id`` (agent_name, session_id, message_id) and
+``ix_conversation_sessions_owner`` (agent_name, owner, updated_at, session_id),
+the largest. An entry of the latter is at most an 8-byte header, three text
+values of a 4-byte length header plus ``b`` bytes each, the 8-byte timestamp
+and up to 3 + 7 bytes of alignment padding, rounded up to a multiple of 8:
+``38 + 3 * b <= 2704`` holds up to ``b = 888`` (the primary keys hold two ids,
+``ix_conversation_sessions_recent`` one). 768 (3 x 256) leaves a margin and
+keeps every id of up to 255 characters outside the astral planes valid (at
+most 3 bytes each); an id of 4-byte characters (emoji) is limited to 192 of
+them. Checked on PostgreSQL by tests/contract/test_identifier_rules_contract.py.
+
+Reads accept longer ids (up to :data:`MAX_ID_LENGTH` characters): rows stored
+before the limit keep them, and reach PostgreSQL's limit only together.
+"""
+
+
 MAX_LIMIT = 2**63 - 1
 """The largest row limit PostgreSQL accepts (a bigint); ``None`` means no limit."""
 
@@ -141,7 +163,7 @@ def conversation_key(
     return agent, check(session_id, "session_id")
 
 
-def check_identifier(value: object, what: str) -> str:
+def check_identifier(value: object, what: str, *, max_bytes: int | None = MAX_ID_BYTES) -> str:
     """Return ``value`` if it is a usable identifier for new data, else raise.
 
     Writes (``append_messages``, ``save_full_history``, an agent's turn) and
@@ -150,14 +172,24 @@ def check_identifier(value: object, what: str) -> str:
     Args:
         value: The candidate id.
         what: Its name in error messages (``agent_name``, ``session_id``...).
+        max_bytes: The limit in bytes of UTF-8; ``None`` to look up values
+            stored before the limit (the owner a page selects by).
 
     Raises:
         InvalidIdentifierError: not a string, empty or only whitespace, longer
-            than 255 characters, containing a NUL byte or another control
-            character (C0, DEL, C1) or a Unicode line or paragraph separator
-            (U+2028, U+2029), or not encodable as UTF-8 (a lone surrogate).
+            than 255 characters or than 768 bytes in UTF-8 (:data:`MAX_ID_BYTES`),
+            containing a NUL byte or another control character (C0, DEL, C1) or
+            a Unicode line or paragraph separator (U+2028, U+2029), or not
+            encodable as UTF-8 (a lone surrogate).
     """
     value = check_stored_identifier(value, what)
+    if max_bytes is not None and len(value) > max_bytes // 4:
+        size = id_bytes(value)
+        if size > max_bytes:
+            raise InvalidIdentifierError(
+                f"{what} is {size} bytes long in UTF-8; the limit is {max_bytes} bytes "
+                "(an index entry of PostgreSQL holds three ids)"
+            )
     if not value.isprintable():  # fast path: printable text holds none of them
         found = _CONTROL.search(value)
         if found is not None:
@@ -196,6 +228,11 @@ def check_stored_identifier(value: object, what: str) -> str:
     if not _is_utf8(value):
         raise InvalidIdentifierError(f"{what} {_SURROGATE}")
     return value
+
+
+def id_bytes(value: str) -> int:
+    """The length of a (valid) id in bytes of UTF-8, as PostgreSQL stores it."""
+    return len(value) if value.isascii() else len(value.encode("utf-8"))
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -282,7 +319,10 @@ def _describe(exc: pydantic.ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(p) for p in error["loc"])
-        parts.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
+        problem = str(error["msg"])
+        if error["type"] == "invalid-json-value":  # say what the value was
+            problem += f" (a {type(error['input']).__name__})"
+        parts.append(f"{where}: {problem}" if where else problem)
     return "; ".join(parts)
 
 
@@ -635,6 +675,30 @@ def check_session_metadata(value: object) -> dict[str, Any]:
     return _check_session_metadata_result(stored)
 
 
+def check_owner_fits(agent_name: str, session_id: str, update: Mapping[str, Any]) -> None:
+    """Refuse an owner that PostgreSQL could not index with the conversation's ids.
+
+    The owner index holds agent_name, owner and session_id together. New ids
+    and owners always fit (:data:`MAX_ID_BYTES` each); a conversation stored
+    before that limit under longer ids keeps working, and gets an owner as
+    long as the three together are within three times the limit.
+
+    Raises:
+        InvalidInputError: ``update`` sets an owner that, with the ids, is too long.
+    """
+    owner = update.get(OWNER_KEY)
+    if not isinstance(owner, str):
+        return
+    size = id_bytes(agent_name) + id_bytes(owner) + id_bytes(session_id)
+    if size > 3 * MAX_ID_BYTES:
+        raise InvalidInputError(
+            f"metadata[{OWNER_KEY!r}] cannot be set on this conversation: agent_name, "
+            f"session_id (stored before the limit of {MAX_ID_BYTES} bytes per id) and owner "
+            f"are {size} bytes in UTF-8 together, more than the owner index takes "
+            f"({3 * MAX_ID_BYTES})"
+        )
+
+
 def merge_session_metadata(
     current: Mapping[str, Any], update: dict[str, Any], *, merge: bool
 ) -> dict[str, Any]:
@@ -681,10 +745,12 @@ def check_page_size(value: object, what: str = "limit") -> int:
 def check_owner(value: object) -> str:
     """Return a valid owner (an identifier) to select conversations by.
 
+    Without :data:`MAX_ID_BYTES`: an owner stored before the limit stays selectable.
+
     Raises:
         InvalidIdentifierError: see :func:`check_identifier`.
     """
-    return check_identifier(value, "owner")
+    return check_identifier(value, "owner", max_bytes=None)
 
 
 MAX_IDLE_FOR = timedelta(days=36_525)

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 from agentcore import (
     HistoryRepository,
+    InvalidMessageError,
     Message,
+    MessageInput,
     MissingDependencyError,
     Role,
     SyncHistoryRepository,
@@ -65,6 +67,13 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
         session_id: The conversation's session id.
         repository: Any agentcore repository, sync or async, owned by the caller.
         agent_name: The agentcore agent name the messages are stored under.
+
+    Every method raises agentcore's errors: ``InvalidIdentifierError`` for a
+    bad ``session_id`` or ``agent_name``, ``InvalidMessageError`` for
+    something that is not a LangChain message, or one holding a value that is
+    not JSON anywhere (a ``datetime.date`` in an ``artifact``, say; nothing of
+    the batch is stored), or a stored message LangChain cannot read back;
+    ``StorageError`` when the store fails.
     """
 
     def __init__(
@@ -86,7 +95,7 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
             stored = repo.load_history(self.agent_name, self.session_id)
         else:
             stored = _wait(repo.load_history(self.agent_name, self.session_id))
-        return [_as_langchain(m) for m in stored]
+        return _as_langchain_messages(stored)
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Every message of the conversation, oldest first."""
@@ -94,11 +103,11 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
         if isinstance(repo, SyncHistoryRepository):
             return await asyncio.to_thread(lambda: self.messages)
         stored = await repo.load_history(self.agent_name, self.session_id)
-        return [_as_langchain(m) for m in stored]
+        return _as_langchain_messages(stored)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append ``messages`` in one atomic write."""
-        batch = [_as_message(m) for m in messages]
+        batch = _as_batch(messages)
         repo = self._repository
         if not batch:
             return
@@ -113,7 +122,7 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
         if isinstance(repo, SyncHistoryRepository):
             await asyncio.to_thread(self.add_messages, messages)
             return
-        batch = [_as_message(m) for m in messages]
+        batch = _as_batch(messages)
         if batch:
             await repo.append_messages(self.agent_name, self.session_id, batch)
 
@@ -134,12 +143,37 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
             await repo.clear_session(self.agent_name, self.session_id)
 
 
-def _as_message(message: BaseMessage) -> Message:
+def _as_batch(messages: Sequence[BaseMessage]) -> list[MessageInput]:
+    """LangChain messages as agentcore messages that carry them whole.
+
+    Plain dicts: the repository validates them (JSON values only, anywhere)
+    and raises its own errors, for the whole batch before storing any.
+    """
+    return [_as_message(i, m) for i, m in enumerate(messages)]
+
+
+def _as_message(index: int, message: BaseMessage) -> MessageInput:
+    if not isinstance(message, BaseMessage):
+        raise InvalidMessageError(
+            f"messages[{index}] is a {type(message).__name__}, not a LangChain message"
+        )
     record = message_to_dict(message)
     role = getattr(message, "role", None) if message.type == "chat" else None
     if role not in ("system", "user", "assistant"):
         role = _ROLES.get(message.type, "user")
-    return Message(role=role, item=record)
+    return {"role": role, "item": record}
+
+
+def _as_langchain_messages(stored: Sequence[Message]) -> list[BaseMessage]:
+    converted = []
+    for index, message in enumerate(stored):
+        try:
+            converted.append(_as_langchain(message))
+        except (ValueError, KeyError, TypeError) as exc:  # an item another writer stored
+            raise InvalidMessageError(
+                f"stored message {index} (oldest first) is not one LangChain can read: {exc!r}"
+            ) from exc
+    return converted
 
 
 def _as_langchain(message: Message) -> BaseMessage:

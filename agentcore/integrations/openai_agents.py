@@ -5,11 +5,12 @@ Needs the ``openai-agents`` package: ``pip install 'agentcore-history[openai-age
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from agentcore import (
     HistoryRepository,
+    InvalidMessageError,
     Message,
     MessageInput,
     MissingDependencyError,
@@ -207,18 +208,24 @@ def _stores_items_as_given(session: AgentcoreSession) -> bool:
 def _messages(items: list[TResponseInputItem]) -> list[dict[str, Any]]:
     """Items as agentcore messages that carry them verbatim.
 
-    Plain dicts: the repository validates them and raises its own errors.
+    Plain dicts: the repository validates them (JSON values only, anywhere)
+    and raises its own errors, for the whole batch before storing any.
     """
-    return [{"role": _role(cast(dict[str, Any], i)), "item": i} for i in items]
+    return [{"role": _role(i, item), "item": item} for i, item in enumerate(items)]
 
 
-def _role(item: dict[str, Any]) -> Role:
+def _role(index: int, item: object) -> Role:
     """agentcore's role for an item: its own chat role, else what kind of item it is.
 
     The item keeps its own role (or none): this one only tells agentcore's
     window logic that a tool's output is not where a conversation starts.
     """
-    role = _CHAT_ROLES.get(item.get("role"))
+    if not isinstance(item, Mapping):
+        raise InvalidMessageError(
+            f"items[{index}] is a {type(item).__name__}, not an item (a JSON object)"
+        )
+    own = item.get("role")
+    role = _CHAT_ROLES.get(own) if isinstance(own, str) else None
     if role is not None:
         return role
     kind = item.get("type")

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
+import psycopg
 import pytest
 
 from agentcore import (
     HistoryRepository,
     InMemoryHistoryRepository,
+    Message,
     PostgresHistoryRepository,
     SyncHistoryRepository,
 )
+from agentcore.memory import _Conversation
 from tests.conftest import pool_for
 from tests.support import PgServer, app_role, fresh_database
 
@@ -48,6 +52,50 @@ class ThreadedSyncRepository:
         return call
 
 
+StoreLegacy = Callable[[str, str, datetime], Awaitable[None]]
+"""Store a one-message conversation ``(agent, session)`` written at a given time,
+bypassing agentcore's rules for new data, as an older version (or another
+program) may have stored it: with SQL on PostgreSQL, in the fake's dict."""
+
+_STORE_LEGACY = pytest.StashKey[StoreLegacy]()
+
+
+def _legacy_in_memory(memory: InMemoryHistoryRepository) -> StoreLegacy:
+    async def store(agent: str, session: str, updated_at: datetime) -> None:
+        message = Message(role="user", content="legacy", created_at=updated_at)
+        memory._conversations[agent, session] = _Conversation(
+            created_at=updated_at, updated_at=updated_at, messages=[message]
+        )
+
+    return store
+
+
+def _legacy_with_sql(dsn: str) -> StoreLegacy:
+    async def store(agent: str, session: str, updated_at: datetime) -> None:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await conn.execute(
+                "INSERT INTO conversation_sessions"
+                " (agent_name, session_id, next_seq, created_at, updated_at)"
+                " VALUES (%(a)s, %(s)s, 1, %(t)s, %(t)s)",
+                {"a": agent, "s": session, "t": updated_at},
+            )
+            await conn.execute(
+                "INSERT INTO conversation_history"
+                " (agent_name, session_id, seq, role, content, created_at)"
+                " VALUES (%(a)s, %(s)s, 0, 'user', 'legacy', %(t)s)",
+                {"a": agent, "s": session, "t": updated_at},
+            )
+
+    return store
+
+
+@pytest.fixture
+def store_legacy(repo: HistoryRepository, request: pytest.FixtureRequest) -> StoreLegacy:
+    """How to store a legacy row in the repository the test runs against."""
+    store: StoreLegacy = request.node.stash[_STORE_LEGACY]
+    return store
+
+
 @pytest.fixture(
     params=["memory", "postgres", "postgres-app-role", "memory-sync", "postgres-sync"]
 )
@@ -60,14 +108,17 @@ async def repo(
     docs/operations.md documents (no DDL), as a production app should. The
     ``-sync`` ones are :class:`SyncHistoryRepository` faces, called from threads.
     """
-    if request.param == "memory":
-        yield InMemoryHistoryRepository()
-        return
-    if request.param == "memory-sync":
-        with SyncHistoryRepository.over(InMemoryHistoryRepository()) as sync:
+    if request.param.startswith("memory"):
+        memory = InMemoryHistoryRepository()
+        request.node.stash[_STORE_LEGACY] = _legacy_in_memory(memory)
+        if request.param == "memory":
+            yield memory
+            return
+        with SyncHistoryRepository.over(memory) as sync:
             yield ThreadedSyncRepository(sync)
         return
     with fresh_database(pg_server) as dsn:
+        request.node.stash[_STORE_LEGACY] = _legacy_with_sql(dsn)
         if request.param == "postgres":
             async with pool_for(dsn) as pool:
                 yield PostgresHistoryRepository(pool)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import decimal
 import json
+import uuid
 from typing import Any
 
+import pytest
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -17,7 +21,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from agentcore import HistoryRepository
+from agentcore import HistoryRepository, InvalidMessageError
 from agentcore.integrations.langchain import AgentcoreChatMessageHistory
 from agentcore.integrations.openai_agents import AgentcoreSession
 
@@ -112,3 +116,83 @@ async def test_langchain_message_added_twice_is_kept_twice(repo: HistoryReposito
     assert await history.aget_messages() == [LANGCHAIN_MESSAGES[2]] * 2
     await history.aclear()
     assert await history.aget_messages() == []
+
+
+NOT_JSON: dict[str, Any] = {
+    "date": datetime.date(2026, 5, 9),
+    "datetime": datetime.datetime(2026, 5, 9, 12, 0),
+    "decimal": decimal.Decimal("1.5"),
+    "bytes": b"\x89PNG",
+    "set": {1, 2},
+    "tuple": (1, 2),
+    "uuid": uuid.UUID(int=7),
+    "object": object(),
+    "int key": {1: "one"},
+    "tuple key": {(1, 2): "pair"},
+}
+
+
+def deep(value: Any) -> Any:
+    """``value`` nested inside JSON, where a shallow check would not look."""
+    return {"rows": [1, "two", {"cell": [None, value]}]}
+
+
+def langchain_carrying(value: Any) -> list[BaseMessage]:
+    return [
+        ToolMessage(content="ok", tool_call_id="t1", artifact=value),
+        ToolMessage(content="ok", tool_call_id="t1", artifact=deep(value)),
+        AIMessage(content="a", additional_kwargs={"extra": deep(value)}),
+        AIMessage(content="a", response_metadata={"when": value}),
+        AIMessage(content="", tool_calls=[{"name": "w", "args": {"at": value}, "id": "t1"}]),
+        HumanMessage(content=[{"type": "text", "text": "hi", "meta": deep(value)}]),
+        ChatMessage(content="hello", role="moderator", additional_kwargs={"k": value}),
+    ]
+
+
+@pytest.mark.parametrize("kind", NOT_JSON)
+async def test_langchain_message_holding_a_non_json_value_raises_invalid_message_error(
+    repo: HistoryRepository, kind: str
+) -> None:
+    history = AgentcoreChatMessageHistory("s", repo)
+    for bad in langchain_carrying(NOT_JSON[kind]):
+        with pytest.raises(InvalidMessageError, match=r"messages\[1\]"):
+            await history.aadd_messages([HumanMessage("kept only with its turn"), bad])
+    assert await history.aget_messages() == []  # nothing of any batch was stored
+
+
+@pytest.mark.parametrize("kind", NOT_JSON)
+async def test_sdk_item_holding_a_non_json_value_raises_invalid_message_error(
+    repo: HistoryRepository, kind: str
+) -> None:
+    session = AgentcoreSession("s", repo)
+    value = NOT_JSON[kind]
+    for bad in [
+        {"role": "user", "content": value},
+        {"type": "function_call_output", "call_id": "c1", "output": deep(value)},
+        {"type": "computer_call", "id": "cc_1", "call_id": "c2", "action": {"x": value}},
+    ]:
+        with pytest.raises(InvalidMessageError, match=r"messages\[1\]"):
+            await session.add_items([SDK_ITEMS[0], bad])  # type: ignore[list-item]
+    assert await session.get_items() == []
+
+
+async def test_bridges_refuse_what_is_not_a_message_with_invalid_message_error(
+    repo: HistoryRepository,
+) -> None:
+    session = AgentcoreSession("s", repo)
+    history = AgentcoreChatMessageHistory("s", repo)
+    for bad in ["hello", None, [1, 2], {"role": ["not", "hashable"], "content": {1}}]:
+        with pytest.raises(InvalidMessageError, match=r"(items|messages)\[1\]"):
+            await session.add_items([SDK_ITEMS[0], bad])  # type: ignore[list-item]
+        with pytest.raises(InvalidMessageError, match=r"messages\[1\]"):
+            await history.aadd_messages([HumanMessage("hi"), bad])  # type: ignore[list-item]
+    assert await session.get_items() == []
+    assert await history.aget_messages() == []
+
+
+async def test_langchain_reading_an_item_it_cannot_read_raises_invalid_message_error(
+    repo: HistoryRepository,
+) -> None:
+    await repo.append_messages("langchain", "s", [{"role": "user", "item": {"type": "odd"}}])
+    with pytest.raises(InvalidMessageError, match="stored message 0"):
+        await AgentcoreChatMessageHistory("s", repo).aget_messages()

@@ -161,6 +161,21 @@ async def test_long_input_ids_give_a_hashed_reply_id_within_the_limit(
     assert stored.id.startswith("reply-sha256:") and len(stored.id) == 77
 
 
+async def test_an_input_id_near_the_byte_limit_gives_a_hashed_reply_id(
+    repo: HistoryRepository,
+) -> None:
+    long_id = "😀" * 191  # 764 bytes: with "#reply" 770, over the 768-byte id limit
+    agent = Agent(config(), ScriptedModel(["ok", "never"]), repo)
+    question = Message(role="user", content="hi", id=long_id)
+
+    await agent.execute_agent(question, session_id="s")
+    await agent.execute_agent(question, session_id="s")
+
+    [_, stored] = await repo.load_history(A, "s")
+    assert stored.id == reply_id_for(long_id)
+    assert stored.id.startswith("reply-sha256:")
+
+
 async def test_a_reply_id_taken_by_another_message_is_an_input_error(
     repo: HistoryRepository,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import os
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from agentcore import PostgresHistoryRepository
@@ -87,6 +89,32 @@ def test_sessions_pages_through_a_cursor(store: str) -> None:
     assert owned["sessions"][0]["metadata"] == {"owner": "alice", "title": "T"}
     assert owned["next_cursor"] is None
     bad = cli(store, "sessions", "--agent", "a", "--after", "garbage")
+    assert_one_line_error(bad, "after is not a cursor")
+
+
+def test_sessions_after_walks_past_a_legacy_id_and_refuses_a_forged_time(
+    database_dsn: str,
+) -> None:
+    with psycopg.connect(database_dsn, autocommit=True) as conn:
+        for n, session in enumerate(["b\x1bz", "a\nz", "c"]):  # a\nz, then b\x1bz, then c
+            conn.execute(
+                "INSERT INTO conversation_sessions (agent_name, session_id, next_seq, updated_at)"
+                " VALUES ('a', %s, 0, '2026-05-09T12:00:00Z'::timestamptz - %s * interval '1s')",
+                (session, 0 if n < 2 else 1),
+            )
+    seen: list[str] = []
+    after: list[str] = []
+    while True:
+        run = cli(database_dsn, "sessions", "--agent", "a", "--limit", "1", "--json", *after)
+        assert run.code == 0, run.err
+        page = json.loads(run.out)
+        seen += [s["session_id"] for s in page["sessions"]]
+        if not page["next_cursor"]:
+            break
+        after = ["--after", page["next_cursor"]]
+    assert seen == ["a\nz", "b\x1bz", "c"]
+    forged = base64.urlsafe_b64encode(b'[1,"s","0001-01-01T00:00:00+14:00","s"]').decode()
+    bad = cli(database_dsn, "sessions", "--agent", "a", "--after", forged)
     assert_one_line_error(bad, "after is not a cursor")
 
 

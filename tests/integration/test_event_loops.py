@@ -7,11 +7,13 @@ import threading
 import time
 from typing import Any, cast
 
+import psycopg
 import pytest
 
 from agentcore import (
     InMemoryHistoryRepository,
     PostgresHistoryRepository,
+    RepositoryClosedError,
     StorageError,
     SyncHistoryRepository,
 )
@@ -121,7 +123,7 @@ def test_closed_sync_repository_fails_clearly() -> None:
     repo = SyncHistoryRepository.over(InMemoryHistoryRepository())
     repo.close()
     repo.close()  # idempotent
-    with pytest.raises(StorageError, match="closed"):
+    with pytest.raises(RepositoryClosedError, match="closed"):
         repo.load_history(A, "s")
 
 
@@ -138,3 +140,125 @@ async def test_langchain_sync_methods_over_an_async_pool_fail_at_once(database_d
             history.add_messages([HumanMessage("sync cannot use this pool")])
         assert time.monotonic() - began < 5
         assert [m.content for m in await history.aget_messages()] == ["async works"]
+
+
+class HeldRepository(InMemoryHistoryRepository):
+    """The fake, whose appends wait (on the repository's loop) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    async def append_messages(self, *args: Any, **kwargs: Any) -> int:
+        self.entered.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.01)
+        return await super().append_messages(*args, **kwargs)
+
+
+def call_in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start ``call()`` in a daemon thread; the dict gets its ``result`` or ``error``."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_close_lets_a_call_in_flight_finish_and_return() -> None:
+    held = HeldRepository()
+    repo = SyncHistoryRepository.over(held)
+    caller, outcome = call_in_thread(
+        lambda: repo.append_messages(A, "s", [{"role": "user", "content": "in flight"}])
+    )
+    assert held.entered.wait(10)
+    closer, closed = call_in_thread(repo.close)
+    time.sleep(0.2)
+    assert closer.is_alive(), "close() returned while a call was in flight"
+    with pytest.raises(RepositoryClosedError, match="closed"):  # new calls: refused at once
+        repo.load_history(A, "s")
+    held.release.set()
+    caller.join(10)
+    closer.join(10)
+    assert not caller.is_alive(), "the caller was stranded by close()"
+    assert not closer.is_alive()
+    assert outcome == {"result": 1}
+    assert closed == {"result": None}
+    assert [m.content for m in asyncio.run(held.load_history(A, "s"))] == ["in flight"]
+
+
+def test_close_fails_a_call_that_outlives_its_timeout_with_a_typed_error() -> None:
+    held = HeldRepository()
+    repo = SyncHistoryRepository.over(held)
+    caller, outcome = call_in_thread(
+        lambda: repo.append_messages(A, "s", [{"role": "user", "content": "never"}])
+    )
+    assert held.entered.wait(10)
+    began = time.monotonic()
+    repo.close(timeout=0.3)
+    assert time.monotonic() - began < 5
+    caller.join(10)
+    assert not caller.is_alive(), "the caller was stranded by close()"
+    assert isinstance(outcome.get("error"), RepositoryClosedError), outcome
+    assert "may or may not have been stored" in str(outcome["error"])
+    with pytest.raises(RepositoryClosedError):
+        repo.append_messages(A, "s", [{"role": "user", "content": "after"}])
+
+
+def test_close_waits_for_a_postgres_call_blocked_on_the_conversation_lock(
+    database_dsn: str,
+) -> None:
+    repo = SyncHistoryRepository.from_dsn(database_dsn)
+    repo.append_messages(A, "s", [{"role": "user", "content": "first"}])
+    with psycopg.connect(database_dsn) as holder:
+        holder.execute(
+            "SELECT 1 FROM conversation_sessions WHERE agent_name = %s AND session_id = %s"
+            " FOR UPDATE",
+            (A, "s"),
+        )
+        caller, outcome = call_in_thread(
+            lambda: repo.append_messages(A, "s", [{"role": "user", "content": "second"}])
+        )
+        time.sleep(0.5)  # the append now waits for the row lock
+        closer, _ = call_in_thread(repo.close)
+        time.sleep(0.3)
+        assert caller.is_alive() and closer.is_alive()
+        holder.commit()
+        caller.join(20)
+        closer.join(20)
+        assert not caller.is_alive(), "the caller was stranded by close()"
+        assert not closer.is_alive()
+    assert outcome == {"result": 1}
+    with SyncHistoryRepository.from_dsn(database_dsn) as again:
+        assert [m.content for m in again.load_history(A, "s")] == ["first", "second"]
+
+
+def test_close_timeout_fails_a_postgres_call_blocked_on_the_conversation_lock(
+    database_dsn: str,
+) -> None:
+    repo = SyncHistoryRepository.from_dsn(database_dsn)
+    repo.append_messages(A, "s", [{"role": "user", "content": "first"}])
+    with psycopg.connect(database_dsn) as holder:
+        holder.execute(
+            "SELECT 1 FROM conversation_sessions WHERE agent_name = %s AND session_id = %s"
+            " FOR UPDATE",
+            (A, "s"),
+        )
+        caller, outcome = call_in_thread(
+            lambda: repo.append_messages(A, "s", [{"role": "user", "content": "second"}])
+        )
+        time.sleep(0.5)
+        began = time.monotonic()
+        repo.close(timeout=0.5)
+        assert time.monotonic() - began < 15
+        caller.join(10)
+        assert not caller.is_alive(), "the caller was stranded by close()"
+        holder.rollback()
+    assert isinstance(outcome.get("error"), RepositoryClosedError), outcome
