@@ -104,8 +104,8 @@ class EmbeddedServer:
         A throw-away server is stopped and its files deleted; a persistent one
         keeps running for later runs (use the module's :func:`stop` to stop it).
         """
-        if self.throwaway:
-            atexit.unregister(_discard)
+        if self.throwaway and self.data_dir in _THROWAWAY:
+            _THROWAWAY.remove(self.data_dir)
             _discard(self.data_dir)
 
 
@@ -191,8 +191,10 @@ def start(data_dir: Path, *, throwaway: bool = False) -> EmbeddedServer:
         raise DatabaseUnavailableError(
             f"could not start the embedded PostgreSQL in {data_dir}: {exc}"
         ) from exc
-    if throwaway:
-        atexit.register(_discard, data_dir)
+    if throwaway and data_dir not in _THROWAWAY:
+        if not _THROWAWAY:
+            atexit.register(_discard_throwaway_servers)
+        _THROWAWAY.append(data_dir)
     return EmbeddedServer(data_dir=data_dir, dsn=server.dsn, throwaway=throwaway)
 
 
@@ -272,13 +274,13 @@ class _Account:
 
     @classmethod
     def for_server(cls) -> _Account:
-        import pwd
-
         if not hasattr(os, "geteuid"):
             raise DatabaseUnavailableError(
                 "the embedded database needs unix sockets (Linux, macOS, BSD); "
                 "use your own PostgreSQL with --dsn or AGENTCORE_DATABASE_URL"
             )
+        import pwd
+
         try:
             owner = pwd.getpwuid(os.geteuid()).pw_name
         except KeyError:
@@ -605,7 +607,7 @@ def _prepare_data_dir(data_dir: Path, account: _Account) -> None:
                 f"{data_dir} belongs to user id {st.st_uid}, not to {account.name!r}, "
                 "which runs the embedded PostgreSQL; choose another data directory"
             )
-    os.chmod(data_dir, 0o700, follow_symlinks=False)
+    os.chmod(data_dir, 0o700)  # checked above to be a directory, not a link
     if not account.is_self:
         blocked = _blocking_ancestor(data_dir, account)
         if blocked is not None:
@@ -828,6 +830,15 @@ def _forget(control: Path) -> None:
             shutil.rmtree(socket_dir, ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(control / "postmaster")
+
+
+_THROWAWAY: list[Path] = []
+"""The throw-away servers this process started and has not stopped yet."""
+
+
+def _discard_throwaway_servers() -> None:
+    while _THROWAWAY:
+        _discard(_THROWAWAY.pop())
 
 
 def _discard(data_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -87,3 +88,31 @@ def test_status_of_a_missing_directory_says_nothing_runs(tmp_path: Path) -> None
     state = embedded.status(tmp_path / "nowhere")
     assert (state.initialized, state.running, state.dsn) == (False, False, None)
     assert embedded.stop(tmp_path / "nowhere") is False
+
+
+_TWO_THROWAWAYS = """
+import sys
+from pathlib import Path
+from agentcore import embedded
+first = embedded.start(Path(sys.argv[1]) / "a" / "pgdata", throwaway=True)
+second = embedded.start(Path(sys.argv[1]) / "b" / "pgdata", throwaway=True)
+print(embedded.status(first.data_dir).pid, embedded.status(second.data_dir).pid)
+first.stop()  # the other one is left to the end of the process
+"""
+
+
+@pytest.mark.slow
+def test_throwaway_servers_are_all_discarded_when_the_process_exits() -> None:
+    with scratch_dir("agentcore-embedded-") as parent:
+        done = subprocess.run(
+            [sys.executable, "-c", _TWO_THROWAWAYS, str(parent)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        pids = [int(pid) for pid in done.stdout.split()]
+        for name in ("a", "b"):
+            assert not (parent / name / "pgdata").exists()
+            assert not embedded.control_dir(parent / name / "pgdata").exists()
+        for pid in pids:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
