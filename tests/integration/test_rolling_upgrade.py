@@ -83,9 +83,11 @@ def _pool(dsn: str, autocommit: bool) -> AsyncConnectionPool[Any]:
     )
 
 
-async def _prepared_on_every_connection(pool: AsyncConnectionPool[Any], marker: str) -> bool:
+async def _prepared_on_every_connection(
+    pool: AsyncConnectionPool[Any], marker: str, *, connections: int = WORKERS
+) -> bool:
     """Whether each of the pool's connections has a statement holding ``marker`` prepared."""
-    conns = [await pool.getconn() for _ in range(WORKERS)]
+    conns = [await pool.getconn() for _ in range(connections)]
     try:
         found = []
         for conn in conns:
@@ -196,3 +198,62 @@ async def test_a_migration_under_traffic_fails_no_call_while_the_schema_serves(
         for session, texts in traffic.stored.items():
             stored = [m.content for m in await repo.load_history("agent", session)]
             assert stored == texts, session  # every append that succeeded, once, in order
+
+
+async def _every_call_returning_stored_columns(repo: PostgresHistoryRepository) -> None:
+    """Each call whose statements return a message's or a conversation's columns."""
+    await repo.append_messages("agent", "s", [Message(role="user", content="x", id="m1")])
+    assert await repo.get_message("agent", "s", "m1") is not None
+    assert await repo.load_history("agent", "s", limit=20)
+    assert (await repo.load_history_page("agent", "s", limit=5)).messages
+    assert [m async for m in repo.iter_history("agent", "s")]
+    assert [s async for s in repo.iter_sessions("agent")]
+    assert (await repo.list_sessions_page("agent", limit=5)).sessions
+    assert await repo.get_session("agent", "s") is not None
+    await repo.set_session_metadata("agent", "s", {"title": "t"})
+    tail = await repo.load_history("agent", "s", limit=1)
+    assert await repo.replace_last_messages("agent", "s", tail, [Message(role="user", content="y")])
+    popped = await repo.pop_message("agent", "s")
+    assert popped is not None and popped.content == "y"
+    await repo.save_full_history("agent", "s", [Message(role="system", content="z")])
+    assert await repo.copy_session("agent", "s", f"copy-{monotonic()}") == 1
+
+
+FIRST_CALLS: dict[str, Callable[[PostgresHistoryRepository], Any]] = {
+    "load_history": lambda repo: repo.load_history("agent", "s", limit=20),
+    "get_message": lambda repo: repo.get_message("agent", "s", "m1"),
+    "load_history_page": lambda repo: repo.load_history_page("agent", "s", limit=5),
+    "iter_history": lambda repo: repo.iter_history("agent", "s").__anext__(),
+    "pop_message": lambda repo: repo.pop_message("agent", "s"),
+    "replace_last_messages": lambda repo: repo.replace_last_messages(
+        "agent", "s", [Message(role="system", content="z")], [Message(role="system", content="z")]
+    ),
+}
+"""Calls whose statements return ``role``, each the first to meet the stale plans."""
+
+
+@pytest.mark.parametrize("first", list(FIRST_CALLS))
+@pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit-pool", "default-pool"])
+async def test_a_call_on_a_plan_0006_made_stale_succeeds_both_ways(
+    database_dsn: str, autocommit: bool, first: str
+) -> None:
+    """Reads, and the writes whose statements return a role (pop, replace), on prepared plans.
+
+    The first statement that meets a stale plan forgets every prepared
+    statement of its connection, so each call goes first once.
+    """
+    async with AsyncConnectionPool(
+        database_dsn,
+        min_size=1,
+        max_size=1,
+        kwargs={"autocommit": True} if autocommit else {},
+        open=False,
+    ) as pool:  # one connection: every call below runs on it
+        repo = PostgresHistoryRepository(pool)
+        for change in (migrations.rollback, migrations.apply):
+            for _ in range(WARM_TURNS):
+                await _every_call_returning_stored_columns(repo)
+            assert await _prepared_on_every_connection(pool, "RETURNING role", connections=1)
+            assert change(database_dsn) == ["0006_cached_role_check"]
+            await FIRST_CALLS[first](repo)  # StorageError before
+            await _every_call_returning_stored_columns(repo)
