@@ -13,12 +13,20 @@ import json
 import logging
 import select
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from time import monotonic
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, IsolationLevel
@@ -82,6 +90,8 @@ from agentcore.validation import (
     merge_session_metadata,
     prepare_messages,
 )
+
+_T = TypeVar("_T")
 
 APPEND_CHUNK_JSONB_BYTES = 64 * 2**20
 """The most an append sends as one jsonb value, by a safe upper estimate (bytes).
@@ -293,13 +303,7 @@ class PostgresHistoryRepository:
             return
         agent, session = key
         params = {"agent_name": agent, "session_id": session, "message_count": len(batch)}
-        with _db_errors(self._pool):
-            async with (
-                self._write_connection() as conn,
-                _read_committed(conn),
-                conn.transaction(),
-            ):
-                await self._replace(conn, params, batch)
+        await self._in_transaction(lambda conn: self._replace(conn, params, batch))
 
     async def _replace(
         self, conn: AsyncConnection[Any], params: dict[str, Any], batch: list[Message]
@@ -464,20 +468,18 @@ class PostgresHistoryRepository:
         }
         update = check_session_metadata(metadata)
         check_owner_fits(params["agent_name"], params["session_id"], update)
-        with _db_errors(self._pool):
-            async with (
-                self._write_connection() as conn,
-                _read_committed(conn),
-                conn.transaction(),
-            ):
-                cur = await conn.execute(self._sql["lock_session_metadata"].text, params)
-                row = await cur.fetchone()
-                if row is None:
-                    raise session_not_found(params["agent_name"], params["session_id"])
-                stored = merge_session_metadata(json.loads(row[0]), update, merge=merge)
-                params["metadata"] = metadata_to_json(stored)
-                await conn.execute(self._sql["set_session_metadata"].text, params)
-        return stored
+
+        async def write(conn: AsyncConnection[Any]) -> dict[str, Any]:
+            cur = await conn.execute(self._sql["lock_session_metadata"].text, params)
+            row = await cur.fetchone()
+            if row is None:
+                raise session_not_found(params["agent_name"], params["session_id"])
+            stored = merge_session_metadata(json.loads(row[0]), update, merge=merge)
+            params["metadata"] = metadata_to_json(stored)
+            await conn.execute(self._sql["set_session_metadata"].text, params)
+            return stored
+
+        return await self._in_transaction(write)
 
     async def load_history_page(
         self,
@@ -590,23 +592,20 @@ class PostgresHistoryRepository:
     async def _purge_batch(
         self, params: dict[str, Any]
     ) -> tuple[int, int, datetime | None, str | None]:
-        with _db_errors(self._pool):
-            # READ COMMITTED whatever the default: a row written since the
-            # scan's snapshot is re-read under its lock and kept.
-            async with (
-                self._write_connection() as conn,
-                _read_committed(conn),
-                conn.transaction(),
-            ):
-                cur = await conn.execute(self._sql["purge_idle_sessions"].text, params, binary=True)
-                row = await cur.fetchone()
-                assert row is not None
-                session_ids, counted, reached_time, reached_session = row
-                if session_ids:
-                    await conn.execute(
-                        self._sql["purge_session_messages"].text,
-                        {"agent_name": params["agent_name"], "session_ids": session_ids},
-                    )
+        # READ COMMITTED whatever the default (_in_transaction): a row written
+        # since the scan's snapshot is re-read under its lock and kept.
+        async def purge(conn: AsyncConnection[Any]) -> tuple[Any, ...]:
+            cur = await conn.execute(self._sql["purge_idle_sessions"].text, params, binary=True)
+            row = await cur.fetchone()
+            assert row is not None
+            if row[0]:
+                await conn.execute(
+                    self._sql["purge_session_messages"].text,
+                    {"agent_name": params["agent_name"], "session_ids": row[0]},
+                )
+            return tuple(row)
+
+        session_ids, counted, reached_time, reached_session = await self._in_transaction(purge)
         return len(session_ids or ()), int(counted), reached_time, reached_session
 
     async def iter_sessions(
@@ -712,7 +711,9 @@ class PostgresHistoryRepository:
         The server can end an idle connection so that the socket shows nothing
         yet (its goodbye arrived with the previous reply): the first statement
         sent on it fails. A read is safe to repeat; a write is not, and is not
-        repeated.
+        repeated. A read whose prepared plan a migration made stale is
+        repeated too, on the same connection, once its prepared statements
+        are forgotten (see :func:`_stale_plan`).
 
         On a connection not in autocommit (a caller's default pool), the
         statement alone would open a transaction that the pool then rolls
@@ -730,6 +731,13 @@ class PostgresHistoryRepository:
                     try:
                         cur = await conn.execute(query.text, params, binary=True)
                         return await cur.fetchall()
+                    except psycopg.errors.FeatureNotSupported as exc:
+                        if not _stale_plan(exc):
+                            raise
+                        # On this connection: the pool's others may be stale too.
+                        await _forget_prepared(conn)
+                        cur = await conn.execute(query.text, params, binary=True)
+                        return await cur.fetchall()
                     except psycopg.OperationalError:
                         # Only a lost connection is worth a second try: a
                         # statement_timeout (QueryCanceled) would just repeat.
@@ -740,6 +748,27 @@ class PostgresHistoryRepository:
                         if not autocommit and conn.info.transaction_status == _IDLE:
                             await conn.set_autocommit(False)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _in_transaction(self, write: Callable[[AsyncConnection[Any]], Awaitable[_T]]) -> _T:
+        """Run ``write`` on a pooled connection in one READ COMMITTED transaction.
+
+        When a statement of it fails on a prepared plan that a migration made
+        stale (:func:`_stale_plan`), the transaction was rolled back (psycopg
+        then deallocates the connection's prepared statements), nothing took
+        effect, and ``write`` runs once more, on the same connection. Any
+        other failure closes the connection (:class:`_WriteCheckout`).
+        """
+        with _db_errors(self._pool):
+            async with self._write_connection() as conn, _read_committed(conn):
+                try:
+                    async with conn.transaction():
+                        return await write(conn)
+                except psycopg.errors.FeatureNotSupported as exc:
+                    if not _stale_plan(exc):
+                        raise
+                    await _forget_prepared(conn)
+                async with conn.transaction():
+                    return await write(conn)
 
     def _connection(self) -> _Checkout:
         """A connection from the pool that the server has not already ended.
@@ -1067,23 +1096,96 @@ async def _run_in_one_round_trip(
     commit, so they commit together (or an error rolls all back) at READ
     COMMITTED whatever the server's default isolation. A failure leaves the
     connection unusable: the caller closes it (:class:`_WriteCheckout`).
+
+    One failure is repaired instead: a prepared plan that a migration made
+    stale (:func:`_stale_plan`), when the statements began on an idle
+    connection. The server refused the statement before running it, and
+    everything before it since the connection was idle was one transaction,
+    now rolled back: nothing took effect, so the statements are sent again,
+    once, after the connection's prepared statements are forgotten. A
+    transaction an earlier round trip began (replace_last_messages' write) is
+    not repeated in part.
     """
     autocommit = conn.autocommit
+    began_idle = conn.pgconn.transaction_status == _IDLE
     if not autocommit:  # a caller's pool may hand out non-autocommit connections
         await conn.set_autocommit(True)
     try:
-        # binary=True: see _read (results independent of the session's settings).
-        if len(queries) == 1:  # a lone statement is one round trip without a pipeline
-            return [await conn.execute(queries[0].text, params[0], binary=True)]
-        async with _pipeline(conn):
-            return [
-                await conn.execute(queries[i].text, params[i], binary=True)
-                for i in range(len(queries))
-            ]
+        try:
+            return await _send_in_one_round_trip(conn, queries, params)
+        except psycopg.errors.FeatureNotSupported as exc:
+            if not (began_idle and _stale_plan(exc)):
+                raise
+            await _forget_prepared(conn)
+            return await _send_in_one_round_trip(conn, queries, params)
     finally:
         # After a failure the transaction may be left in error: the connection
         # is then closed by the caller, not given its mode back.
         if not autocommit and conn.info.transaction_status == _IDLE:
+            await conn.set_autocommit(False)
+
+
+async def _send_in_one_round_trip(
+    conn: AsyncConnection[Any], queries: Sequence[Query], params: Sequence[dict[str, Any]]
+) -> list[AsyncCursor[Any]]:
+    """The statements of :func:`_run_in_one_round_trip`, on an autocommit connection."""
+    # binary=True: see _read (results independent of the session's settings).
+    if len(queries) == 1:  # a lone statement is one round trip without a pipeline
+        return [await conn.execute(queries[0].text, params[0], binary=True)]
+    async with _pipeline(conn):
+        return [
+            await conn.execute(queries[i].text, params[i], binary=True) for i in range(len(queries))
+        ]
+
+
+_REVALIDATE_CACHED_QUERY = "RevalidateCachedQuery"
+
+
+def _stale_plan(exc: psycopg.errors.FeatureNotSupported) -> bool:
+    """Whether ``exc`` is the server refusing a prepared statement a schema change made stale.
+
+    psycopg prepares a statement on its fifth execution on a connection
+    (``prepare_threshold``). When a migration then changes the type of a
+    column the statement returns (0006 turns ``role`` into a domain; its
+    rollback turns it back), the server plans the statement again and
+    refuses it, at Bind, before running anything: "cached plan must not
+    change result type", SQLSTATE 0A000, raised by the server's
+    ``RevalidateCachedQuery``. The statement stays broken on that
+    connection, at every execution, until it is deallocated. It is the one
+    error a schema change causes on a prepared statement that the same
+    statement unprepared would not meet: a dropped table or column fails
+    both ways (``SchemaNotReadyError``), and any other change is planned
+    again silently.
+
+    The message is translated under ``lc_messages``, and 0A000 covers every
+    unsupported feature: the routine that raised it tells (as pgjdbc checks);
+    a server that reports none is given the benefit of the doubt, since
+    forgetting prepared statements and trying once more costs only a
+    repeated failure.
+    """
+    return exc.diag.source_function in (_REVALIDATE_CACHED_QUERY, None)
+
+
+async def _forget_prepared(conn: AsyncConnection[Any]) -> None:
+    """Roll back a failed transaction on ``conn``, then deallocate all its prepared statements.
+
+    psycopg recognizes ``DEALLOCATE ALL`` (and its own rollback) and forgets
+    its record of them, so that each statement runs unprepared again and is
+    prepared afresh from the current schema on its fifth execution. The
+    connection is kept: every connection of the pool prepared the same
+    statements, and closing this one would only move the failure to the next
+    call that takes another. Behind PgBouncer, agentcore's documented
+    ``prepare_threshold=None`` prepares nothing, so this never runs there.
+    """
+    if conn.pgconn.transaction_status != _IDLE:
+        await conn.rollback()
+    autocommit = conn.autocommit
+    if not autocommit:  # alone, not the start of a transaction
+        await conn.set_autocommit(True)
+    try:
+        await conn.execute(_queries()["discard_prepared_statements"].text)
+    finally:
+        if not autocommit and conn.pgconn.transaction_status == _IDLE:
             await conn.set_autocommit(False)
 
 

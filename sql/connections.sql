@@ -13,3 +13,9 @@ SELECT current_setting('listen_addresses'),
        current_setting('unix_socket_permissions'),
        current_setting('hba_file'),
        current_setting('ident_file');
+
+-- name: discard_prepared_statements
+-- Forget every statement prepared on this connection, on the server and (psycopg
+-- notices the command) in psycopg's cache: after a schema change made one of
+-- their plans stale. Only on that failure path, never on a call that succeeds.
+DEALLOCATE ALL;
