@@ -4,6 +4,7 @@ from agentcore.agent import Agent
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
+    ImportLineError,
     InvalidDsnError,
     InvalidIdentifierError,
     InvalidInputError,
@@ -70,6 +71,7 @@ __all__ = [
     "ExecutionFacade",
     "HistoryPage",
     "HistoryRepository",
+    "ImportLineError",
     "InMemoryHistoryRepository",
     "InvalidDsnError",
     "InvalidIdentifierError",
