@@ -4,6 +4,7 @@ from agentcore.agent import Agent
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
+    ImportLineError,
     InvalidDsnError,
     InvalidIdentifierError,
     InvalidInputError,
@@ -77,6 +78,7 @@ __all__ = [
     "ExecutionFacade",
     "HistoryPage",
     "HistoryRepository",
+    "ImportLineError",
     "InMemoryHistoryRepository",
     "InvalidDsnError",
     "InvalidIdentifierError",

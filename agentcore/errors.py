@@ -32,7 +32,24 @@ class InvalidDsnError(InvalidInputError):
     """A database DSN could not be parsed; the message never holds its password."""
 
 
-class LineTooLongError(InvalidInputError):
+class ImportLineError(InvalidInputError):
+    """A line of an import file cannot be read as part of an export.
+
+    It is not UTF-8, not a JSON object (or nested too deeply to parse), out
+    of place (a message line under another conversation's session line), or
+    too long (:class:`LineTooLongError`). The import stops at that line: the
+    conversations complete before it stay stored, nothing after it is read.
+
+    Attributes:
+        line_number: The line, counted from 1.
+    """
+
+    def __init__(self, line_number: int, problem: str) -> None:
+        self.line_number = line_number
+        super().__init__(f"line {line_number}: {problem}")
+
+
+class LineTooLongError(ImportLineError):
     """A line of an import is longer than any line of a valid export can be.
 
     It is refused after reading at most ``limit`` + 1 of its bytes, before
@@ -45,11 +62,11 @@ class LineTooLongError(InvalidInputError):
     """
 
     def __init__(self, line_number: int, limit: int) -> None:
-        self.line_number = line_number
         self.limit = limit
         super().__init__(
-            f"line {line_number}: longer than {limit:,} bytes, the most a line of a valid "
-            "export holds under this repository's message size limits; refused unread"
+            line_number,
+            f"longer than {limit:,} bytes, the most a line of a valid "
+            "export holds under this repository's message size limits; refused unread",
         )
 
 

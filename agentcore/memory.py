@@ -456,8 +456,8 @@ class InMemoryHistoryRepository:
     ) -> int:
         """See :meth:`HistoryRepository.import_session`."""
         key = (
-            check_identifier(agent_name, "agent_name"),
-            check_identifier(session_id, "session_id"),
+            check_stored_identifier(agent_name, "agent_name"),
+            check_stored_identifier(session_id, "session_id"),
         )
         stored_metadata = check_session_metadata(metadata or {})
         created = check_session_time(created_at, "created_at")
@@ -467,8 +467,6 @@ class InMemoryHistoryRepository:
                 raise session_exists(*key)
         stream = MessageStream(max_content_chars=self._max_content_chars)
         batch = [stream.check(item) async for item in each(messages)]
-        if not batch:
-            return 0
         ids = [m.id for m in batch if m.id is not None]
         if len(set(ids)) != len(ids):
             raise InvalidMessageError(REPEATED_IMPORT_ID)

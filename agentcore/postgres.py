@@ -658,8 +658,8 @@ class PostgresHistoryRepository:
         updated_at: datetime | None = None,
     ) -> int:
         """See :meth:`HistoryRepository.import_session`."""
-        agent = check_identifier(agent_name, "agent_name")
-        session = check_identifier(session_id, "session_id")
+        agent = check_stored_identifier(agent_name, "agent_name")
+        session = check_stored_identifier(session_id, "session_id")
         params: dict[str, Any] = {
             "agent_name": agent,
             "session_id": session,
@@ -672,7 +672,7 @@ class PostgresHistoryRepository:
             async with (
                 self._write_connection() as conn,
                 _read_committed(conn),
-                conn.transaction() as tx,
+                conn.transaction(),
             ):
                 async with _pipeline(conn):
                     await conn.execute(self._sql["lock_session"].text, params)
@@ -694,10 +694,9 @@ class PostgresHistoryRepository:
                     # The only unique key a fresh conversation's rows can
                     # break is the message id's (seq comes from the count).
                     raise InvalidMessageError(REPEATED_IMPORT_ID) from exc
-                if stream.count == 0:  # nothing to store: no empty conversation either
-                    raise psycopg.Rollback(tx)
-                params["message_count"] = stream.count
-                await conn.execute(self._sql["finish_imported_session"].text, params)
+                if stream.count:  # an empty conversation keeps the counter at 0
+                    params["message_count"] = stream.count
+                    await conn.execute(self._sql["finish_imported_session"].text, params)
         return stream.count
 
     async def _read(self, query: Query, params: dict[str, Any]) -> list[Any]:

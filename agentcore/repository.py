@@ -364,7 +364,13 @@ class HistoryRepository(Protocol):
         Messages are kept as given (ids, ``created_at``...), like an append;
         they are consumed one by one, so a long conversation needs no more
         memory than one message (PostgreSQL streams them into one
-        transaction). No messages stores nothing.
+        transaction). No messages stores the conversation empty, with its
+        metadata and times, as :meth:`pop_message` or
+        :meth:`replace_last_messages` can leave one.
+
+        An import restores what an export wrote, so the agent name, session id
+        and message ids are checked as a read checks them: ids that older
+        versions stored (with control characters) are accepted.
 
         Args:
             metadata: The conversation's metadata (see :meth:`set_session_metadata`).

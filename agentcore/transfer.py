@@ -19,12 +19,15 @@ a conversation or of a line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import accumulate
 from typing import Any, Protocol, cast
 
 from agentcore.errors import (
+    ImportLineError,
     InvalidInputError,
     InvalidMessageError,
     LineTooLongError,
@@ -38,7 +41,7 @@ from agentcore.validation import (
     MAX_JSON_FIELD_BYTES,
     MAX_SESSION_METADATA_CHARS,
     MAX_TEXT_FIELD_CHARS,
-    check_identifier,
+    REPEATED_IMPORT_ID,
 )
 
 FORMAT = "agentcore-history"
@@ -121,18 +124,50 @@ class TextSink(Protocol):
 class TransferReport:
     """What an export wrote or an import stored.
 
+    Every conversation of an import file is counted once: stored
+    (``sessions``), skipped or refused.
+
     Attributes:
         sessions: Conversations written (export) or stored (import).
         messages: Their messages.
         skipped_sessions: Import only: conversations already present, left as they were.
+        refused_sessions: Import only: conversations the repository refused
+            (nothing of them stored; ``on_refused`` says which and why).
+        empty_sessions: Import only: how many of ``sessions`` have no message
+            (stored with their metadata and times).
     """
 
     sessions: int = 0
     messages: int = 0
     skipped_sessions: int = 0
+    refused_sessions: int = 0
+    empty_sessions: int = 0
 
 
 Progress = Callable[[TransferReport], None]
+
+
+@dataclass(frozen=True)
+class ImportRefusal:
+    """A conversation of an import file that its repository refused (nothing of it stored).
+
+    Attributes:
+        agent_name: Its agent name, as the file gives it (maybe not a string).
+        session_id: Its session id, as the file gives it.
+        line_number: The line refused: the session line, or the message's line.
+        error: Why, as the repository said it.
+    """
+
+    agent_name: Any
+    session_id: Any
+    line_number: int
+    error: InvalidInputError
+
+    def __str__(self) -> str:
+        return (
+            f"line {self.line_number}: session {self.session_id!r} of agent "
+            f"{self.agent_name!r} refused: {self.error}"
+        )
 
 
 async def export_jsonl(
@@ -219,20 +254,38 @@ async def import_jsonl(
     lines: BinaryLines | Iterable[str],
     *,
     on_progress: Progress | None = None,
+    on_refused: Callable[[ImportRefusal], None] | None = None,
 ) -> TransferReport:
     """Store the conversations of a JSON Lines export.
 
-    Each conversation is stored atomically (``import_session``); one already
-    present is left as it was and counted as skipped, so importing the same
-    file twice stores nothing twice. A conversation that fails validation
-    stops the import with an error; the ones before it stay stored, and a
-    second run after the fix skips them.
+    Each conversation is stored atomically (``import_session``), an empty one
+    (its messages popped or replaced by none) with its metadata and times, and
+    ids that older versions stored (with control characters) as they are: an
+    export of the result is the very file imported. One already present is
+    left as it was and counted as skipped, so importing the same file twice
+    stores nothing twice.
 
-    A line longer than :func:`max_line_bytes` (for the repository's
-    ``max_content_chars``) stops the import too. From a binary or text file
-    (anything with ``readline``) at most that many bytes (characters) of a
-    line are read before it is refused, so memory stays bounded whatever the
-    file holds; strings given in a list are only measured.
+    Two kinds of trouble, two outcomes:
+
+    * **A conversation that its repository refuses** (a bad id, metadata,
+      time or message): it is skipped whole, counted in ``refused_sessions``
+      and handed to ``on_refused``, and the import goes on with the next one.
+    * **A line that cannot be read** (not UTF-8, not a JSON object, nested too
+      deeply, longer than :func:`max_line_bytes`, out of place, or a bad
+      header): the import stops with :class:`~agentcore.errors.ImportLineError`
+      naming it. The conversations complete before that line stay stored (one
+      whose session line gives its ``message_count`` is complete once that
+      many messages were read; one without is complete only at the next
+      session line); the one it interrupts is not stored. After fixing the
+      line, a second run skips what the first stored.
+
+    From a binary or text file (anything with ``readline``) at most
+    :func:`max_line_bytes` bytes (characters) of a line are read before it is
+    refused, so memory stays bounded whatever the file holds; strings given in
+    a list are only measured. A binary file is decoded line by line, so a
+    line that is not UTF-8 is named exactly; a text file's decoder reads
+    ahead, so the line it names is the one being read when the decoder
+    failed, at or before the bad bytes.
 
     Args:
         repository: Where to store.
@@ -240,40 +293,46 @@ async def import_jsonl(
             UTF-8 only once its length is known to be acceptable), a text
             file, ``sys.stdin``, or any iterable of lines.
         on_progress: Called after each conversation with the totals so far.
+        on_refused: Called with each refused conversation, when it is refused.
 
     Returns:
-        How many conversations and messages were stored, and how many skipped.
+        How many conversations and messages were stored, and how many were
+        skipped and refused.
 
     Raises:
-        LineTooLongError: a line is longer than :func:`max_line_bytes`.
-        InvalidInputError: a line is not UTF-8 or not JSON, the header is
-            missing or of another version, or lines are out of place (the
-            message says which line).
-        InvalidMessageError: a message is invalid (with its line).
+        ImportLineError: a line cannot be read (the message says which and why;
+            :class:`~agentcore.errors.LineTooLongError` for a line too long).
     """
     limit = max_line_bytes(getattr(repository, "max_content_chars", MAX_CONTENT_CHARS_LIMIT))
     reader = _Lines(_bounded_lines(lines, limit))
     header = reader.next_object()
     if header is None or header.get("format") != FORMAT:
-        raise InvalidInputError(f"line 1: not an agentcore export (no {FORMAT!r} header)")
+        raise ImportLineError(1, f"not an agentcore export (no {FORMAT!r} header)")
     if header.get("version") != FORMAT_VERSION:
-        raise InvalidInputError(
-            f"line 1: export format version {header.get('version')!r} is not supported "
-            f"(this agentcore reads version {FORMAT_VERSION})"
+        raise ImportLineError(
+            1,
+            f"export format version {header.get('version')!r} is not supported "
+            f"(this agentcore reads version {FORMAT_VERSION})",
         )
     report = TransferReport()
     while (record := reader.next_object()) is not None:
-        where = f"line {reader.number}"
         if record.get("type") != "session":
-            raise InvalidInputError(f"{where}: expected a session line, got {record.get('type')!r}")
-        agent, session = _key(record, where)
-        metadata = record.get("metadata", {})
-        stored = await _import_one(repository, reader, record, agent, session, metadata, where)
-        if stored is None:
-            report = TransferReport(report.sessions, report.messages, report.skipped_sessions + 1)
-        elif stored:
-            report = TransferReport(
-                report.sessions + 1, report.messages + stored, report.skipped_sessions
+            raise ImportLineError(
+                reader.number, f"expected a session line, got {record.get('type')!r}"
+            )
+        outcome = await _import_one(repository, reader, record)
+        if isinstance(outcome, ImportRefusal):
+            report = replace(report, refused_sessions=report.refused_sessions + 1)
+            if on_refused is not None:
+                on_refused(outcome)
+        elif outcome is None:
+            report = replace(report, skipped_sessions=report.skipped_sessions + 1)
+        else:
+            report = replace(
+                report,
+                sessions=report.sessions + 1,
+                messages=report.messages + outcome,
+                empty_sessions=report.empty_sessions + (outcome == 0),
             )
         if on_progress is not None:
             on_progress(report)
@@ -281,56 +340,44 @@ async def import_jsonl(
 
 
 async def _import_one(
-    repository: HistoryRepository,
-    reader: _Lines,
-    record: dict[str, Any],
-    agent: str,
-    session: str,
-    metadata: Any,
-    where: str,
-) -> int | None:
-    """Import one conversation; ``None`` when it was already there (its lines are skipped)."""
-    messages = reader.messages_of(agent, session)
+    repository: HistoryRepository, reader: _Lines, record: dict[str, Any]
+) -> int | ImportRefusal | None:
+    """Import one conversation: its message count, a refusal, or ``None`` when it was
+    already there (its lines are read past either way)."""
+    session_line = reader.number
+    agent: Any = record.get("agent_name")  # checked by import_session
+    session: Any = record.get("session_id")
+    messages = reader.messages_of(agent, session, record.get("message_count"))
     try:
         return await repository.import_session(
             agent,
             session,
             messages,
-            metadata=metadata,
-            created_at=_time(record.get("created_at"), f"{where}: created_at"),
-            updated_at=_time(record.get("updated_at"), f"{where}: updated_at"),
+            metadata=record.get("metadata", {}),
+            created_at=_time(record.get("created_at"), "created_at"),
+            updated_at=_time(record.get("updated_at"), "updated_at"),
         )
     except SessionExistsError:
-        for _ in messages:  # read past its messages
-            pass
-        return None
-    except LineTooLongError:
-        raise  # it names its line already
-    except InvalidMessageError as exc:
-        raise InvalidMessageError(
-            f"session {session!r} of agent {agent!r} ({where}), line {reader.number}: {exc}"
-        ) from None
-    except InvalidInputError as exc:
-        raise type(exc)(f"session {session!r} of agent {agent!r} ({where}): {exc}") from None
+        outcome = None
+    except ImportLineError:
+        raise  # the file cannot be read on: the import stops
+    except InvalidInputError as exc:  # ids, metadata, times, a message
+        # A message's error names the line it was read from; an id repeated
+        # is found when the store sees it (PostgreSQL: at the COPY's end).
+        named = isinstance(exc, InvalidMessageError) and str(exc) != REPEATED_IMPORT_ID
+        line = reader.number if named else session_line
+        outcome = ImportRefusal(agent, session, line, exc)
+    reader.read_past(messages)
+    return outcome
 
 
-def _key(record: dict[str, Any], where: str) -> tuple[str, str]:
-    try:
-        return (
-            check_identifier(record.get("agent_name"), "agent_name"),
-            check_identifier(record.get("session_id"), "session_id"),
-        )
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{where}: {exc}") from None
-
-
-def _time(value: Any, where: str) -> datetime | None:
+def _time(value: Any, what: str) -> datetime | None:
     if value is None:
         return None
     try:
         return datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"{where} is not an ISO 8601 time: {value!r}") from None
+        raise InvalidInputError(f"{what} is not an ISO 8601 time: {value!r}") from None
 
 
 def _bounded_lines(source: BinaryLines | Iterable[str], limit: int) -> Iterator[str]:
@@ -341,8 +388,16 @@ def _bounded_lines(source: BinaryLines | Iterable[str], limit: int) -> Iterator[
             yield _checked(text, number, limit)
         return
     number = 0
-    # One byte (or character, at least a byte) more than a line may hold: its newline.
-    while line := readline(limit + 1):
+    while True:
+        try:
+            # One byte (or character, at least a byte) more than a line may hold: its newline.
+            line = readline(limit + 1)
+        except UnicodeDecodeError:  # a text file's decoder, which reads ahead
+            raise ImportLineError(
+                number + 1, "not UTF-8 (found by the file's decoder at or after this line)"
+            ) from None
+        if not line:
+            return
         number += 1
         yield _checked(line, number, limit)
 
@@ -355,9 +410,7 @@ def _checked(line: bytes | str, number: int, limit: int) -> str:
         try:
             return line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidInputError(
-                f"line {number}: not UTF-8 (byte {exc.start + 1} of the line)"
-            ) from None
+            raise ImportLineError(number, f"not UTF-8 (byte {exc.start + 1} of the line)") from None
     chars = len(line) - line.endswith("\n")
     # Measured in UTF-8 only when it may matter: a character is 1 to 4 bytes.
     if chars > limit or (
@@ -367,15 +420,45 @@ def _checked(line: bytes | str, number: int, limit: int) -> str:
     return line
 
 
+MAX_JSON_DEPTH = 512
+"""The deepest nesting of arrays and objects an import reads in a line.
+
+A stored value nests at most about 255 levels (pydantic's limit), so no
+export line comes near it. Deeper lines are refused before they are parsed:
+the outcome must not depend on how much of Python's stack the caller uses
+(the JSON parser recurses, and fails at about 1,000 levels less what the
+stack already holds)."""
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _nested_too_deeply(text: str) -> bool:
+    """Whether ``text``'s arrays and objects nest deeper than :data:`MAX_JSON_DEPTH`."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # most lines: two scans in C
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
+
+
 class _Lines:
-    """The export's lines as JSON objects, one at a time, with one line of look-ahead."""
+    """The export's lines as JSON objects, one at a time, with one line of look-ahead.
+
+    A line that cannot be read raises :class:`ImportLineError`, except right
+    after the last message a session line announced: the conversation is
+    complete, so its stream ends and the error comes with the next object.
+    """
 
     def __init__(self, lines: Iterator[str]) -> None:
         self._lines = lines
         self._pending: dict[str, Any] | None = None
+        self._error: ImportLineError | None = None
         self.number = 0
 
     def next_object(self) -> dict[str, Any] | None:
+        if self._error is not None:
+            raise self._error
         if self._pending is not None:
             pending, self._pending = self._pending, None
             return pending
@@ -383,24 +466,59 @@ class _Lines:
             self.number += 1
             if not text.strip():
                 continue
+            if _nested_too_deeply(text):
+                raise ImportLineError(
+                    self.number,
+                    f"JSON nested more than {MAX_JSON_DEPTH} levels deep (no export line is)",
+                )
             try:
                 value = json.loads(text)
-            except ValueError:
-                raise InvalidInputError(f"line {self.number}: not JSON") from None
+            except (ValueError, RecursionError):
+                raise ImportLineError(self.number, "not JSON") from None
             if not isinstance(value, dict):
-                raise InvalidInputError(f"line {self.number}: not a JSON object")
+                raise ImportLineError(self.number, "not a JSON object")
             return value
         return None
 
-    def messages_of(self, agent: str, session: str) -> Iterator[Any]:
-        """The message lines that follow, up to the next session line."""
-        while (record := self.next_object()) is not None:
+    def read_past(self, messages: Iterator[Any]) -> None:
+        """Read past the rest of a skipped or refused conversation's ``messages``.
+
+        A line that cannot be read is raised by the next :meth:`next_object`,
+        once the conversation is counted.
+        """
+        try:
+            for _ in messages:
+                pass
+        except ImportLineError as exc:
+            self._error = exc
+
+    def messages_of(self, agent: Any, session: Any, declared: Any) -> Iterator[Any]:
+        """The message lines that follow, up to the next session line.
+
+        ``declared``: the session line's ``message_count``; once that many
+        messages were read, a line that cannot be read ends the stream (the
+        conversation is stored) and is raised by the next :meth:`next_object`.
+        """
+        count = 0
+        while True:
+            try:
+                record = self.next_object()
+                if record is not None and record.get("type") == "message":
+                    if (record.get("agent_name"), record.get("session_id")) != (agent, session):
+                        raise ImportLineError(
+                            self.number,
+                            f"a message of session {record.get('session_id')!r} "
+                            f"under the session line of {session!r}",
+                        )
+            except ImportLineError as exc:
+                if type(declared) is not int or count != declared:
+                    raise
+                self._error = exc
+                return
+            if record is None:
+                return
             if record.get("type") != "message":
                 self._pending = record
                 return
-            if (record.get("agent_name"), record.get("session_id")) != (agent, session):
-                raise InvalidInputError(
-                    f"line {self.number}: a message of session {record.get('session_id')!r} "
-                    f"under the session line of {session!r}"
-                )
+            count += 1
             yield record.get("message")

@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -208,7 +208,9 @@ def check_stored_identifier(value: object, what: str) -> str:
     reads (``load_history``, ``get_message``, the session listings and pages,
     ``iter_history``, export), ``clear_session``, ``set_session_metadata``,
     ``purge_idle_sessions`` and as the source of ``copy_session``, which use
-    this check. Nothing new can be written under such an id.
+    this check. Nothing new can be written under such an id; only an import
+    (``import_session``) stores one, to restore what an export of such rows
+    holds.
 
     Raises:
         InvalidIdentifierError: not a string, empty or only whitespace, longer
@@ -326,8 +328,16 @@ def _describe(exc: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _check_message(message: Message, index: int, max_content_chars: int) -> Message:
+def _check_message(
+    message: Message,
+    index: int,
+    max_content_chars: int,
+    check_id: Callable[[object, str], str] = check_identifier,
+) -> Message:
     """Check what the model cannot; return the message as PostgreSQL stores it.
+
+    ``check_id``: the rule for the message's id (an import takes any id a read
+    accepts, :func:`check_stored_identifier`).
 
     A :class:`Message` built with ``model_construct`` skipped pydantic, so
     every field's type is checked again here. They are ``isinstance`` checks
@@ -354,7 +364,7 @@ def _check_message(message: Message, index: int, max_content_chars: int) -> Mess
         )
     if message.id is not None:
         try:
-            check_identifier(message.id, f"{where}.id")
+            check_id(message.id, f"{where}.id")
         except InvalidIdentifierError as exc:
             raise InvalidMessageError(str(exc)) from None
     for field in _TEXT_FIELDS:
@@ -805,9 +815,12 @@ class MessageStream:
     """Validates the messages of one long stream, one by one (an import).
 
     The same checks as :func:`prepare_messages`, with positions counted over
-    the whole stream. Ids repeated within the stream are found by the store
-    (PostgreSQL's unique index), not here: remembering every id would make an
-    import's memory grow with the conversation.
+    the whole stream, except that a message id is checked as a read checks it
+    (:func:`check_stored_identifier`): an import restores what an export
+    wrote, ids stored by older versions included. Ids repeated within the
+    stream are found by the store (PostgreSQL's unique index), not here:
+    remembering every id would make an import's memory grow with the
+    conversation.
 
     Args:
         max_content_chars: The largest accepted ``content``, in characters.
@@ -825,7 +838,9 @@ class MessageStream:
             InvalidMessageError: the message is invalid.
         """
         index = self.count
-        message = _check_message(_to_message(item, index), index, self._max_content_chars)
+        message = _check_message(
+            _to_message(item, index), index, self._max_content_chars, check_stored_identifier
+        )
         self.count += 1
         return message
 

@@ -24,9 +24,9 @@ from agentcore.cli import render
 from agentcore.cli.commands import say
 from agentcore.cli.database import Database, open_repository, prepare, resolve
 from agentcore.cli.progress import ProgressBar
-from agentcore.errors import InvalidInputError, NotFoundError
+from agentcore.errors import AgentcoreError, InvalidInputError, NotFoundError
 from agentcore.models import PurgeReport
-from agentcore.transfer import TransferReport, export_jsonl, import_jsonl
+from agentcore.transfer import ImportRefusal, TransferReport, export_jsonl, import_jsonl
 from agentcore.validation import (
     check_identifier,
     check_limit,
@@ -256,22 +256,36 @@ def import_(args: argparse.Namespace) -> int:
 
     async def run(lines: BinaryIO) -> TransferReport:
         bar = ProgressBar(sys.stderr, "conversations")
+
+        def refused(refusal: ImportRefusal) -> None:
+            bar.clear()
+            # One line: the escape writes a newline in the text as "\n".
+            print(render.escape(f"agentcore: error: {refusal}"), file=sys.stderr)
+
         try:
             async with open_repository(database) as repository:
                 return await import_jsonl(
                     repository,
                     lines,
                     on_progress=lambda r: bar.update(r.sessions, f"{r.messages:,} messages"),
+                    on_refused=refused,
                 )
         finally:
             bar.close()
 
     with _input(args.file) as lines:
         report = asyncio.run(run(lines))
+    empty = f", {report.empty_sessions} of them empty" if report.empty_sessions else ""
     say(
-        f"imported {report.sessions} conversations ({report.messages} messages); "
-        f"skipped {report.skipped_sessions} already present"
+        f"imported {report.sessions} conversations ({report.messages} messages{empty}); "
+        f"skipped {report.skipped_sessions} already present; "
+        f"refused {report.refused_sessions}"
     )
+    if report.refused_sessions:
+        raise AgentcoreError(
+            f"{report.refused_sessions} conversation(s) refused (see above); "
+            "the others were imported"
+        )
     return 0
 
 

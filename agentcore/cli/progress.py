@@ -47,6 +47,14 @@ class ProgressBar:
         self._width = len(text)
         self._stream.flush()
 
+    def clear(self) -> None:
+        """Erase the status line, so that a message can be printed; the next update redraws it."""
+        if self._enabled and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+            self._drawn = 0.0
+
     def close(self) -> None:
         """End the status line (a newline), if anything was drawn."""
         if self._enabled and self._width:

@@ -478,9 +478,21 @@ async def test_an_id_repeated_anywhere_in_an_import_stores_nothing(
     assert await repo.list_sessions(A) == []
 
 
-async def test_importing_no_messages_stores_no_conversation(repo: HistoryRepository) -> None:
-    assert await repo.import_session(A, "s", []) == 0
-    assert await repo.list_sessions(A) == []
+async def test_importing_no_messages_stores_the_conversation_empty(
+    repo: HistoryRepository,
+) -> None:
+    # As pop_message or replace_last_messages can leave one: its metadata and times kept.
+    assert (
+        await repo.import_session(A, "s", [], metadata={"owner": "u"}, created_at=T0, updated_at=T0)
+        == 0
+    )
+    info = await repo.get_session(A, "s")
+    assert info is not None
+    assert (info.message_count, info.metadata, info.created_at, info.updated_at) == (
+        0, {"owner": "u"}, T0, T0
+    )  # fmt: skip
+    assert await repo.append_messages(A, "s", [user("next")]) == 1
+    assert texts(await repo.load_history(A, "s")) == ["next"]
 
 
 async def test_get_session_returns_one_summary_or_none(repo: HistoryRepository) -> None:

@@ -11,13 +11,16 @@ import pytest
 
 from agentcore import (
     HistoryRepository,
+    ImportLineError,
     InMemoryHistoryRepository,
+    InvalidIdentifierError,
     InvalidInputError,
     InvalidMessageError,
     LineTooLongError,
 )
 from agentcore.transfer import (
     FORMAT_VERSION,
+    ImportRefusal,
     TransferReport,
     export_jsonl,
     import_jsonl,
@@ -129,49 +132,82 @@ async def test_export_of_one_session(repo: HistoryRepository) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "error", "fragment"),
+    ("text", "fragment"),
     [
-        ("", InvalidInputError, "line 1: not an agentcore export"),
-        ('{"format": "agentcore-history", "version": 2}\n', InvalidInputError, "version 2"),
-        ('{"format": "agentcore-history", "version": 1}\nnot json\n', InvalidInputError, "line 2"),
+        ("", "line 1: not an agentcore export"),
+        ('{"format": "agentcore-history", "version": 2}\n', "line 1: export format version 2"),
+        ('{"format": "agentcore-history", "version": 1}\nnot json\n', "line 2: not JSON"),
         (
             '{"format": "agentcore-history", "version": 1}\n'
             '{"type": "message", "agent_name": "a", "session_id": "s", "message": {}}\n',
-            InvalidInputError,
             "line 2: expected a session line",
-        ),
-        (
-            '{"format": "agentcore-history", "version": 1}\n'
-            '{"type": "session", "agent_name": "a", "session_id": "s"}\n'
-            '{"type": "message", "agent_name": "a", "session_id": "s",'
-            ' "message": {"role": "user", "content": "ok"}}\n'
-            '{"type": "message", "agent_name": "a", "session_id": "s",'
-            ' "message": {"role": "robot", "content": "x"}}\n',
-            InvalidMessageError,
-            "line 4",
         ),
         (
             '{"format": "agentcore-history", "version": 1}\n'
             '{"type": "session", "agent_name": "a", "session_id": "s"}\n'
             '{"type": "message", "agent_name": "a", "session_id": "OTHER",'
             ' "message": {"role": "user", "content": "ok"}}\n',
-            InvalidInputError,
             "line 3: a message of session 'OTHER'",
-        ),
-        (
-            '{"format": "agentcore-history", "version": 1}\n'
-            '{"type": "session", "agent_name": "", "session_id": "s"}\n',
-            InvalidInputError,
-            "line 2: agent_name",
         ),
     ],
 )
-async def test_a_bad_file_stores_nothing_of_the_bad_conversation(
-    repo: HistoryRepository, text: str, error: type[Exception], fragment: str
+async def test_an_unreadable_file_stops_the_import_at_the_line_it_names(
+    repo: HistoryRepository, text: str, fragment: str
 ) -> None:
-    with pytest.raises(error, match=fragment):
+    with pytest.raises(ImportLineError, match=f"^{fragment}"):
         await import_jsonl(repo, io.StringIO(text))
     assert [s async for s in repo.iter_sessions()] == []
+
+
+def _conversation(session: str, *messages: str, agent: str = "a") -> str:
+    head = f'{{"type":"session","agent_name":"{agent}","session_id":"{session}"}}\n'
+    return head + "".join(
+        f'{{"type":"message","agent_name":"{agent}","session_id":"{session}",'
+        f'"message":{message}}}\n'
+        for message in messages
+    )
+
+
+async def test_a_refused_conversation_is_reported_and_the_import_goes_on(
+    repo: HistoryRepository,
+) -> None:
+    ok = '{"role":"user","content":"ok"}'
+    text = (
+        '{"format":"agentcore-history","version":1}\n'
+        + _conversation("first", ok)  # lines 2-3
+        + _conversation("robot", ok, '{"role":"robot","content":"x"}', ok)  # 4-7
+        + _conversation("blank", ok, agent="")  # 8-9
+        + _conversation("nul\\u0000", ok)  # 10-11
+        + _conversation("twice", '{"role":"user","content":"a","id":"m"}', ok,
+                        '{"role":"user","content":"b","id":"m"}')  # 12-15
+        + _conversation("last", ok, ok)  # 16-18
+    )  # fmt: skip
+    refusals: list[ImportRefusal] = []
+    report = await import_jsonl(repo, io.StringIO(text), on_refused=refusals.append)
+
+    assert report == TransferReport(sessions=2, messages=3, refused_sessions=4)
+    assert [s.session_id async for s in repo.iter_sessions()] == ["first", "last"]
+    assert [(r.line_number, r.session_id, type(r.error)) for r in refusals] == [
+        (6, "robot", InvalidMessageError),
+        (8, "blank", InvalidIdentifierError),
+        (10, "nul\x00", InvalidIdentifierError),
+        (12, "twice", InvalidMessageError),  # found by the store: the session line
+    ]
+    assert str(refusals[0]).startswith("line 6: session 'robot' of agent 'a' refused: messages[1]")
+
+
+async def test_a_refused_conversation_before_an_unreadable_line_is_counted_then_the_line_raised(
+    repo: HistoryRepository,
+) -> None:
+    text = (
+        '{"format":"agentcore-history","version":1}\n'
+        + _conversation("robot", '{"role":"robot","content":"x"}')
+        + "not json\n"
+    )
+    refusals: list[ImportRefusal] = []
+    with pytest.raises(ImportLineError, match=r"^line 4: not JSON"):
+        await import_jsonl(repo, io.StringIO(text), on_refused=refusals.append)
+    assert [r.line_number for r in refusals] == [3]
 
 
 def _padded_lines(length: int) -> bytes:
@@ -202,6 +238,7 @@ async def test_a_line_longer_than_any_export_line_is_refused_with_its_number(
         await import_jsonl(repo, source)
     assert (caught.value.line_number, caught.value.limit) == (5, limit)
     assert str(caught.value).startswith(f"line 5: longer than {limit:,} bytes")
+    assert isinstance(caught.value, ImportLineError)
     assert isinstance(caught.value, InvalidInputError)
     # The conversation before it is stored; the one it belongs to is not.
     assert [s.session_id async for s in repo.iter_sessions()] == ["ok"]

@@ -263,9 +263,13 @@ def test_export_then_import_through_a_file_and_stdin(
     assert cli(empty_database_dsn, "migrate", "up").code == 0
     first = cli(empty_database_dsn, "import", str(out))
     assert first.code == 0, first.err
-    assert first.out.strip() == "imported 7 conversations (17 messages); skipped 0 already present"
+    assert first.out.strip() == (
+        "imported 7 conversations (17 messages); skipped 0 already present; refused 0"
+    )
     second = cli(empty_database_dsn, "import", "-", stdin=out.read_text(encoding="utf-8"))
-    assert second.out.strip() == "imported 0 conversations (0 messages); skipped 7 already present"
+    assert second.out.strip() == (
+        "imported 0 conversations (0 messages); skipped 7 already present; refused 0"
+    )
     # The copy exports to the same text.
     assert cli(empty_database_dsn, "export").out == out.read_text(encoding="utf-8")
     one = cli(store, "export", "--agent", "a", "--session", "s4")
