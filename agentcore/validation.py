@@ -280,8 +280,10 @@ def prepare_messages(messages: Sequence[MessageInput], *, max_content_chars: int
         The batch as :class:`Message` objects, in the given order.
 
     Raises:
-        InvalidMessageError: any message is malformed, holds a NUL byte, is too
-            large, or repeats a message id already used earlier in the batch.
+        InvalidMessageError: any message is malformed, holds a NUL byte or a
+            lone surrogate in ``content``, ``name`` or ``tool_call_id``
+            (PostgreSQL text; an ``item`` may hold both), is too large, or
+            repeats a message id already used earlier in the batch.
     """
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
         raise InvalidMessageError(
