@@ -42,6 +42,10 @@ class Message(BaseModel):
             session item, a serialized LangChain message...), stored verbatim:
             it comes back equal to what was given, with its keys in the same
             order and floats still floats (PostgreSQL ``json``, not ``jsonb``).
+            Its strings may hold any text, U+0000 and lone surrogates included
+            (kept as JSON escapes; a high surrogate followed by a low one comes
+            back as the character they encode, as JSON reads it), where
+            ``content``, ``name`` and ``tool_call_id`` refuse those two.
             A message with an item needs no ``content`` or ``tool_call_id``:
             the item holds them, and nothing is stored twice.
     """

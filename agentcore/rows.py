@@ -10,6 +10,7 @@ from typing import Any, cast
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from agentcore.exact_json import exact_json, needs_text_carrier
 from agentcore.models import Message, Role, SessionInfo
 from agentcore.validation import is_plain_message
 
@@ -18,7 +19,7 @@ MessageRow = tuple[
 ]
 """The columns of ``load_last_messages``, in order (the JSON columns as text)."""
 
-_JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id", "item")
+_JSON_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "metadata", "id")
 # One stateless encoder: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
@@ -93,9 +94,34 @@ def _json_item(message: Message) -> dict[str, Any]:
     return item
 
 
+def _message_json(message: Message) -> str:
+    """One message as the JSON object an append statement reads.
+
+    Its ``item`` is spliced in as its exact JSON text (:func:`item_to_json`),
+    encoded once: under ``"item"`` when the statements can read it from there,
+    else as a string under ``"item_json"``
+    (:func:`agentcore.exact_json.needs_text_carrier`).
+    """
+    text = _ENCODER.encode(_json_item(message))
+    item = message.__dict__["item"]
+    if item is None:
+        return text
+    item_text = item_to_json(item)
+    if needs_text_carrier(item_text):
+        return f'{text[:-1]},"item_json":{_ENCODER.encode(item_text)}}}'
+    return f'{text[:-1]},"item":{item_text}}}'
+
+
+def item_to_json(item: dict[str, Any]) -> str:
+    """An exact item as the text of its ``json`` column (:mod:`agentcore.exact_json`)."""
+    return exact_json(item)
+
+
 def messages_to_json(messages: Sequence[Message]) -> str:
     """A batch as the JSON array ``append_messages`` reads (``None`` fields left out)."""
-    return _ENCODER.encode([_json_item(m) for m in messages])
+    if all(m.__dict__["item"] is None for m in messages):
+        return _ENCODER.encode([_json_item(m) for m in messages])
+    return "[" + ",".join(map(_message_json, messages)) + "]"
 
 
 PLAIN_BATCH_MAX = 2
@@ -135,7 +161,7 @@ def messages_to_json_chunks(messages: Sequence[Message], max_bytes: int) -> list
     part: list[str] = []
     size = brackets
     for message in messages:
-        item = _ENCODER.encode(_json_item(message))
+        item = _message_json(message)
         # The content is stored as its UTF-8 bytes (at most 4 per character);
         # the rest of the JSON text (escapes of the content included, and the
         # comma before the item) at most JSONB_BYTES_PER_JSON_CHAR per character.
@@ -166,7 +192,7 @@ def message_to_copy_row(
         Jsonb(message.metadata),
         message.id,
         message.created_at or now,
-        None if message.item is None else _ENCODER.encode(message.item),
+        None if message.item is None else item_to_json(message.item),
     )
 
 

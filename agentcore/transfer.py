@@ -33,6 +33,7 @@ from agentcore.errors import (
     LineTooLongError,
     SessionExistsError,
 )
+from agentcore.exact_json import exact_json
 from agentcore.models import Message, SessionInfo
 from agentcore.repository import HistoryRepository
 from agentcore.validation import (
@@ -49,10 +50,6 @@ FORMAT = "agentcore-history"
 
 FORMAT_VERSION = 1
 """The ``version`` written; an import accepts this version only."""
-
-# One stateless encoder (json.dumps with options builds one per call).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
 
 JSON_BYTES_PER_CHAR = 6
 """Most bytes one character of a string takes in an export's JSON: the export
@@ -242,11 +239,15 @@ def _session_line(info: SessionInfo) -> dict[str, Any]:
 def _message_fields(message: Message) -> dict[str, Any]:
     fields = message.model_dump(mode="json", exclude_none=True)
     fields["created_at"] = message.created_at.isoformat() if message.created_at else None
+    if message.item is not None:
+        # As stored: pydantic's JSON mode would replace a lone surrogate in a key.
+        fields["item"] = message.item
     return fields
 
 
 def _line(value: dict[str, Any]) -> str:
-    return _ENCODER.encode(value) + "\n"
+    # An item may hold lone surrogates: written as escapes, so that the line is UTF-8.
+    return exact_json(value) + "\n"
 
 
 async def import_jsonl(

@@ -18,6 +18,7 @@ from typing import Any
 import pydantic
 
 from agentcore.errors import InvalidIdentifierError, InvalidInputError, InvalidMessageError
+from agentcore.exact_json import exact_json, has_surrogates
 from agentcore.models import Message
 
 MAX_ID_LENGTH = 255
@@ -125,14 +126,12 @@ def check_message_size(message: Message, where: str) -> None:
         value = getattr(message, field)
         if not value:
             continue
-        size = len(_JSON_SIZE_ENCODER.encode(value).encode("utf-8"))
+        # As stored and exported: compact UTF-8, lone surrogates as escapes.
+        size = len(exact_json(value).encode("utf-8"))
         if size > MAX_JSON_FIELD_BYTES:
             raise InvalidMessageError(
                 f"{where}.{field} is {size} bytes as JSON; the limit is {MAX_JSON_FIELD_BYTES}"
             )
-
-
-_JSON_SIZE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def conversation_key(
@@ -283,8 +282,10 @@ def prepare_messages(messages: Sequence[MessageInput], *, max_content_chars: int
         The batch as :class:`Message` objects, in the given order.
 
     Raises:
-        InvalidMessageError: any message is malformed, holds a NUL byte, is too
-            large, or repeats a message id already used earlier in the batch.
+        InvalidMessageError: any message is malformed, holds a NUL byte or a
+            lone surrogate in ``content``, ``name`` or ``tool_call_id``
+            (PostgreSQL text; an ``item`` may hold both), is too large, or
+            repeats a message id already used earlier in the batch.
     """
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
         raise InvalidMessageError(
@@ -450,7 +451,9 @@ def _as_stored(message: Message, where: str) -> Message:
             update[field] = _as_jsonb(value)
         except _JsonProblem as exc:
             raise InvalidMessageError(f"{where}.{field}{exc.where()} {exc}") from None
-    _check_item(message.item, where)
+    item = _check_item(message.item, where)
+    if item is not message.item:
+        update["item"] = item
     stored = message.model_copy(update=update) if update else message
     check_message_size(stored, where)
     return stored
@@ -492,57 +495,71 @@ class _JsonProblem(Exception):
         return "".join(reversed(self.path))
 
 
-def _check_item(item: object, where: str) -> None:
-    """Refuse an ``item`` that PostgreSQL's ``json`` would not give back equal."""
+def _check_item(item: object, where: str) -> dict[str, Any] | None:
+    """The ``item`` as PostgreSQL's ``json`` gives it back, or :class:`InvalidMessageError`.
+
+    Its strings may hold any text, U+0000 and lone surrogates included
+    (stored as JSON escapes, :mod:`agentcore.exact_json`); a high surrogate
+    followed by a low one comes back as the character the pair encodes, so
+    such an item is stored in that form by both repositories.
+    """
     if item is None:
-        return
+        return None
     try:
         if not isinstance(item, dict):
             raise _JsonProblem("must be a JSON object")
-        _check_json(item)
+        surrogates = _check_json(item)
     except _JsonProblem as exc:
         raise InvalidMessageError(f"{where}.item{exc.where()} {exc}") from None
+    if surrogates:
+        stored: dict[str, Any] = json.loads(exact_json(item))
+        return stored
+    return item
 
 
-def _check_json(value: Any) -> None:
-    """Raise :class:`_JsonProblem` unless PostgreSQL's ``json`` keeps ``value`` exactly.
+def _check_json(value: Any) -> bool:
+    """Raise :class:`_JsonProblem` unless PostgreSQL's ``json`` keeps ``value``.
 
     ``json`` stores the text as given, so keys keep their order and numbers
     their form; what it cannot hold is what JSON cannot express (NaN,
-    Infinity, lone surrogates, non-string keys, other Python objects) and,
-    like agentcore's other text, U+0000.
+    Infinity, non-string keys, other Python objects). Any text can be held,
+    as escapes where UTF-8 or PostgreSQL's text cannot (:mod:`agentcore.exact_json`).
+
+    Returns:
+        Whether a string (or key) holds a surrogate code point.
     """
+    surrogates = False
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise _JsonProblem(
                     f"has a key {key!r} of type {type(key).__name__}; keys must be strings"
                 )
-            _check_json_scalar(key)
-            _check_json_at(item, f"[{key!r}]")
+            if _check_json_at(item, f"[{key!r}]") or has_surrogates(key):
+                surrogates = True
     elif isinstance(value, list):
         for position, item in enumerate(value):
-            _check_json_at(item, f"[{position}]")
+            if _check_json_at(item, f"[{position}]"):
+                surrogates = True
     else:
-        _check_json_scalar(value)
+        surrogates = _check_json_scalar(value)
+    return surrogates
 
 
-def _check_json_at(value: Any, step: str) -> None:
+def _check_json_at(value: Any, step: str) -> bool:
     try:
-        _check_json(value)
+        return _check_json(value)
     except _JsonProblem as exc:
         exc.path.append(step)
         raise
 
 
-def _check_json_scalar(value: Any) -> None:
+def _check_json_scalar(value: Any) -> bool:
     if isinstance(value, str):
-        problem = _text_problem(value)
-        if problem:
-            raise _JsonProblem(f"{problem} (in a key or string)")
-    elif value is None or isinstance(value, bool):
-        return
-    elif isinstance(value, int):
+        return has_surrogates(value)
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, int):
         if abs(value) >= _HUGE_INT:
             raise _JsonProblem(
                 f"must not contain integers of more than {MAX_JSON_INT_DIGITS} digits"
@@ -552,6 +569,7 @@ def _check_json_scalar(value: Any) -> None:
             raise _JsonProblem("must not contain NaN or Infinity")
     else:
         raise _JsonProblem(f"holds a {type(value).__name__}, which JSON cannot hold")
+    return False
 
 
 def _as_jsonb(value: Any) -> Any:

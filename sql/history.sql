@@ -53,7 +53,9 @@ LIMIT (SELECT %(limit)s::bigint);
 -- gap-free. The counter upsert locks the conversation's row against other
 -- writers; when the batch carries ids, lock_session runs first in the same
 -- transaction so that the "already stored?" check sees every earlier writer.
--- The array is json, not jsonb, so that an exact item keeps its text.
+-- The array is json, not jsonb, so that an exact item keeps its text. An item
+-- holding U+0000 or a lone surrogate (escapes that -> cannot decode) comes
+-- as its JSON text in a string, item_json (agentcore/exact_json.py).
 WITH batch AS (
     SELECT m.value AS msg, m.ordinality AS ord
     FROM json_array_elements(%(messages)s::json) WITH ORDINALITY AS m
@@ -104,7 +106,7 @@ SELECT
     coalesce((fresh.msg -> 'metadata')::jsonb, '{}'::jsonb),
     fresh.msg ->> 'id',
     coalesce((fresh.msg ->> 'created_at')::timestamptz, now()),
-    fresh.msg -> 'item'
+    coalesce(fresh.msg -> 'item', (fresh.msg ->> 'item_json')::json)
 FROM fresh CROSS JOIN counter;
 
 -- name: append_new_messages
@@ -113,7 +115,8 @@ FROM fresh CROSS JOIN counter;
 -- reads no stored message: the counter upsert alone advances seq and locks the
 -- conversation's row against other writers until commit. Measured at about
 -- half the server time of append_messages (docs/performance.md). The array is
--- json, not jsonb, so that an exact item keeps its text.
+-- json, not jsonb, so that an exact item keeps its text; item_json as in
+-- append_messages.
 WITH counter AS (
     INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
     VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
@@ -139,7 +142,7 @@ SELECT
     m.value ->> 'tool_call_id',
     coalesce((m.value -> 'metadata')::jsonb, '{}'::jsonb),
     coalesce((m.value ->> 'created_at')::timestamptz, now()),
-    m.value -> 'item'
+    coalesce(m.value -> 'item', (m.value ->> 'item_json')::json)
 FROM counter
 CROSS JOIN json_array_elements(%(messages)s::json) WITH ORDINALITY AS m;
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from typing import TextIO
 
@@ -75,12 +74,8 @@ def _history_page(args: argparse.Namespace, agent: str, session: str) -> int:
             if not page.messages and args.before is None:
                 await _require_session(repository, agent, session)
         if args.json:
-            messages = [m.model_dump(mode="json") for m in page.messages]
-            return json.dumps(
-                {"messages": messages, "next_cursor": page.next_cursor},
-                indent=2,
-                ensure_ascii=False,
-            )
+            messages = [render.message_fields(m) for m in page.messages]
+            return render.json_text({"messages": messages, "next_cursor": page.next_cursor})
         text = render.messages_text(page.messages)
         if page.next_cursor:
             text += f"\nolder: --before {page.next_cursor}"

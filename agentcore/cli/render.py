@@ -28,8 +28,9 @@ _UNSAFE = re.compile(
 )
 _UNSAFE_EXCEPT_NEWLINE = re.compile(_UNSAFE.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
 _CRLF = re.compile("\r\n")
-_UNSAFE_IN_JSON = re.compile(_UNSAFE.pattern.replace("\x00-\x1f", ""))
-"""What ``json.dumps`` leaves raw (it escapes only C0): written as ``\\uXXXX``, still exact."""
+_UNSAFE_IN_JSON = re.compile(_UNSAFE.pattern.replace("\x00-\x1f", "\ud800-\udfff"))
+"""What ``json.dumps`` leaves raw (it escapes only C0), and surrogates (which
+only an exact item holds): written as ``\\uXXXX``, still exact."""
 
 
 def escape(text: str, *, keep_newlines: bool = False) -> str:
@@ -80,7 +81,19 @@ def messages_text(messages: Sequence[Message]) -> str:
 
 def messages_json(messages: Sequence[Message]) -> str:
     """A conversation as a JSON array of message objects."""
-    return _dumps([m.model_dump(mode="json") for m in messages])
+    return json_text([message_fields(m) for m in messages])
+
+
+def message_fields(message: Message) -> dict[str, Any]:
+    """A message as a JSON object, its exact item as stored.
+
+    pydantic's JSON mode would replace a lone surrogate in an item's key;
+    :func:`json_text` writes it as an escape instead.
+    """
+    fields = message.model_dump(mode="json")
+    if message.item is not None:
+        fields["item"] = message.item
+    return fields
 
 
 def sessions_text(sessions: Sequence[SessionInfo]) -> str:
@@ -96,10 +109,16 @@ def sessions_text(sessions: Sequence[SessionInfo]) -> str:
 
 def sessions_json(sessions: Sequence[SessionInfo]) -> str:
     """Sessions as a JSON array of objects."""
-    return _dumps([s.model_dump(mode="json") for s in sessions])
+    return json_text([s.model_dump(mode="json") for s in sessions])
 
 
-def _dumps(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON, safe for a terminal, and exact.
+
+    What could mislead a terminal (:func:`escape`'s characters) and lone
+    surrogates (which UTF-8 cannot encode; an exact item may hold them) are
+    written as ``\\uXXXX`` escapes.
+    """
     text = json.dumps(value, indent=2, ensure_ascii=False)
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 

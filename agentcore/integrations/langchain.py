@@ -51,7 +51,8 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
     Every message is stored with its whole LangChain form
     (:func:`langchain_core.messages.message_to_dict`) as the message's exact
     item, so it reads back equal to what was added: tool calls, usage and
-    response metadata, artifacts and ids included. As LangChain's in-memory
+    response metadata, artifacts and ids included, and any text, U+0000 and
+    lone surrogates too. As LangChain's in-memory
     history does, a message added twice is kept twice (LangChain ids are not
     agentcore's deduplicating ids).
 

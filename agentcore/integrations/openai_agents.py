@@ -43,7 +43,9 @@ class AgentcoreSession:
 
     Each item is stored as one message that carries the item verbatim
     (:attr:`agentcore.Message.item`), so ``get_items`` returns what
-    ``add_items`` was given, equal as Python objects. Items are never
+    ``add_items`` was given, equal as Python objects, as the SDK's
+    ``SQLiteSession`` returns it: any text, U+0000 and lone surrogates
+    included (a tool returning a binary file's header). Items are never
     deduplicated (the SDK reuses item ids within a session). ``pop_item`` is
     one atomic statement (:meth:`~agentcore.HistoryRepository.pop_message`).
     Compaction (``OpenAIResponsesCompactionSession`` over this session) is
@@ -95,7 +97,13 @@ class AgentcoreSession:
         return [_as_item(m) for m in messages]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
-        """Append ``items`` in one atomic write (all or nothing)."""
+        """Append ``items`` in one atomic write (all or nothing).
+
+        The SDK's ``Runner`` stores a run's input in a call of its own, before
+        the model runs, then each step's items: a run that fails later keeps
+        its input, as with ``SQLiteSession`` (docs/integrations.md, "No turn
+        stored in part").
+        """
         if not items:
             return
         await self._repository.append_messages(self.agent_name, self.session_id, _messages(items))
