@@ -49,6 +49,7 @@ from agentcore.validation import (
     check_owner_fits,
     check_page_size,
     check_pause,
+    check_restored_identifier,
     check_session_metadata,
     check_session_time,
     check_stored_identifier,
@@ -456,8 +457,8 @@ class InMemoryHistoryRepository:
     ) -> int:
         """See :meth:`HistoryRepository.import_session`."""
         key = (
-            check_stored_identifier(agent_name, "agent_name"),
-            check_stored_identifier(session_id, "session_id"),
+            check_restored_identifier(agent_name, "agent_name"),
+            check_restored_identifier(session_id, "session_id"),
         )
         stored_metadata = check_session_metadata(metadata or {})
         created = check_session_time(created_at, "created_at")

@@ -83,6 +83,7 @@ from agentcore.validation import (
     check_owner_fits,
     check_page_size,
     check_pause,
+    check_restored_identifier,
     check_session_metadata,
     check_session_time,
     check_stored_identifier,
@@ -658,8 +659,8 @@ class PostgresHistoryRepository:
         updated_at: datetime | None = None,
     ) -> int:
         """See :meth:`HistoryRepository.import_session`."""
-        agent = check_stored_identifier(agent_name, "agent_name")
-        session = check_stored_identifier(session_id, "session_id")
+        agent = check_restored_identifier(agent_name, "agent_name")
+        session = check_restored_identifier(session_id, "session_id")
         params: dict[str, Any] = {
             "agent_name": agent,
             "session_id": session,

@@ -182,13 +182,8 @@ def check_identifier(value: object, what: str, *, max_bytes: int | None = MAX_ID
             encodable as UTF-8 (a lone surrogate).
     """
     value = check_stored_identifier(value, what)
-    if max_bytes is not None and len(value) > max_bytes // 4:
-        size = id_bytes(value)
-        if size > max_bytes:
-            raise InvalidIdentifierError(
-                f"{what} is {size} bytes long in UTF-8; the limit is {max_bytes} bytes "
-                "(an index entry of PostgreSQL holds three ids)"
-            )
+    if max_bytes is not None:
+        _check_id_bytes(value, what, max_bytes)
     if not value.isprintable():  # fast path: printable text holds none of them
         found = _CONTROL.search(value)
         if found is not None:
@@ -196,6 +191,34 @@ def check_identifier(value: object, what: str, *, max_bytes: int | None = MAX_ID
                 f"{what} must not contain control characters or line separators "
                 f"(found U+{ord(found.group()):04X} at index {found.start()})"
             )
+    return value
+
+
+def _check_id_bytes(value: str, what: str, max_bytes: int) -> None:
+    if len(value) > max_bytes // 4:
+        size = id_bytes(value)
+        if size > max_bytes:
+            raise InvalidIdentifierError(
+                f"{what} is {size} bytes long in UTF-8; the limit is {max_bytes} bytes "
+                "(an index entry of PostgreSQL holds three ids)"
+            )
+
+
+def check_restored_identifier(value: object, what: str) -> str:
+    """Return ``value`` if an import may store it, else raise.
+
+    What an export can hold (:func:`check_stored_identifier`: control
+    characters of ids an older version stored are kept), within the byte
+    limit of new ids (:data:`MAX_ID_BYTES`), which PostgreSQL's indexes need
+    (no PostgreSQL ever stored a longer one, so only an export of the
+    in-memory repository could hold one).
+
+    Raises:
+        InvalidIdentifierError: as :func:`check_stored_identifier`, or longer
+            than :data:`MAX_ID_BYTES` bytes in UTF-8.
+    """
+    value = check_stored_identifier(value, what)
+    _check_id_bytes(value, what, MAX_ID_BYTES)
     return value
 
 
@@ -833,8 +856,8 @@ class MessageStream:
     """Validates the messages of one long stream, one by one (an import).
 
     The same checks as :func:`prepare_messages`, with positions counted over
-    the whole stream, except that a message id is checked as a read checks it
-    (:func:`check_stored_identifier`): an import restores what an export
+    the whole stream, except that a message id is checked as an import's ids
+    are (:func:`check_restored_identifier`): an import restores what an export
     wrote, ids stored by older versions included. Ids repeated within the
     stream are found by the store (PostgreSQL's unique index), not here:
     remembering every id would make an import's memory grow with the
@@ -857,7 +880,7 @@ class MessageStream:
         """
         index = self.count
         message = _check_message(
-            _to_message(item, index), index, self._max_content_chars, check_stored_identifier
+            _to_message(item, index), index, self._max_content_chars, check_restored_identifier
         )
         self.count += 1
         return message

@@ -30,7 +30,7 @@ from agentcore.validation import (
 )
 from tests.contract.legacy_rows import store_legacy_conversation
 
-WIDE_ID = "\U0001f600" * MAX_ID_LENGTH  # 4 bytes each: the widest id an older version stored
+WIDE_ID = "\x01" * MAX_ID_LENGTH  # written as 6-byte escapes: the widest id an export holds
 
 
 def json_of_exactly(size: int) -> dict[str, str]:
@@ -55,8 +55,8 @@ def largest_message() -> Message:
 
 
 async def test_the_longest_valid_export_line_is_within_the_limit_and_imports() -> None:
-    # Ids of 255 four-byte characters are over today's byte limit for new ids,
-    # but an older version stored them, and exports carry them: stored as such.
+    # Ids of control characters: an older version stored them, exports carry
+    # them, and no write of today's API stores one.
     source = InMemoryHistoryRepository()
     metadata = json_of_exactly(MAX_SESSION_METADATA_CHARS - 8)
     await store_legacy_conversation(
