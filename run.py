@@ -81,6 +81,10 @@ commands:
          Extra arguments go to pytest, e.g.:
            python3 run.py test tests/unit -q
            python3 run.py test -k migrate -x
+         The whole suite takes 15-20 minutes on a 2-core machine.
+         test --quick is the edit loop (about a minute): ruff, the unit
+         tests, the contract suite on the in-memory repository and a
+         PostgreSQL smoke test; extra arguments go to pytest.
          test --newest runs the same in .venv-newest, installed afresh from
          pyproject.toml's ranges at today's newest releases instead of the
          locks: it tells whether the next `lock --upgrade` will pass, and may
@@ -115,18 +119,37 @@ def main(argv: list[str]) -> int:
     ensure_installed(EXTRAS[command])
     if command == "demo":
         return run([str(BIN / "agentcore"), "demo", *rest], env={"AGENTCORE_PROG": PROG})
+    if rest[:1] == ["--quick"]:
+        print(f"run.py: test --quick: {QUICK_SCOPE}; not the whole suite", flush=True)
+        return run_checks(BIN, ["--quick", *rest[1:]], quick=True)
+    if not rest:  # the whole suite: say what it costs before it starts
+        print(f"run.py: {SUITE_DURATION}", flush=True)
     return run_checks(BIN, rest)
 
 
-def run_checks(bin_dir: Path, pytest_args: list[str]) -> int:
-    """ruff, mypy, import-linter, then pytest, each with the tools in ``bin_dir``."""
+QUICK_SCOPE = (
+    "ruff, then the unit tests, the contract suite on the in-memory repository and a "
+    "PostgreSQL smoke test (about a minute)"
+)
+SUITE_DURATION = (
+    "the whole suite takes 15-20 minutes on a 2-core machine (its frameworks' own suites, "
+    "stress and hostile-input generators included); `python3 run.py test --quick` is the "
+    "edit loop"
+)
+
+
+def run_checks(bin_dir: Path, pytest_args: list[str], *, quick: bool = False) -> int:
+    """ruff, mypy, import-linter, then pytest, each with the tools in ``bin_dir``.
+
+    ``quick`` (the edit loop) runs ruff alone before pytest.
+    """
     python = str(bin_dir / PYTHON.name)
     checks = [
         [python, "-m", "ruff", "check", "agentcore", "tests", "bench", "run.py"],
         [python, "-m", "mypy", "agentcore", "tests", "bench"],
         [str(bin_dir / "lint-imports")],
     ]
-    for check in checks:
+    for check in checks[:1] if quick else checks:
         if code := run(check):
             return code
     return run([python, "-m", "pytest", *pytest_args])

@@ -62,6 +62,35 @@ async def pg_pool(database_dsn: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
         yield pool
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        help="the edit loop: the unit tests, the contract suite on the in-memory "
+        "repository and the PostgreSQL smoke tests (marked smoke) only",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--quick``, keep only what the edit loop runs (see ``python3 run.py --help``)."""
+    if not config.getoption("--quick"):
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        kind = item.path.relative_to(config.rootpath).parts[1]
+        callspec = getattr(item, "callspec", None)
+        repo = str(callspec.params.get("repo", "")) if callspec is not None else ""
+        quick = (
+            kind == "unit"
+            or (kind == "contract" and repo.startswith("memory"))
+            or item.get_closest_marker("smoke") is not None
+        )
+        (keep if quick else drop).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Fail the run if a scratch directory it made is still there (a run leaves nothing)."""
     left = [path for path in CREATED_DIRS if path.exists()]

@@ -281,3 +281,26 @@ def test_lock_installs_its_uv_from_a_lock_and_names_its_inputs_plainly(
         .endswith("# via run.py's build_requirements()\n")
     )
     assert (tmp_path / "locks" / "uv.txt").read_text().endswith("# via run.py's UV_REQUIREMENT\n")
+
+
+def test_test_quick_runs_ruff_then_the_edit_loops_tests_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = load_run_py()
+    monkeypatch.setattr(module, "ensure_installed", lambda extra: None)
+    commands = record_commands(monkeypatch, module)
+    assert module.main(["test", "--quick", "-x"]) == 0
+    assert [command[2] for command in commands] == ["ruff", "pytest"]
+    assert commands[-1][3:] == ["--quick", "-x"]
+    assert "not the whole suite" in capsys.readouterr().out
+
+
+def test_the_whole_suite_says_up_front_how_long_it_takes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = load_run_py()
+    monkeypatch.setattr(module, "ensure_installed", lambda extra: None)
+    record_commands(monkeypatch, module)
+    assert module.main(["test"]) == 0
+    out = capsys.readouterr().out
+    assert "the whole suite takes 15-20 minutes" in out and "--quick" in out
