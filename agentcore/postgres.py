@@ -802,7 +802,7 @@ class _Checkout:
     ``async with conn`` when the connection is idle and nothing failed, where
     its commit is a no-op that still takes the connection's lock. Together
     they were about 43,000 of a checkout's 88,000 instructions, and a
-    repository turn checks out twice (docs/performance.md).
+    repository turn checks out twice (bench/NOTES.md).
     """
 
     __slots__ = ("_conn", "_pool", "_since")
