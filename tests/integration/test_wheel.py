@@ -105,6 +105,8 @@ def test_the_wheel_and_the_sdist_carry_the_mit_license(
         member = sdist.extractfile("agentcore_history-0.1.0/LICENSE")
         assert member is not None
         assert member.read().decode() == license_text
+        # docs/performance.md links to the benchmarks' notes: they ship beside the docs.
+        assert "agentcore_history-0.1.0/bench/NOTES.md" in sdist.getnames()
 
 
 def test_installed_command_runs_the_demo_and_the_migrations(
