@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 from psycopg.conninfo import make_conninfo
 
-from agentcore.errors import DatabaseUnavailableError, MissingDependencyError
+from agentcore.errors import DatabaseUnavailableError, MissingDependencyError, SchemaNotReadyError
 from agentcore.sql import Queries, load_queries
 
 if TYPE_CHECKING:
@@ -71,6 +71,9 @@ START_TIMEOUT_SECONDS = 60
 
 BINARY_CACHE = Path("/var/cache/agentcore")
 """Where root copies the wheel's binaries when ``pgserver`` cannot reach them."""
+
+APP_ROLE = "agentcore_app"
+"""The embedded database's least-privilege role: :meth:`EmbeddedServer.app_dsn`."""
 
 _SOCKET_NAME = f".s.PGSQL.{PORT}"
 # sockaddr_un.sun_path holds 108 bytes on Linux and 104 on the BSDs and macOS,
@@ -97,6 +100,40 @@ class EmbeddedServer:
     data_dir: Path
     dsn: str
     throwaway: bool = False
+
+    def app_dsn(self) -> str:
+        """A DSN for the role ``agentcore_app``, made and granted its rights if needed.
+
+        The role reads and writes agentcore's rows and reads the migrations'
+        bookkeeping; it can change no schema: run the application with it, the
+        migrations with :attr:`dsn` (the owner). Like :attr:`dsn`, it has no
+        password and connects only from the account that started the server.
+        ``agentcore db dsn`` prints the same DSN.
+
+        Returns:
+            A libpq connection string for ``agentcore_app``.
+
+        Raises:
+            SchemaNotReadyError: agentcore's tables are missing: apply the
+                migrations first (``agentcore.migrations.apply(server.dsn)``).
+            DatabaseUnavailableError: the role could not be made.
+        """
+        import psycopg
+
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                conn.execute(_queries()["create_embedded_app_role"].text)
+                conn.execute(_queries()["grant_embedded_app_role"].text)
+        except psycopg.errors.UndefinedTable as exc:
+            raise SchemaNotReadyError(
+                f"cannot grant the role {APP_ROLE!r} its rights: agentcore's tables are "
+                "missing; apply the migrations first: agentcore.migrations.apply(server.dsn)"
+            ) from exc
+        except psycopg.Error as exc:
+            raise DatabaseUnavailableError(
+                f"could not make the embedded database's role {APP_ROLE!r}: {exc}"
+            ) from exc
+        return make_conninfo(self.dsn, user=APP_ROLE)
 
     def stop(self) -> None:
         """Let go of the server.

@@ -78,6 +78,17 @@ class DatabaseUnavailableError(StorageError):
     """The database could not be reached (down, wrong credentials, pool exhausted)."""
 
 
+class PoolNotOpenError(DatabaseUnavailableError):
+    """The repository's connection pool is not open: never opened, or closed already.
+
+    A mistake in the caller's code, not an outage: trying again does not help.
+    Open the pool before the repository's first call (``await pool.open()``, or
+    ``async with pool``) and close it after the last; psycopg_pool cannot open a
+    closed pool again. It is a :class:`DatabaseUnavailableError`, as a closed
+    pool's error was before it had a class of its own.
+    """
+
+
 class RepositoryClosedError(StorageError):
     """The repository was closed: before the call, or while the call was in flight.
 

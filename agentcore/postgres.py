@@ -41,6 +41,7 @@ from agentcore.errors import (
     DatabaseUnavailableError,
     InvalidInputError,
     InvalidMessageError,
+    PoolNotOpenError,
     SchemaNotReadyError,
     StorageError,
     copy_refusal,
@@ -801,7 +802,7 @@ class _Checkout:
     ``async with conn`` when the connection is idle and nothing failed, where
     its commit is a no-op that still takes the connection's lock. Together
     they were about 43,000 of a checkout's 88,000 instructions, and a
-    repository turn checks out twice (docs/performance.md).
+    repository turn checks out twice (bench/NOTES.md).
     """
 
     __slots__ = ("_conn", "_pool", "_since")
@@ -1271,7 +1272,7 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
             "or every connection is busy"
         )
     if isinstance(exc, PoolClosed):
-        return DatabaseUnavailableError(f"the connection pool {pool.name!r} is closed")
+        return _pool_not_open(pool)
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
         # A missing column means an older schema (0001 without 0002): same cure.
         return SchemaNotReadyError(
@@ -1291,6 +1292,28 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
         return StorageError(f"database error: {text}")
     return StorageError(
         f"unexpected error while talking to the database: {type(exc).__name__}({text!r})"
+    )
+
+
+_OPEN_THE_POOL = "open the pool: `await pool.open()` or `async with pool`"
+
+
+def _pool_not_open(pool: AsyncConnectionPool[Any]) -> PoolNotOpenError:
+    """The error of a call on a pool never opened, or closed, with what to do about it.
+
+    psycopg_pool tells the two apart only by a private flag (its own message
+    does so too); a version without it gets the words that fit both.
+    """
+    opened = getattr(pool, "_opened", None)
+    if opened is False:
+        return PoolNotOpenError(
+            f"the connection pool {pool.name!r} is not open yet: {_OPEN_THE_POOL}, "
+            "before the repository's first call"
+        )
+    state = "is closed" if opened else "is not open (never opened, or closed)"
+    return PoolNotOpenError(
+        f"the connection pool {pool.name!r} {state}: a closed pool cannot be opened again; "
+        f"make a new one and {_OPEN_THE_POOL}, and close it after the repository's last call"
     )
 
 

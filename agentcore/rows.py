@@ -42,7 +42,7 @@ def message_from_row(row: MessageRow) -> Message:
     # Every stored row passed prepare_messages, so it is not validated again.
     # This is what Message.model_construct does, minus its per-field loop: a
     # load builds up to `limit` messages per call, and model_construct alone was
-    # a third of a turn's client CPU (docs/performance.md). The result is equal
+    # a third of a turn's client CPU (bench/NOTES.md). The result is equal
     # to model_construct's (tests/unit/test_rows.py checks it).
     message = _new_message(Message)
     _set_dict(

@@ -366,7 +366,7 @@ def _check_message(
     A :class:`Message` built with ``model_construct`` skipped pydantic, so
     every field's type is checked again here. They are ``isinstance`` checks
     (the nested JSON types are checked by the jsonb walk that runs anyway), so
-    a validated message pays about 0.4 µs (docs/performance.md, "Validation cost").
+    a validated message pays about 0.4 µs (bench/NOTES.md, "Validation cost").
     """
     if is_plain_message(message):
         # Most messages: a role and a text. Nothing else to check or to

@@ -1,1 +1,1 @@
-"""Benchmarks for agentcore (not part of the library; see docs/performance.md)."""
+"""Benchmarks for agentcore (not part of the library): docs/performance.md, bench/NOTES.md."""

@@ -5,7 +5,7 @@
 Runs the repository, the agent and the raw reference alternately at C=16 on
 sessions holding 1000 messages, and reports client CPU time per turn
 (``time.process_time``, which other processes on the machine do not inflate)
-next to turns/s. Used for the before/after of docs/performance.md.
+next to turns/s. Used for the before/after of bench/NOTES.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ that git commit (extracted with ``git archive``) before this tree's. ``--runs N`
 repeats each count, to show that it repeats.
 
 What makes the count steady. A count of the real code over a real socket
-moved by a third between two runs (docs/performance.md): under callgrind the
+moved by a third between two runs (bench/NOTES.md): under callgrind the
 client runs about fifty times slower, so how often it found the server's
 reply incomplete and polled again, and how often psycopg's "busy for 5 ms,
 yield to the loop" rule fired, depended on timing. Under this harness

@@ -12,7 +12,7 @@ instructions instead (deterministic), with and without the calls::
         python -m bench.validation --case plain --number 2000 --repeat 1
     # minus the same with --number 0, divided by 2000 x the case's message count
 
-The figures are in docs/performance.md.
+The figures are in bench/NOTES.md.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from agentcore.cli.database import (
     FROM_EMBEDDED,
     Database,
     describe_source,
-    embedded_app_dsn,
     explicit_dsn,
     open_repository,
     prepare,
@@ -191,7 +190,7 @@ def db(args: argparse.Namespace) -> int:
         server = embedded.start(data_dir)
         database = Database(dsn=server.dsn, source=FROM_EMBEDDED, prog=args.prog)
         prepare(database, apply_migrations=True)
-        say(database.dsn if args.owner else embedded_app_dsn(database.dsn))
+        say(server.dsn if args.owner else server.app_dsn())
         return 0
     state = embedded.status(data_dir)
     if state.running:

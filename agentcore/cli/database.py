@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import psycopg
-from psycopg.conninfo import make_conninfo
-
 from agentcore import embedded, migrations
 from agentcore.dsn import parse_dsn
-from agentcore.errors import DatabaseUnavailableError, MissingDependencyError, SchemaNotReadyError
+from agentcore.errors import MissingDependencyError, SchemaNotReadyError
 from agentcore.postgres import PostgresHistoryRepository
-from agentcore.sql import Queries, load_queries
 
 DSN_ENV = "AGENTCORE_DATABASE_URL"
 """The environment variable read when ``--dsn`` is not given."""
@@ -23,7 +18,7 @@ DSN_ENV = "AGENTCORE_DATABASE_URL"
 POOL_TIMEOUT_SECONDS = 10.0
 """How long the CLI waits to connect before it gives up."""
 
-APP_ROLE = "agentcore_app"
+APP_ROLE = embedded.APP_ROLE
 """The embedded database's least-privilege role, which ``agentcore db dsn`` hands out."""
 
 FROM_FLAG = "--dsn"
@@ -139,29 +134,3 @@ async def open_repository(database: Database) -> AsyncIterator[PostgresHistoryRe
             "migrations not applied: agentcore's tables are missing or out of date in "
             f"{describe_source(database)}; {database.migrate_up_hint()}"
         ) from exc
-
-
-def embedded_app_dsn(owner_dsn: str) -> str:
-    """A DSN for the embedded database's application role, made (and granted) if needed.
-
-    The role has the rights of docs/operations.md's least-privilege role: it
-    reads and writes agentcore's rows and reads yoyo's bookkeeping, and can
-    change no schema. Call it once the migrations are applied.
-
-    Raises:
-        DatabaseUnavailableError: the role could not be made.
-    """
-    try:
-        with psycopg.connect(owner_dsn, autocommit=True) as conn:
-            conn.execute(_queries()["create_embedded_app_role"].text)
-            conn.execute(_queries()["grant_embedded_app_role"].text)
-    except psycopg.Error as exc:
-        raise DatabaseUnavailableError(
-            f"could not make the embedded database's role {APP_ROLE!r}: {exc}"
-        ) from exc
-    return make_conninfo(owner_dsn, user=APP_ROLE)
-
-
-@functools.cache
-def _queries() -> Queries:
-    return load_queries()

@@ -1,5 +1,5 @@
 -- Variants of agentcore's statements that were measured and not adopted
--- (bench/append_cpu.py; docs/performance.md says what they cost).
+-- (bench/append_cpu.py; bench/NOTES.md says what they cost).
 
 -- name: append_plain_update_first
 -- append_plain_messages with its counter as a plain UPDATE, and an

@@ -1,6 +1,6 @@
 """bench/append_cpu.py keeps running, and its ways append what they claim.
 
-docs/performance.md quotes this entry point; the smoke test runs each way a
+bench/NOTES.md quotes this entry point; the smoke test runs each way a
 few times on the test database and checks that every way stored two messages
 per append (agentcore's statement and its variant in agentcore's tables, in
 order; the narrow one in its own table), so a way that silently wrote nothing

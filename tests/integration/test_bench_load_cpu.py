@@ -2,7 +2,7 @@
 
 Not a performance test: it checks that every kind of turn runs under the
 steady harness, and that two counts of the same code agree (the count this
-tool replaced moved by a third between two runs; docs/performance.md).
+tool replaced moved by a third between two runs; bench/NOTES.md).
 """
 
 from __future__ import annotations

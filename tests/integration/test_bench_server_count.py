@@ -2,7 +2,7 @@
 
 Not a performance test: it checks that the server starts under callgrind,
 and that every statement of a turn is counted, the marker's own cost taken
-out (the count is what docs/performance.md quotes where /proc's 10 ms ticks
+out (the count is what bench/NOTES.md quotes where /proc's 10 ms ticks
 cannot tell two turns apart; it repeats to the instruction, see there).
 """
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
-from agentcore import embedded
+from agentcore import SchemaNotReadyError, SyncHistoryRepository, embedded, migrations
 from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,3 +117,21 @@ def test_throwaway_servers_are_all_discarded_when_the_process_exits() -> None:
         for pid in pids:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
+
+
+def test_app_dsn_is_the_least_privilege_role_once_the_schema_is_there(data_dir: Path) -> None:
+    server = embedded.start(data_dir)
+    with pytest.raises(SchemaNotReadyError, match=r"migrations\.apply\(server\.dsn\)"):
+        server.app_dsn()
+    migrations.apply(server.dsn)
+
+    app_dsn = server.app_dsn()
+    assert server.app_dsn() == app_dsn  # made once; granting again changes nothing
+    assert conninfo_to_dict(app_dsn) == conninfo_to_dict(server.dsn) | {"user": "agentcore_app"}
+    with SyncHistoryRepository.from_dsn(app_dsn) as history:
+        history.append_messages("bot", "s1", [{"role": "user", "content": "hello"}])
+        assert [m.content for m in history.load_history("bot", "s1")] == ["hello"]
+    with psycopg.connect(app_dsn) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("agentcore_app",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DROP TABLE conversation_history")

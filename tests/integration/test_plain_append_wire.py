@@ -2,7 +2,7 @@
 
 Encoding the texts into a JSON array cost the client about a twentieth of a
 turn's instructions, and the server a JSON parse per message
-(docs/performance.md, "The hot path"). Read from libpq's protocol trace of the
+(bench/NOTES.md, "The hot path"). Read from libpq's protocol trace of the
 one pooled connection (bench/wire.py).
 """
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from collections.abc import Iterator
@@ -82,6 +83,30 @@ def test_the_wheel_carries_the_sql_and_the_migrations(wheel: Path) -> None:
     assert "agentcore/_data/migrations/0002_session_scoped_history.rollback.sql" in names
     assert "agentcore/py.typed" in names
     assert "agentcore/cli/__init__.py" in names
+
+
+def test_the_wheel_and_the_sdist_carry_the_mit_license(
+    wheel: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    license_text = (ROOT / "LICENSE").read_text()
+    assert license_text.startswith("MIT License\n\nCopyright (c) 2026 the agentcore authors\n")
+    with zipfile.ZipFile(wheel) as built:
+        (dist_info,) = {n.split("/")[0] for n in built.namelist() if ".dist-info/" in n}
+        assert built.read(f"{dist_info}/licenses/LICENSE").decode() == license_text
+        metadata = built.read(f"{dist_info}/METADATA").decode()
+    assert "License-Expression: MIT\n" in metadata
+    assert "License-File: LICENSE\n" in metadata
+
+    out = tmp_path_factory.mktemp("sdist")
+    code = f"from hatchling.build import build_sdist; print(build_sdist({str(out)!r}))"
+    built_sdist = _run(sys.executable, "-c", code, cwd=ROOT)
+    assert built_sdist.returncode == 0, built_sdist.stderr
+    with tarfile.open(out / built_sdist.stdout.strip()) as sdist:
+        member = sdist.extractfile("agentcore_history-0.1.0/LICENSE")
+        assert member is not None
+        assert member.read().decode() == license_text
+        # docs/performance.md links to the benchmarks' notes: they ship beside the docs.
+        assert "agentcore_history-0.1.0/bench/NOTES.md" in sdist.getnames()
 
 
 def test_installed_command_runs_the_demo_and_the_migrations(

@@ -11,7 +11,8 @@ The convention (also described in docs/testing.md):
   Any other ``$`` command in a console block is an error.
 - Both run with ``AGENTCORE_DATABASE_URL`` set to a fresh, migrated database of the
   test server (one per block) and ``AGENTCORE_DATA_DIR`` set to a temp dir. A python
-  block gets the database only when it mentions ``AGENTCORE_DATABASE_URL``.
+  block gets the database only when it mentions ``AGENTCORE_DATABASE_URL``. An
+  embedded server a block starts in that temp dir is stopped after it.
 - An HTML comment ``<!-- no-test -->`` on the line right before a block's fence
   marks it as shown only. Blocks in any other language (``bash``, ``text``, none)
   are never run.
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from agentcore import embedded
 from agentcore.cli import main
 from tests.support import scratch_dir
 
@@ -76,7 +78,11 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with scratch_dir("agentcore-docs-") as data_dir:
         monkeypatch.setenv("AGENTCORE_DATA_DIR", str(data_dir))
-        yield
+        try:
+            yield
+        finally:
+            # An example may start the embedded server of its data directory.
+            embedded.stop(data_dir / "pgdata")
 
 
 def test_the_guides_have_runnable_examples() -> None:
