@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from agentcore.cli.render import describe
+from agentcore.cli.render import counted, describe
 from agentcore.errors import AgentcoreError, InvalidInputError
 from agentcore.facade import ExecutionFacade
 from agentcore.model_client import ModelClient
@@ -79,7 +79,9 @@ async def run_chat(
             continue
         out(f"{config.name}> {result.output}" if interactive else result.output)
     if failed:
-        raise AgentcoreError(f"{failed} input line(s) failed (see above); the others were sent")
+        raise AgentcoreError(
+            f"{counted(failed, 'input line')} failed (see above); the others were sent"
+        )
 
 
 async def _next_line(
