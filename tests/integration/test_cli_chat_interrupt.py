@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 from agentcore import PostgresHistoryRepository
@@ -196,3 +197,43 @@ def test_ctrl_c_while_a_turn_runs_stores_nothing_of_it(database_dsn: str) -> Non
         server.shutdown()
         server.server_close()
     assert stored(database_dsn) == []
+
+
+def test_chat_reads_its_lines_from_a_pipe_a_file_and_dev_null(
+    database_dsn: str, tmp_path: Path
+) -> None:
+    argv = [sys.executable, "-m", "agentcore", "chat", "--agent", "a", "--session", "s"]
+    env = {**os.environ, "AGENTCORE_DATABASE_URL": database_dsn}
+    piped = subprocess.run(
+        argv,
+        input="grüße\r\n\nnext",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines() == [
+        'echo: "grüße" (I remember no earlier messages)',
+        'echo: "next" (I remember 2 earlier messages; you first said "grüße")',
+    ]
+    lines = tmp_path / "lines.txt"
+    lines.write_text("third\n", encoding="utf-8")
+    with lines.open("rb") as file:
+        from_file = subprocess.run(
+            argv, stdin=file, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+    assert from_file.returncode == 0, from_file.stderr
+    assert from_file.stdout.startswith('echo: "third" (I remember 4 earlier messages')
+    nothing = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, "", "")
+    assert len(stored(database_dsn)) == 6
