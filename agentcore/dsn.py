@@ -57,7 +57,9 @@ SECRET_KEYWORDS = (
 # A secret keyword's value starts after it, in key=value form or in a URL's query
 # (libpq's keywords are lower case; any case is taken, to be safe).
 _SECRET_VALUE = re.compile(rf"(?:^|[\s?&])(?:{'|'.join(SECRET_KEYWORDS)})\s*=\s*", re.IGNORECASE)
-_URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
+_URL = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*)://")
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+"""The URL schemes libpq reads (exactly so: it compares them case-sensitively)."""
 # Where libpq (or a person) may cut a password into pieces that end up in other fields.
 _SEPARATORS = re.compile(r"""[\s@/?#&=:%'"\\,;\[\]]+""")
 _QUOTED_ANY = re.compile(r""""([^"]*)"|'([^']*)'""")
@@ -84,6 +86,14 @@ def parse_dsn(dsn: str, *, source: str | None = None) -> dict[str, str]:
             never contains the password.
     """
     secret = has_password(dsn)
+    url = _URL.match(dsn)
+    if url is not None and url[1] not in _POSTGRES_SCHEMES:
+        raise _invalid(
+            source,
+            f"a {url[1]}:// URL: agentcore needs PostgreSQL (a postgresql:// or postgres:// URL, "
+            'or key=value pairs such as "host=db dbname=app")',
+            dsn,
+        )
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as exc:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from agentcore.cli import commands, lifecycle
 from agentcore.cli.database import APP_ROLE, DSN_ENV
 from agentcore.cli.render import describe, escape, redacted
 from agentcore.dsn import has_password, parse_dsn
-from agentcore.errors import AgentcoreError, InvalidDsnError
+from agentcore.errors import DISTRIBUTION_NAME, AgentcoreError, InvalidDsnError
 from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE
 
 EXIT_OK = 0
@@ -33,10 +34,63 @@ Command = Callable[[argparse.Namespace], int]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with the user's text in its error messages escaped like every output."""
+    """argparse, with the user's text in its error messages escaped like every output.
+
+    An argument no parser knows is an error of the parser it was given to
+    (``sessions purge --json``: purge's usage line, not the top-level one).
+    A parser made with ``default_action="list"`` reads ``sessions [OPTIONS]``
+    as ``sessions list [OPTIONS]``; its own options are the default action's,
+    accepted before no other action.
+    """
+
+    def __init__(self, *args: Any, default_action: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._default_action = default_action
 
     def error(self, message: str) -> NoReturn:
         super().error(escape(message))
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv = list(sys.argv[1:] if args is None else args)
+        if self._default_action is None:
+            parsed, extras = super().parse_known_args(argv, namespace)
+        else:
+            parsed, extras = self._parse_action(argv, self._default_action)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def _parse_action(self, argv: list[str], default: str) -> tuple[argparse.Namespace, list[str]]:
+        # A subparser's namespace is always a new one (argparse copies it into
+        # its parent's), so both passes start from nothing.
+        self.exit_on_error = False
+        try:
+            parsed, extras = super().parse_known_args(argv)
+        except argparse.ArgumentError as exc:
+            if argv and not argv[0].startswith("-"):
+                self.error(str(exc))  # `sessions bogus`: not an action
+            parsed = None  # an option of no action's, or one's bad value: the default's
+        finally:
+            self.exit_on_error = True
+        if parsed is None or parsed.action is None:
+            return super().parse_known_args([default, *argv])
+        early = [
+            option.option_strings[0]
+            for option in self._actions
+            if option.dest.startswith(_BEFORE_ACTION) and hasattr(parsed, option.dest)
+        ]
+        if early:
+            self.error(
+                f"{', '.join(early)} before the action {parsed.action!r}: an action's options "
+                f"follow its name (see `{self.prog} {parsed.action} --help`)"
+            )
+        return parsed, extras
+
+
+_BEFORE_ACTION = "before_action_"
+"""The dests of the options a ``default_action`` parser takes before any action."""
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "agentcore") -> int:
@@ -53,6 +107,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "agentcore") -> int:
         usage error, 130 when interrupted.
     """
     parser = build_parser(os.environ.get(PROG_ENV) or prog)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # like pip: what there is to do, on stdout, and success
+        parser.print_help()
+        return EXIT_OK
     args = parser.parse_args(argv)
     # Every DSN this invocation may quote in a message; their passwords are hidden.
     dsns = [dsn for dsn in (args.dsn, os.environ.get(DSN_ENV)) if dsn]
@@ -145,6 +203,9 @@ def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:
         description="Session-scoped, persistent conversation history for AI agents.",
     )
     parser.set_defaults(prog=prog)
+    parser.add_argument(
+        "--version", action="version", version=f"agentcore ({DISTRIBUTION_NAME}) {_version()}"
+    )
     _shared_options(parser, default_dsn=None, default_debug=False)
     # Every command accepts the same options after its name too. There they
     # default to SUPPRESS, so a value given before the command is kept.
@@ -152,8 +213,8 @@ def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:
     _shared_options(shared, default_dsn=argparse.SUPPRESS, default_debug=argparse.SUPPRESS)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
-    def add(name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[shared], help=help_text, description=help_text)
+    def add(name: str, command: Command, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[shared], help=help_text, description=help_text, **kwargs)
         p.set_defaults(command=command)
         return p
 
@@ -193,50 +254,69 @@ def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:
         "sessions",
         lifecycle.sessions,
         "list (default), copy, purge or label an agent's sessions",
+        default_action="list",
     )
-    sessions.add_argument(
-        "action",
-        nargs="?",
-        choices=["list", "copy", "purge", "metadata"],
-        default="list",
-        help="list: newest first, a page at a time; copy --from S1 --to S2; "
-        "purge: delete idle sessions; metadata: show or --set a session's metadata",
+    _list_options(sessions, before_action=True)
+    actions = sessions.add_subparsers(
+        title="actions",
+        dest="action",
+        metavar="ACTION",
+        description=f"`{prog} sessions --agent A` is `{prog} sessions list --agent A`; "
+        f"`{prog} sessions ACTION --help` shows an action's options",
     )
-    sessions.add_argument("--agent", help="the agent's name (purge: only this agent)")
-    sessions.add_argument("--limit", type=int, default=100, help="list: page size (default: 100)")
-    sessions.add_argument("--after", metavar="CURSOR", help="list: the page after this cursor")
-    sessions.add_argument("--owner", help="list: only the sessions whose metadata owner is this")
-    sessions.add_argument("--json", action="store_true", help="list: print JSON")
-    sessions.add_argument("--from", dest="source", help="for copy: the session to copy")
-    sessions.add_argument("--to", dest="target", help="for copy: the new session id")
-    sessions.add_argument(
-        "--up-to", help="for copy: only the first N messages, or up to the message with this id"
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, parents=[shared], help=help_text, description=help_text)
+
+    _list_options(action("list", "an agent's sessions, newest first, a page at a time"))
+    copy = action("copy", "branch a conversation: the same messages under a new session id")
+    copy.add_argument("--agent", required=True, help="the agent's name")
+    copy.add_argument(
+        "--from", dest="source", metavar="S1", required=True, help="the session to copy"
     )
-    sessions.add_argument("--session", help="metadata: the session")
-    sessions.add_argument("--set", metavar="JSON", help="metadata: merge this JSON object in")
-    sessions.add_argument(
-        "--replace", action="store_true", help="metadata: --set replaces the whole object"
+    copy.add_argument("--to", dest="target", metavar="S2", required=True, help="the new session id")
+    copy.add_argument(
+        "--up-to",
+        metavar="N|ID",
+        help="only the first N messages, or up to the message with this id (default: all)",
     )
-    sessions.add_argument("--idle-for", help="purge: idle for longer than this (30d, 12h, 90m)")
-    sessions.add_argument("--dry-run", action="store_true", help="purge: only count")
-    sessions.add_argument(
+    purge = action("purge", "remove the sessions idle for longer than --idle-for")
+    purge.add_argument(
+        "--idle-for",
+        metavar="DURATION",
+        required=True,
+        help="idle for longer than this (30d, 12h, 90m, 45s, 2w)",
+    )
+    purge.add_argument("--agent", help="only this agent's sessions (default: every agent's)")
+    purge.add_argument("--dry-run", action="store_true", help="only count")
+    purge.add_argument(
         "--batch-size",
         type=int,
+        metavar="N",
         default=DEFAULT_PURGE_BATCH_SIZE,
-        help=f"purge: sessions per transaction (default: {DEFAULT_PURGE_BATCH_SIZE})",
+        help=f"sessions per transaction (default: {DEFAULT_PURGE_BATCH_SIZE})",
     )
-    sessions.add_argument(
+    purge.add_argument(
         "--pause",
         type=float,
+        metavar="SECONDS",
         default=DEFAULT_PURGE_PAUSE,
-        help=f"purge: seconds between batches (default: {DEFAULT_PURGE_PAUSE})",
+        help=f"seconds between batches (default: {DEFAULT_PURGE_PAUSE})",
     )
-    sessions.add_argument("--yes", action="store_true", help="purge: do not ask to confirm")
+    purge.add_argument("--yes", action="store_true", help="do not ask to confirm")
+    metadata = action("metadata", "show a session's metadata, or --set it")
+    metadata.add_argument("--agent", required=True, help="the agent's name")
+    metadata.add_argument("--session", required=True, help="the session id")
+    metadata.add_argument("--set", metavar="JSON", help="merge this JSON object in")
+    metadata.add_argument("--replace", action="store_true", help="--set replaces the whole object")
 
     export = add("export", lifecycle.export, "write conversations as JSON Lines")
     export.add_argument("--agent", help="only this agent's sessions (default: every agent)")
     export.add_argument("--session", help="only this session (needs --agent)")
     export.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
+    export.add_argument(
+        "--force", action="store_true", help="with --out: overwrite FILE if it exists"
+    )
 
     import_ = add("import", lifecycle.import_, "load conversations from a JSON Lines export")
     import_.add_argument("file", metavar="FILE", help="the export file, or - for stdin")
@@ -275,6 +355,26 @@ def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:
     return parser
 
 
+def _list_options(parser: argparse.ArgumentParser, *, before_action: bool = False) -> None:
+    """``sessions list``'s options; ``before_action``: on ``sessions`` itself, where
+    they are parsed again as ``list``'s (they only need to be recognised there)."""
+
+    def add(option: str, **kwargs: Any) -> None:
+        if before_action:
+            kwargs.pop("required", None)
+            kwargs.update(dest=_BEFORE_ACTION + option[2:].replace("-", "_"))
+            kwargs.update(default=argparse.SUPPRESS)
+            if kwargs.get("action") != "store_true":
+                kwargs.setdefault("metavar", option[2:].upper())
+        parser.add_argument(option, **kwargs)
+
+    add("--agent", required=True, help="the agent's name")
+    add("--limit", type=int, metavar="N", default=100, help="page size (default: 100)")
+    add("--after", metavar="CURSOR", help="the page after this cursor")
+    add("--owner", help="only the sessions whose metadata owner is this")
+    add("--json", action="store_true", help="print JSON")
+
+
 def _conversation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", required=True, help="the agent's name")
     parser.add_argument("--session", required=True, help="the session id")
@@ -285,6 +385,7 @@ def _shared_options(
 ) -> None:
     parser.add_argument(
         "--dsn",
+        type=_dsn_argument,
         default=default_dsn,
         help="PostgreSQL DSN or URL (default: $AGENTCORE_DATABASE_URL, else the embedded database)",
     )
@@ -294,3 +395,20 @@ def _shared_options(
         default=default_debug,
         help="log debug output and show tracebacks",
     )
+
+
+def _dsn_argument(text: str) -> str:
+    # `--dsn "$UNSET"` must not fall back to another database without a word.
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "an empty DSN (an unset variable?): give one, or leave --dsn out to use "
+            f"${DSN_ENV} or the embedded database"
+        )
+    return text
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version(DISTRIBUTION_NAME)
+    except importlib.metadata.PackageNotFoundError:  # a checkout run without installing it
+        return "(not installed)"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from agentcore import embedded, migrations
@@ -19,11 +21,13 @@ from agentcore.cli.database import (
     open_repository,
     prepare,
     resolve,
+    same_database,
 )
 from agentcore.cli.demo import run_demo
 from agentcore.errors import InvalidInputError, NotFoundError
 from agentcore.models import AgentConfig
 from agentcore.openai_model import OpenAIChatModel
+from agentcore.paging import decode_history_cursor
 from agentcore.repository import HistoryRepository
 from agentcore.validation import (
     check_identifier,
@@ -36,6 +40,27 @@ from agentcore.validation import (
 def say(text: str, *, file: TextIO | None = None) -> None:
     """Print ``text`` (one or more lines) with any control character escaped."""
     print(render.escape(text, keep_newlines=True), file=file)
+
+
+def check_cursor(decode: Callable[[str], object], cursor: str, option: str, where: str) -> None:
+    """Refuse ``cursor`` unless it is one agentcore printed, naming the option.
+
+    Args:
+        decode: The paging module's decoder for this kind of cursor.
+        cursor: What the user passed.
+        option: ``--after`` or ``--before``.
+        where: The output line the cursor is copied from.
+
+    Raises:
+        InvalidInputError: ``cursor`` is not such a cursor.
+    """
+    try:
+        decode(cursor)
+    except InvalidInputError:
+        raise InvalidInputError(
+            f"{option} is not a cursor agentcore printed: pass the CURSOR of {where} "
+            "(or the next_cursor of --json), as it is"
+        ) from None
 
 
 def history(args: argparse.Namespace) -> int:
@@ -51,7 +76,7 @@ def history(args: argparse.Namespace) -> int:
             messages = await repository.load_history(agent, session, limit)
             # With --limit 0 one message tells whether the session exists at all.
             if not (messages or (limit == 0 and await repository.load_history(agent, session, 1))):
-                await _require_session(repository, agent, session)
+                await _require_session(repository, database, agent, session)
         return render.messages_json(messages) if args.json else render.messages_text(messages)
 
     shown = asyncio.run(run())
@@ -63,6 +88,10 @@ def history(args: argparse.Namespace) -> int:
 def _history_page(args: argparse.Namespace, agent: str, session: str) -> int:
     """One page of a conversation read backwards, and the cursor of the older page."""
     limit = check_page_size(100 if args.limit is None else args.limit, "--limit")
+    if args.before is not None:
+        check_cursor(
+            decode_history_cursor, args.before, "--before", "an `older: --before CURSOR` line"
+        )
     database = _database(args)
 
     async def run() -> str:
@@ -71,7 +100,7 @@ def _history_page(args: argparse.Namespace, agent: str, session: str) -> int:
                 agent, session, limit=limit, before=args.before
             )
             if not page.messages and args.before is None:
-                await _require_session(repository, agent, session)
+                await _require_session(repository, database, agent, session)
         if args.json:
             messages = [render.message_fields(m) for m in page.messages]
             return render.json_text({"messages": messages, "next_cursor": page.next_cursor})
@@ -95,11 +124,11 @@ def forget(args: argparse.Namespace) -> int:
         async with open_repository(database) as repository:
             removed = await repository.clear_session(agent, session)
             if removed == 0:
-                await _require_session(repository, agent, session)
+                await _require_session(repository, database, agent, session)
         return removed
 
     removed = asyncio.run(run())
-    say(f"forgot session {session!r} of agent {agent!r} ({removed} messages)")
+    say(f"forgot session {session!r} of agent {agent!r} ({render.counted(removed, 'message')})")
     return 0
 
 
@@ -134,7 +163,10 @@ _LOSSLESS_ROLLBACKS = frozenset({"0005_hot_session_updates", "0006_cached_role_c
 
 def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
     """What rolling back ``plan.ids`` does to the stored conversations, in one sentence."""
-    stored = f"{plan.conversations} conversation(s), {plan.messages} message(s)"
+    stored = (
+        f"{render.counted(plan.conversations, 'conversation')}, "
+        f"{render.counted(plan.messages, 'message')}"
+    )
     if "0001_conversation_history" in plan.ids:
         return f"deletes every stored conversation: {stored}"
     if "0002_session_scoped_history" in plan.ids:
@@ -218,7 +250,9 @@ def demo(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with open_repository(database) as repository:
-            await run_demo(repository, say, again=f"{args.prog} demo")
+            await run_demo(
+                repository, say, again=f"{args.prog} demo", where=same_database(database)
+            )
 
     asyncio.run(run())
     return 0
@@ -263,11 +297,19 @@ def _conversation(args: argparse.Namespace, *, stored: bool = False) -> tuple[st
     return check(args.agent, "--agent"), check(args.session, "--session")
 
 
-async def _require_session(repository: HistoryRepository, agent: str, session: str) -> None:
-    """Raise when ``(agent, session)`` has no stored conversation: it was mistyped."""
+async def _require_session(
+    repository: HistoryRepository, database: Database, agent: str, session: str
+) -> None:
+    """Raise when ``(agent, session)`` has no stored conversation: it was mistyped.
+
+    The hint is a command that lists the agent's sessions as written.
+    """
     if not await repository.list_sessions(agent, limit=1):
         raise _unknown_agent(agent)
-    raise NotFoundError(f"agent {agent!r} has no session {session!r} (see `agentcore sessions`)")
+    raise NotFoundError(
+        f"agent {agent!r} has no session {session!r} "
+        f"(see `{database.prog} sessions --agent {shlex.quote(agent)}`{same_database(database)})"
+    )
 
 
 def _unknown_agent(agent: str) -> NotFoundError:

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 
 from agentcore import embedded, migrations
 from agentcore.dsn import parse_dsn
-from agentcore.errors import MissingDependencyError, SchemaNotReadyError
+from agentcore.errors import (
+    InvalidDsnError,
+    MissingDependencyError,
+    SchemaNotReadyError,
+)
 from agentcore.postgres import PostgresHistoryRepository
 
 DSN_ENV = "AGENTCORE_DATABASE_URL"
@@ -68,15 +72,20 @@ def resolve(flag: str | None, *, prog: str = "agentcore") -> Database:
     once, without connecting.
 
     Raises:
-        InvalidDsnError: the DSN is malformed (the message names where it came from).
+        InvalidDsnError: the DSN is malformed or empty (the message names where
+            it came from): an empty one never means the embedded default.
         MissingDependencyError: no DSN, and the ``embedded`` extra is not installed.
         DatabaseUnavailableError: the embedded server failed to start.
     """
-    if flag:
+    if flag is not None:
+        _refuse_empty(flag, FROM_FLAG, "leave --dsn out")
         parse_dsn(flag, source=FROM_FLAG)
         return Database(dsn=flag, source=FROM_FLAG, prog=prog)
     from_env = os.environ.get(DSN_ENV)
-    if from_env:
+    if from_env is not None:
+        # Exported but empty (`AGENTCORE_DATABASE_URL=$UNSET`) is the same
+        # mistake as `--dsn ""`: not a request for the embedded database.
+        _refuse_empty(from_env, f"${DSN_ENV}", f"unset {DSN_ENV}")
         parse_dsn(from_env, source=f"${DSN_ENV}")
         return Database(dsn=from_env, source=FROM_ENV, prog=prog)
     try:
@@ -86,6 +95,14 @@ def resolve(flag: str | None, *, prog: str = "agentcore") -> Database:
             f"{exc}; or use another database with --dsn or ${DSN_ENV}"
         ) from exc
     return Database(dsn=server.dsn, source=FROM_EMBEDDED, prog=prog)
+
+
+def _refuse_empty(dsn: str, source: str, instead: str) -> None:
+    if not dsn.strip():
+        raise InvalidDsnError(
+            f"invalid database DSN (from {source}): it is empty; give a DSN, or {instead} "
+            "to use the embedded database"
+        )
 
 
 def prepare(database: Database, *, apply_migrations: bool) -> list[str]:
@@ -106,6 +123,13 @@ def prepare(database: Database, *, apply_migrations: bool) -> list[str]:
             + database.migrate_up_hint()
         )
     return migrations.apply(database.dsn)
+
+
+def same_database(database: Database) -> str:
+    """What a hint adds to a command so that it uses this database too: ``" with the
+    same --dsn"`` (never the DSN itself, which may hold a password), else nothing (the
+    environment or the embedded default is found again as it was)."""
+    return " with the same --dsn" if database.source == FROM_FLAG else ""
 
 
 def describe_source(database: Database) -> str:

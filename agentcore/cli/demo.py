@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agentcore.cli.render import counted
 from agentcore.facade import ExecutionFacade
 from agentcore.models import AgentConfig, AgentResult
 from agentcore.offline_models import EchoModel
@@ -42,7 +43,11 @@ SPEAKERS = (
 
 
 async def run_demo(
-    history: HistoryRepository, out: Callable[[str], None], *, again: str = "agentcore demo"
+    history: HistoryRepository,
+    out: Callable[[str], None],
+    *,
+    again: str = "agentcore demo",
+    where: str = "",
 ) -> None:
     """Run one demo round against ``history``, printing through ``out``.
 
@@ -56,6 +61,8 @@ async def run_demo(
         out: Prints one line.
         again: The command that runs the demo again where the user stands
             (``python3 run.py demo`` from a checkout, ``agentcore demo``...).
+        where: What running ``again`` needs to find the same database
+            (``" with the same --dsn"``), or nothing.
     """
     config = AgentConfig(name=AGENT, include_history=True)
     facade = ExecutionFacade([config], EchoModel(), history=history)
@@ -91,7 +98,7 @@ async def run_demo(
         shown = stored[-SHOWN:]
         count = counts.get(speaker.session_id, len(stored))
         note = f", the last {len(shown)} shown" if len(shown) < count else ""
-        out(f"  session {speaker.session_id} ({count} messages{note}):")
+        out(f"  session {speaker.session_id} ({counted(count, 'message')}{note}):")
         for message in shown:
             out(f"    {message.role:>9}: {_cut(message.content or '')}")
 
@@ -103,7 +110,7 @@ async def run_demo(
         raise AssertionError("the demo sessions share messages")
     out("Isolation check: neither session's history holds a message of the other.")
     if run == 1:
-        out(f"Run `{again}` again: both sessions resume with what they remember.")
+        out(f"Run `{again}` again{where}: both sessions resume with what they remember.")
     else:
         out(
             "Each reply above counts the earlier messages it was shown (the last "

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from agentcore.cli import render
-from agentcore.cli.commands import say
+from agentcore.cli.commands import check_cursor, say
 from agentcore.cli.database import Database, open_repository, prepare, resolve
 from agentcore.cli.progress import ProgressBar
 from agentcore.errors import AgentcoreError, InvalidInputError, NotFoundError
 from agentcore.models import PurgeReport
+from agentcore.paging import decode_session_cursor
 from agentcore.transfer import ImportRefusal, TransferReport, export_jsonl, import_jsonl
 from agentcore.validation import (
     check_identifier,
@@ -68,11 +69,15 @@ def sessions(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    agent = _agent(args)
+    # Only a copy writes under the agent's name; list, purge and metadata read,
+    # label or delete what is stored, also under ids older versions accepted.
+    agent = check_stored_identifier(args.agent, "--agent")
     if check_limit(args.limit, "--limit") == 0:
         return _list_nothing(args, agent)
     limit = check_page_size(args.limit, "--limit")
     owner = None if args.owner is None else check_stored_identifier(args.owner, "--owner")
+    if args.after is not None:
+        check_cursor(decode_session_cursor, args.after, "--after", "a `more: --after CURSOR` line")
     database = _database(args)
 
     async def run() -> str:
@@ -118,9 +123,7 @@ def _list_nothing(args: argparse.Namespace, agent: str) -> int:
 
 
 def _copy(args: argparse.Namespace) -> int:
-    agent = _agent(args)
-    if args.source is None or args.target is None:
-        raise InvalidInputError("sessions copy needs --from and --to")
+    agent = check_identifier(args.agent, "--agent")
     source = check_stored_identifier(args.source, "--from")
     target = check_identifier(args.target, "--to")
     up_to: int | str | None = args.up_to
@@ -130,17 +133,27 @@ def _copy(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with open_repository(database) as repository:
+            if isinstance(up_to, int):
+                # The library copies what there is; on the command line a count
+                # past the end is a mistake (a message id meant, or the wrong session).
+                info = await repository.get_session(agent, source)
+                if info is not None and up_to > info.message_count:
+                    raise InvalidInputError(
+                        f"--up-to {up_to} is past the end of session {source!r}, which holds "
+                        f"{render.counted(info.message_count, 'message')}; nothing was copied"
+                    )
             return await repository.copy_session(agent, source, target, up_to=up_to)
 
     copied = asyncio.run(run())
-    say(f"copied session {source!r} to {target!r} of agent {agent!r} ({copied} messages)")
+    say(
+        f"copied session {source!r} to {target!r} of agent {agent!r} "
+        f"({render.counted(copied, 'message')})"
+    )
     return 0
 
 
 def _metadata(args: argparse.Namespace) -> int:
-    agent = _agent(args)
-    if args.session is None:
-        raise InvalidInputError("sessions metadata needs --session")
+    agent = check_stored_identifier(args.agent, "--agent")
     session = check_stored_identifier(args.session, "--session")
     update = None
     if args.set is not None:
@@ -168,8 +181,6 @@ def _metadata(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    if args.idle_for is None:
-        raise InvalidInputError("sessions purge needs --idle-for, like --idle-for 30d")
     idle_for = parse_duration(args.idle_for)
     agent = None if args.agent is None else check_stored_identifier(args.agent, "--agent")
     batch_size = check_page_size(args.batch_size, "--batch-size")
@@ -182,21 +193,21 @@ def _purge(args: argparse.Namespace) -> int:
             due = await repository.purge_idle_sessions(idle_for, agent_name=agent, dry_run=True)
             if args.dry_run or due.sessions == 0:
                 return due, not args.dry_run
-            if not args.yes and not _confirmed(
-                f"delete {due.sessions} conversations ({due.messages} messages) of {scope}, "
-                f"idle for more than {args.idle_for}? [y/N] "
-            ):
-                raise InvalidInputError("nothing deleted: confirm on a terminal, or pass --yes")
-            bar = ProgressBar(sys.stderr, "conversations", due.sessions)
+            if not args.yes:
+                _confirm_purge(
+                    f"delete {_conversations(due.sessions, due.messages)} of {scope}, "
+                    f"idle for more than {args.idle_for}? [y/N] "
+                )
+            bar = ProgressBar(sys.stderr, "conversation", due.sessions)
             try:
                 done = await repository.purge_idle_sessions(
                     idle_for,
                     agent_name=agent,
                     batch_size=batch_size,
                     pause=pause,
-                    on_progress=lambda r: bar.update(r.sessions, f"{r.messages:,} messages"),
+                    on_progress=lambda r: bar.update(r.sessions, _messages(r.messages)),
                 )
-                bar.update(done.sessions, f"{done.messages:,} messages", force=True)
+                bar.update(done.sessions, _messages(done.messages), force=True)
             finally:
                 bar.close()
             return done, True
@@ -204,18 +215,22 @@ def _purge(args: argparse.Namespace) -> int:
     report, deleted = asyncio.run(run())
     verb = "purged" if deleted else "would purge"
     say(
-        f"{verb} {report.sessions} conversations ({report.messages} messages) of {scope} "
+        f"{verb} {_conversations(report.sessions, report.messages)} of {scope} "
         f"idle for more than {args.idle_for}"
     )
     return 0
 
 
-def _confirmed(question: str) -> bool:
+def _confirm_purge(question: str) -> None:
+    """Ask ``question`` on the terminal; refuse without one (a script must say --yes)."""
     if not sys.stdin.isatty():
-        return False
+        raise InvalidInputError(
+            "nothing deleted: pass --yes to confirm (standard input is not a terminal)"
+        )
     sys.stderr.write(question)
     sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):  # Ctrl-D reads "": a no
+        raise InvalidInputError("purge cancelled: nothing was deleted")
 
 
 def export(args: argparse.Namespace) -> int:
@@ -227,7 +242,7 @@ def export(args: argparse.Namespace) -> int:
     database = _database(args)
 
     async def run(out: TextIO) -> TransferReport:
-        bar = ProgressBar(sys.stderr, "conversations")
+        bar = ProgressBar(sys.stderr, "conversation")
         try:
             async with open_repository(database) as repository:
                 return await export_jsonl(
@@ -235,16 +250,16 @@ def export(args: argparse.Namespace) -> int:
                     out,
                     agent_name=agent,
                     session_id=session,
-                    on_progress=lambda r: bar.update(r.sessions, f"{r.messages:,} messages"),
+                    on_progress=lambda r: bar.update(r.sessions, _messages(r.messages)),
                 )
         finally:
             bar.close()
 
-    with _output(args.out) as out:
+    with _output(args.out, force=args.force) as out:
         report = asyncio.run(run(out))
     where = "stdout" if args.out in (None, "-") else args.out
     say(
-        f"exported {report.sessions} conversations ({report.messages} messages) to {where}",
+        f"exported {_conversations(report.sessions, report.messages)} to {where}",
         file=sys.stderr,
     )
     return 0
@@ -255,7 +270,7 @@ def import_(args: argparse.Namespace) -> int:
     database = _database(args)
 
     async def run(lines: BinaryIO) -> TransferReport:
-        bar = ProgressBar(sys.stderr, "conversations")
+        bar = ProgressBar(sys.stderr, "conversation")
 
         def refused(refusal: ImportRefusal) -> None:
             bar.clear()
@@ -267,7 +282,7 @@ def import_(args: argparse.Namespace) -> int:
                 return await import_jsonl(
                     repository,
                     lines,
-                    on_progress=lambda r: bar.update(r.sessions, f"{r.messages:,} messages"),
+                    on_progress=lambda r: bar.update(r.sessions, _messages(r.messages)),
                     on_refused=refused,
                 )
         finally:
@@ -277,20 +292,21 @@ def import_(args: argparse.Namespace) -> int:
         report = asyncio.run(run(lines))
     empty = f", {report.empty_sessions} of them empty" if report.empty_sessions else ""
     say(
-        f"imported {report.sessions} conversations ({report.messages} messages{empty}); "
+        f"imported {render.counted(report.sessions, 'conversation')} "
+        f"({render.counted(report.messages, 'message')}{empty}); "
         f"skipped {report.skipped_sessions} already present; "
         f"refused {report.refused_sessions}"
     )
     if report.refused_sessions:
         raise AgentcoreError(
-            f"{report.refused_sessions} conversation(s) refused (see above); "
+            f"{render.counted(report.refused_sessions, 'conversation')} refused (see above); "
             "the others were imported"
         )
     return 0
 
 
 @contextmanager
-def _output(path: str | None) -> Iterator[TextIO]:
+def _output(path: str | None, *, force: bool) -> Iterator[TextIO]:
     # The format is UTF-8 whatever the locale says.
     if path in (None, "-"):
         sys.stdout.flush()
@@ -303,7 +319,7 @@ def _output(path: str | None) -> Iterator[TextIO]:
         return
     try:
         with (
-            open_private(path) as binary,
+            open_private(path, overwrite=force) as binary,
             io.TextIOWrapper(binary, encoding="utf-8", newline="\n") as file,
         ):
             yield file
@@ -316,22 +332,30 @@ EXPORT_FILE_MODE = 0o600
 
 
 @contextmanager
-def open_private(path: str) -> Iterator[io.BufferedWriter]:
+def open_private(path: str, *, overwrite: bool = False) -> Iterator[io.BufferedWriter]:
     """Open ``path`` to write an export: created 0600, whatever the umask.
 
-    An existing file is overwritten, as shells do with ``>``, but only a
-    regular file of this account's: its mode is narrowed to 0600 before its
-    contents are truncated. A symbolic link is never followed (someone who can
-    write the directory could point it anywhere), and a file of another
-    account is refused. A FIFO or a device (``/dev/null``) is written as it is.
+    An existing regular file is refused unless ``overwrite`` (``--force``):
+    an export is often the only copy of what a purge deletes next. When
+    overwritten, it must be this account's: its mode is narrowed to 0600
+    before its contents are truncated. A symbolic link is never followed
+    (someone who can write the directory could point it anywhere), and a file
+    of another account is refused. A FIFO or a device (``/dev/null``) is
+    written as it is.
 
     Raises:
-        InvalidInputError: ``path`` cannot be opened, is a symbolic link, or
-            is a file of another account.
+        InvalidInputError: ``path`` cannot be opened, is a symbolic link, is
+            an existing file (without ``overwrite``), or is a file of another
+            account.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags, EXPORT_FILE_MODE)
+        try:
+            fd = os.open(path, flags | os.O_EXCL, EXPORT_FILE_MODE)
+            created = True
+        except FileExistsError:
+            fd = os.open(path, flags, EXPORT_FILE_MODE)
+            created = False
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InvalidInputError(
@@ -341,6 +365,10 @@ def open_private(path: str) -> Iterator[io.BufferedWriter]:
     try:
         info = os.fstat(fd)
         if stat.S_ISREG(info.st_mode):
+            if not (created or overwrite):
+                raise InvalidInputError(
+                    f"cannot write {path}: it exists; pass --force to overwrite it"
+                )
             if info.st_uid != os.geteuid():
                 raise InvalidInputError(
                     f"cannot write {path}: it belongs to another account (uid {info.st_uid})"
@@ -373,17 +401,19 @@ def _input(path: str) -> Iterator[BinaryIO]:
         yield file
 
 
+def _conversations(conversations: int, messages: int) -> str:
+    """``1 conversation (2 messages)``."""
+    return (
+        f"{render.counted(conversations, 'conversation')} ({render.counted(messages, 'message')})"
+    )
+
+
+def _messages(count: int) -> str:
+    return render.counted(count, "message", grouped=True)
+
+
 def _json(value: object) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def _agent(args: argparse.Namespace) -> str:
-    if args.agent is None:
-        raise InvalidInputError(f"sessions {args.action} needs --agent")
-    # Only a copy writes under the agent's name; the other actions read,
-    # label or delete what is stored, also under ids older versions accepted.
-    check = check_identifier if args.action == "copy" else check_stored_identifier
-    return check(args.agent, "--agent")
 
 
 def _database(args: argparse.Namespace) -> Database:

@@ -1,9 +1,11 @@
-"""A progress bar on a terminal, nothing elsewhere (stdlib only)."""
+"""A progress bar on a terminal, nothing elsewhere."""
 
 from __future__ import annotations
 
 import time
 from typing import TextIO
+
+from agentcore.cli.render import counted
 
 
 class ProgressBar:
@@ -11,7 +13,7 @@ class ProgressBar:
 
     Args:
         stream: Where to draw (the CLI uses stderr, so stdout stays clean).
-        what: The unit counted (``conversations``).
+        what: The unit counted, in the singular (``conversation``).
         total: How many are expected, when known: then a bar and a percentage.
     """
 
@@ -38,9 +40,9 @@ class ProgressBar:
             share = min(1.0, done / self._total)
             filled = round(share * self.WIDTH)
             bar = "#" * filled + "-" * (self.WIDTH - filled)
-            text = f"[{bar}] {share:4.0%} {done:,}/{self._total:,} {self._what}"
+            text = f"[{bar}] {share:4.0%} {done:,}/{counted(self._total, self._what, grouped=True)}"
         else:
-            text = f"{done:,} {self._what}"
+            text = counted(done, self._what, grouped=True)
         if detail:
             text += f", {detail}"
         self._stream.write("\r" + text.ljust(self._width))

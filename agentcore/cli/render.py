@@ -56,6 +56,18 @@ def _escaped(match: re.Match[str]) -> str:
     return repr(match.group())[1:-1]
 
 
+def counted(count: int, noun: str, *, grouped: bool = False) -> str:
+    """``1 message``, ``0 messages``, ``2 messages``: ``noun`` is singular, its plural adds s.
+
+    Args:
+        count: How many.
+        noun: What is counted, in the singular.
+        grouped: Write thousands with commas (``1,000``), as progress lines do.
+    """
+    number = f"{count:,}" if grouped else str(count)
+    return f"{number} {noun}" if count == 1 else f"{number} {noun}s"
+
+
 def message_line(message: Message, *, indent: str = "") -> str:
     """One message as ``role: text``, continuation lines indented under the text."""
     text = message.content if message.content is not None else ""
@@ -102,7 +114,9 @@ def sessions_text(sessions: Sequence[SessionInfo]) -> str:
     width = max([len("SESSION"), *map(len, ids)])
     rows = [f"{'SESSION':<{width}}  {'MESSAGES':>8}  LAST WRITTEN (UTC)"]
     for shown, s in zip(ids, sessions, strict=True):
-        when = s.updated_at.strftime("%Y-%m-%d %H:%M:%S")
+        # Minutes: the stored time is coarse (a write refreshes it at most
+        # once a minute, see migration 0005), so seconds would be noise.
+        when = s.updated_at.strftime("%Y-%m-%d %H:%M")
         rows.append(f"{shown:<{width}}  {s.message_count:>8}  {when}")
     return "\n".join(rows)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -219,7 +222,8 @@ def test_chat_loop_reports_a_failing_line_and_goes_on(
         'echo: "third" (I remember 2 earlier messages; you first said "first")',
     ]
     errors = run.err.splitlines()
-    assert len(errors) == 2 and "NUL byte" in errors[0] and "1 input line(s) failed" in errors[1]
+    assert len(errors) == 2 and "NUL byte" in errors[0]
+    assert errors[1] == "agentcore: error: 1 input line failed (see above); the others were sent"
     assert all(line.startswith("agentcore: error: ") for line in errors)
 
 
@@ -525,3 +529,66 @@ def test_chat_with_openai_talks_to_an_openai_compatible_server(
         ("assistant", "served: hello"),
         ("user", "again"),
     ]
+
+
+# --- the command itself, and what its output says ---------------------------------------
+
+
+def test_version_prints_the_installed_version(cli: Cli) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli("--version")
+    assert exited.value.code == 0
+    run = subprocess_cli("--version")
+    assert (run.code, run.err) == (0, "")
+    assert (
+        run.out
+        == f"agentcore (agentcore-history) {importlib.metadata.version('agentcore-history')}\n"
+    )
+
+
+def test_a_bare_command_prints_the_help_and_succeeds() -> None:
+    run = subprocess_cli()
+    assert (run.code, run.err) == (0, "")
+    assert run.out.startswith("usage: python -m agentcore [-h] [--version]")
+    assert run.out == subprocess_cli("--help").out
+
+
+def test_counts_are_singular_for_one(cli: Cli, database_dsn: str) -> None:
+    dsn = ("--dsn", database_dsn)
+    assert cli("chat", "--agent", "a", "--session", "s", "hi", *dsn).code == 0
+    copied = cli(
+        "sessions", "copy", "--agent", "a", "--from", "s", "--to", "t", "--up-to", "1", *dsn
+    )
+    assert copied.out == "copied session 's' to 't' of agent 'a' (1 message)\n", copied.err
+    forgot = cli("forget", "--agent", "a", "--session", "t", *dsn)
+    assert forgot.out == "forgot session 't' of agent 'a' (1 message)\n"
+    both = cli("sessions", "copy", "--agent", "a", "--from", "s", "--to", "u", *dsn)
+    assert both.out.endswith("(2 messages)\n")
+
+
+def test_a_missing_session_hints_at_a_command_that_lists_the_agents_sessions(
+    cli: Cli, database_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (
+        cli("chat", "--agent", "my agent", "--session", "s", "hi", "--dsn", database_dsn).code == 0
+    )
+    run = cli("history", "--agent", "my agent", "--session", "nope", "--dsn", database_dsn)
+    assert_one_line_error(
+        run,
+        "agent 'my agent' has no session 'nope' "
+        "(see `agentcore sessions --agent 'my agent'` with the same --dsn)",
+    )
+    monkeypatch.setenv("AGENTCORE_DATABASE_URL", database_dsn)
+    run = cli("forget", "--agent", "my agent", "--session", "nope")
+    assert run.err.endswith("(see `agentcore sessions --agent 'my agent'`)\n")
+    # The hint works as written.
+    hint = run.err.split("`")[1]
+    listed = cli(*shlex.split(hint)[1:])
+    assert listed.code == 0 and "s " in listed.out.splitlines()[1]
+
+
+def test_sessions_shows_the_last_write_to_the_minute(cli: Cli, database_dsn: str) -> None:
+    cli("chat", "--agent", "a", "--session", "s", "hi", "--dsn", database_dsn)
+    header, row = cli("sessions", "--agent", "a", "--dsn", database_dsn).out.splitlines()
+    assert header == "SESSION  MESSAGES  LAST WRITTEN (UTC)"
+    assert re.fullmatch(r"s               2  \d{4}-\d\d-\d\d \d\d:\d\d", row), row

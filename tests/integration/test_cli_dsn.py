@@ -26,6 +26,7 @@ BAD = [
     ("postgresql://app:s3cr3tpw@127.0.0.1:x/app", 'bad port "…"'),
     ("host=127.0.0.1 password=s3cr3tpw port=x", 'bad port "…"'),
     ("host=127.0.0.1 password=s3cr3 tpw", '"…" is not a key=value pair'),
+    ("mysql://app:s3cr3tpw@127.0.0.1/app", "a mysql:// URL: agentcore needs PostgreSQL"),
 ]
 
 
@@ -84,3 +85,37 @@ def test_the_migrations_hint_names_the_dsn_given_by_the_environment(
     assert err.strip().endswith(
         "in the database given by --dsn; run `agentcore migrate up` with the same --dsn"
     )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])
+@pytest.mark.parametrize("dsn", ["", " "], ids=["empty", "blank"])
+def test_an_empty_dsn_is_a_usage_error_not_the_embedded_database(
+    capsys: pytest.CaptureFixture[str], command: list[str], dsn: str, tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--dsn", dsn])  # what `--dsn "$UNSET"` passes
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("usage: ")
+    assert err.splitlines()[-1].endswith(
+        "error: argument --dsn: an empty DSN (an unset variable?): give one, or leave --dsn "
+        "out to use $AGENTCORE_DATABASE_URL or the embedded database"
+    )
+    assert not any(tmp_path.iterdir())  # no embedded database was made
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])
+def test_an_exported_but_empty_database_url_is_refused(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("AGENTCORE_DATABASE_URL", "")  # AGENTCORE_DATABASE_URL=$UNSET
+    code, out, err = run(capsys, *command)
+    assert (code, out) == (1, "")
+    assert err == (
+        "agentcore: error: invalid database DSN (from $AGENTCORE_DATABASE_URL): it is empty; "
+        "give a DSN, or unset AGENTCORE_DATABASE_URL to use the embedded database\n"
+    )
+    assert not any(tmp_path.iterdir())

@@ -19,9 +19,10 @@ from agentcore import PostgresHistoryRepository
 from tests.integration.test_cli import ROOT, Run, assert_one_line_error
 
 
-def export(dsn: str, out: Path, *, umask: int) -> Run:
+def export(dsn: str, out: Path, *, umask: int, force: bool = False) -> Run:
     done = subprocess.run(
-        [sys.executable, "-m", "agentcore", "export", "--out", str(out), "--dsn", dsn],
+        [sys.executable, "-m", "agentcore", "export", "--out", str(out), "--dsn", dsn]
+        + (["--force"] if force else []),
         cwd=ROOT,
         env={k: v for k, v in os.environ.items() if k != "AGENTCORE_DATABASE_URL"},
         capture_output=True,
@@ -58,13 +59,13 @@ def test_a_new_export_file_is_readable_by_its_owner_only(
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o000], ids=["umask-022", "umask-000"])
-def test_an_existing_file_is_overwritten_and_made_private(
+def test_an_existing_file_is_overwritten_with_force_and_made_private(
     store: str, tmp_path: Path, umask: int
 ) -> None:
     out = tmp_path / "all.jsonl"
     out.write_text("old contents, much longer than the export " * 100, encoding="utf-8")
     out.chmod(0o666)
-    run = export(store, out, umask=umask)
+    run = export(store, out, umask=umask, force=True)
     assert run.code == 0, run.err
     assert mode(out) == 0o600
     text = out.read_text(encoding="utf-8")
@@ -82,3 +83,15 @@ def test_a_symbolic_link_is_never_followed(store: str, tmp_path: Path) -> None:
     dangling.symlink_to(tmp_path / "not-there")
     assert_one_line_error(export(store, dangling, umask=0o022), "symbolic link")
     assert not (tmp_path / "not-there").exists()
+
+
+def test_an_existing_file_is_left_alone_without_force(store: str, tmp_path: Path) -> None:
+    out = tmp_path / "all.jsonl"
+    out.write_text("an earlier export", encoding="utf-8")
+    out.chmod(0o644)
+    run = export(store, out, umask=0o022)
+    assert_one_line_error(run, f"cannot write {out}: it exists; pass --force to overwrite it")
+    assert out.read_text(encoding="utf-8") == "an earlier export"
+    assert mode(out) == 0o644
+    # Not a file that holds data: written as it is, without --force.
+    assert export(store, Path(os.devnull), umask=0o022).code == 0

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import os
+import pty
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,10 @@ from agentcore.errors import InvalidInputError
 from tests.integration.test_cli import ROOT, Run, assert_one_line_error
 
 OLD = datetime(2024, 1, 1, tzinfo=UTC)
+AFTER_IS_NOT_A_CURSOR = (
+    "agentcore: error: --after is not a cursor agentcore printed: pass the CURSOR of a "
+    "`more: --after CURSOR` line (or the next_cursor of --json), as it is"
+)
 
 
 def cli(dsn: str, *argv: str, stdin: str | None = None) -> Run:
@@ -89,7 +94,7 @@ def test_sessions_pages_through_a_cursor(store: str) -> None:
     assert owned["sessions"][0]["metadata"] == {"owner": "alice", "title": "T"}
     assert owned["next_cursor"] is None
     bad = cli(store, "sessions", "--agent", "a", "--after", "garbage")
-    assert_one_line_error(bad, "after is not a cursor")
+    assert_one_line_error(bad, AFTER_IS_NOT_A_CURSOR)
 
 
 def test_sessions_after_walks_past_a_legacy_id_and_refuses_a_forged_time(
@@ -115,7 +120,7 @@ def test_sessions_after_walks_past_a_legacy_id_and_refuses_a_forged_time(
     assert seen == ["a\nz", "b\x1bz", "c"]
     forged = base64.urlsafe_b64encode(b'[1,"s","0001-01-01T00:00:00+14:00","s"]').decode()
     bad = cli(database_dsn, "sessions", "--agent", "a", "--after", forged)
-    assert_one_line_error(bad, "after is not a cursor")
+    assert_one_line_error(bad, AFTER_IS_NOT_A_CURSOR)
 
 
 def test_history_reads_backwards_page_by_page(store: str) -> None:
@@ -143,6 +148,16 @@ def test_history_reads_backwards_page_by_page(store: str) -> None:
     assert older["next_cursor"] is None
     text = cli(store, "history", "--agent", "a", "--session", "s1", "--limit", "1", "--page")
     assert text.out.splitlines()[-1].startswith("older: --before ")
+    bad = cli(store, "history", "--agent", "a", "--session", "s1", "--before", "garbage")
+    assert_one_line_error(
+        bad,
+        "agentcore: error: --before is not a cursor agentcore printed: pass the CURSOR of an "
+        "`older: --before CURSOR` line (or the next_cursor of --json), as it is",
+    )
+    # A sessions cursor is not a history cursor.
+    wrong = json.loads(cli(store, "sessions", "--agent", "a", "--limit", "1", "--json").out)
+    bad = cli(store, "history", "--agent", "a", "--session", "s1", "--before", wrong["next_cursor"])
+    assert_one_line_error(bad, "--before is not a cursor agentcore printed")
 
 
 def test_sessions_copy_branches_a_conversation(store: str) -> None:
@@ -157,13 +172,30 @@ def test_sessions_copy_branches_a_conversation(store: str) -> None:
         cli(store, "sessions", "copy", "--agent", "a", "--from", "nope", "--to", "x"),
         "has no session 'nope'",
     )
-    assert_one_line_error(
-        cli(store, "sessions", "copy", "--agent", "a", "--from", "s1"), "needs --from and --to"
+    assert_usage_error(
+        cli(store, "sessions", "copy", "--agent", "a", "--from", "s1"),
+        "sessions copy",
+        "the following arguments are required: --to",
     )
     two = cli(
         store, "sessions", "copy", "--agent", "a", "--from", "s1", "--to", "two", "--up-to", "2"
     )
     assert "(2 messages)" in two.out
+    past = cli(
+        store, "sessions", "copy", "--agent", "a", "--from", "s1", "--to", "far", "--up-to", "99"
+    )
+    assert_one_line_error(
+        past,
+        "agentcore: error: --up-to 99 is past the end of session 's1', which holds 3 messages; "
+        "nothing was copied",
+    )
+    assert_one_line_error(
+        cli(store, "sessions", "metadata", "--agent", "a", "--session", "far"), "has no session"
+    )
+    whole = cli(
+        store, "sessions", "copy", "--agent", "a", "--from", "s1", "--to", "all", "--up-to", "3"
+    )
+    assert whole.out.endswith("(3 messages)\n"), whole.err
 
 
 def test_sessions_metadata_shows_merges_and_replaces(store: str) -> None:
@@ -209,10 +241,12 @@ def test_sessions_purge_counts_asks_then_deletes(store: str) -> None:
     )
     # Not a terminal and no --yes: nothing is deleted.
     refused = cli(store, "sessions", "purge", "--idle-for", "30d", stdin="y\n")
-    assert_one_line_error(refused, "nothing deleted", "--yes")
+    assert_one_line_error(
+        refused, "nothing deleted: pass --yes to confirm (standard input is not a terminal)"
+    )
     one = cli(store, "sessions", "purge", "--idle-for", "30d", "--agent", "b", "--yes")
     assert (
-        one.out.strip() == "purged 1 conversations (1 messages) of agent 'b' idle for more than 30d"
+        one.out.strip() == "purged 1 conversation (1 message) of agent 'b' idle for more than 30d"
     )
     rest = cli(
         store,
@@ -226,12 +260,134 @@ def test_sessions_purge_counts_asks_then_deletes(store: str) -> None:
         "--pause",
         "0",
     )
-    assert rest.out.startswith("purged 1 conversations (1 messages)")
+    assert rest.out.startswith("purged 1 conversation (1 message)")
     assert rest.err == ""  # no progress bar when stderr is not a terminal
     assert cli(store, "sessions", "purge", "--idle-for", "30d", "--yes").out.startswith(
         "purged 0 conversations"
     )
     assert_one_line_error(cli(store, "sessions", "purge", "--idle-for", "30 days"), "--idle-for")
+
+
+def _purge_on_a_terminal(dsn: str, answer: str) -> Run:
+    """``sessions purge`` with a terminal as standard input, ``answer`` typed in advance."""
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode())  # waits in the terminal until read
+        done = subprocess.run(
+            [sys.executable, "-m", "agentcore", "sessions", "purge", "--idle-for", "30d"],
+            cwd=ROOT,
+            env={**os.environ, "AGENTCORE_DATABASE_URL": dsn},
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def test_declining_the_purge_on_a_terminal_says_it_was_cancelled(store: str) -> None:
+    question = "delete 2 conversations (2 messages) of every agent, idle for more than 30d? [y/N] "
+    for answer in ("n\n", "\x04"):  # no, and Ctrl-D
+        run = _purge_on_a_terminal(store, answer)
+        assert (run.code, run.out) == (1, ""), run
+        assert run.err == f"{question}agentcore: error: purge cancelled: nothing was deleted\n"
+    assert (
+        "would purge 2 conversations"
+        in cli(store, "sessions", "purge", "--idle-for", "30d", "--dry-run").out
+    )
+    run = _purge_on_a_terminal(store, "y\n")
+    assert run.code == 0, run
+    assert run.out.startswith("purged 2 conversations (2 messages) of every agent")
+
+
+def assert_usage_error(run: Run, command: str, message: str) -> None:
+    """Exit 2, the usage line of ``agentcore COMMAND``, and ``message`` as its error."""
+    assert (run.code, run.out) == (2, ""), run
+    assert run.err.startswith(f"usage: python -m agentcore {command} "), run.err
+    assert run.err.splitlines()[-1] == f"python -m agentcore {command}: error: {message}"
+
+
+USAGE_ERRORS = [
+    (
+        ["--agent", "a", "--idle-for", "3d"],
+        "sessions list",
+        "unrecognized arguments: --idle-for 3d",
+    ),
+    ([], "sessions list", "the following arguments are required: --agent"),
+    (
+        ["list", "--agent", "a", "--from", "s1"],
+        "sessions list",
+        "unrecognized arguments: --from s1",
+    ),
+    (
+        ["copy", "--agent", "a", "--to", "t"],
+        "sessions copy",
+        "the following arguments are required: --from",
+    ),
+    (
+        ["copy", "--agent", "a", "--from", "s1", "--to", "t", "--json"],
+        "sessions copy",
+        "unrecognized arguments: --json",
+    ),
+    (
+        ["purge", "--agent", "a"],
+        "sessions purge",
+        "the following arguments are required: --idle-for",
+    ),
+    (
+        ["purge", "--idle-for", "3d", "--set", "{}"],
+        "sessions purge",
+        "unrecognized arguments: --set {}",
+    ),
+    (
+        ["metadata", "--agent", "a"],
+        "sessions metadata",
+        "the following arguments are required: --session",
+    ),
+    (
+        ["metadata", "--agent", "a", "--session", "s1", "--dry-run"],
+        "sessions metadata",
+        "unrecognized arguments: --dry-run",
+    ),
+    (
+        ["--agent", "b", "purge", "--idle-for", "30d"],
+        "sessions",
+        "--agent before the action 'purge': an action's options follow its name "
+        "(see `python -m agentcore sessions purge --help`)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "message"),
+    USAGE_ERRORS,
+    ids=[" ".join(argv) or "(nothing)" for argv, _, _ in USAGE_ERRORS],
+)
+def test_each_sessions_action_takes_only_its_own_options(
+    store: str, argv: list[str], command: str, message: str
+) -> None:
+    assert_usage_error(cli(store, "sessions", *argv), command, message)
+    # Nothing was done: both idle conversations are still there.
+    dry = cli(store, "sessions", "purge", "--idle-for", "30d", "--dry-run")
+    assert dry.out.startswith("would purge 2 conversations")
+
+
+def test_each_sessions_action_lists_only_its_own_options_in_its_help(store: str) -> None:
+    purge = cli(store, "sessions", "purge", "--help")
+    assert purge.code == 0
+    for option in ("--idle-for", "--dry-run", "--batch-size", "--pause", "--yes", "--agent"):
+        assert option in purge.out
+    for option in ("--from", "--to", "--up-to", "--set", "--replace", "--owner", "--json"):
+        assert option not in purge.out
+    copy = cli(store, "sessions", "copy", "--help").out
+    assert "--up-to" in copy and "--idle-for" not in copy and "--set" not in copy
+    # Today's command lines keep working: `sessions --agent A` lists.
+    listed = cli(store, "sessions", "--agent", "a", "--json")
+    assert listed.code == 0, listed.err
+    assert cli(store, "sessions", "list", "--agent", "a", "--json").out == listed.out
 
 
 def test_export_is_utf8_whatever_the_locale(store: str) -> None:
@@ -304,7 +460,7 @@ class Terminal:
 
 def test_progress_bar_draws_on_a_terminal_only() -> None:
     terminal = Terminal()
-    bar = ProgressBar(terminal, "conversations", total=200)  # type: ignore[arg-type]
+    bar = ProgressBar(terminal, "conversation", total=200)  # type: ignore[arg-type]
     bar.update(50, "1,000 messages", force=True)
     bar.update(200, force=True)
     bar.close()
@@ -314,7 +470,14 @@ def test_progress_bar_draws_on_a_terminal_only() -> None:
     assert "\r[##############################] 100% 200/200 conversations" in terminal.text
     assert terminal.text.endswith("\n")
     plain = io.StringIO()
-    quiet = ProgressBar(plain, "conversations", total=10)
+    quiet = ProgressBar(plain, "conversation", total=10)
     quiet.update(5, force=True)
     quiet.close()
     assert plain.getvalue() == ""
+    one = Terminal()
+    counting = ProgressBar(one, "conversation")  # type: ignore[arg-type]
+    counting.update(1, "1 message", force=True)
+    assert one.text == "\r1 conversation, 1 message"
+    of_one = Terminal()
+    ProgressBar(of_one, "conversation", total=1).update(1, force=True)  # type: ignore[arg-type]
+    assert of_one.text.endswith("100% 1/1 conversation")

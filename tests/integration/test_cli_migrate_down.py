@@ -56,17 +56,17 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     assert (code, out) == (1, "")
     assert err.strip() == (
         f"agentcore: error: rolling back {NEWEST_FIRST} "
-        "on the database given by --dsn deletes every stored conversation: 2 conversation(s), "
-        "4 message(s); not done: pass --yes to confirm (standard input is not a terminal)"
+        "on the database given by --dsn deletes every stored conversation: 2 conversations, "
+        "4 messages; not done: pass --yes to confirm (standard input is not a terminal)"
     )
     steps_to_0001 = str(len(MIGRATIONS) - 1)
     code, out, err = run(capsys, "migrate", "down", "--steps", steps_to_0001, *dsn)
     assert code == 1
-    assert "merges the stored conversations (2 conversation(s), 4 message(s))" in err
+    assert "merges the stored conversations (2 conversations, 4 messages)" in err
     code, out, err = run(capsys, "migrate", "down", "--steps", str(len(THROUGH_0003)), *dsn)
     assert code == 1
     assert "drops the metadata of the stored conversations" in err
-    assert "(2 conversation(s), 4 message(s))" in err
+    assert "(2 conversations, 4 messages)" in err
     applied = ["applied"] * len(MIGRATIONS)
     assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == applied
 
@@ -83,7 +83,7 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     assert code == 0
     assert out.splitlines() == [
         f"Rolling back {NEWEST_FIRST} on the database "
-        "given by --dsn deletes every stored conversation: 2 conversation(s), 4 message(s).",
+        "given by --dsn deletes every stored conversation: 2 conversations, 4 messages.",
         *(f"rolled back {m}" for m in reversed(MIGRATIONS)),
     ]
 
@@ -166,7 +166,7 @@ def test_after_an_explicit_down_the_embedded_database_waits_for_migrate_up(
     store_two_conversations(capsys)
 
     code, out, err = run(capsys, "migrate", "down", "--all")
-    assert code == 1 and "2 conversation(s), 4 message(s)" in err
+    assert code == 1 and "2 conversations, 4 messages" in err
     assert f"on the embedded database in {embedded_home.resolve()}" in err
 
     code, out, _ = run(capsys, "migrate", "down", "--all", "--yes")

@@ -23,6 +23,12 @@ from agentcore.errors import InvalidDsnError, InvalidInputError
         ("postgresql://db/a%zzpp", 'bad percent-encoding "a%zzpp"'),
         ("host=db connect_timeout=soon", 'connect_timeout must be a whole number, got "soon"'),
         ("host=db sslmode=maybe", 'sslmode must be one of disable, allow, prefer, require'),
+        (
+            "mysql://app@db/app",
+            "a mysql:// URL: agentcore needs PostgreSQL (a postgresql:// or postgres:// URL, "
+            'or key=value pairs such as "host=db dbname=app")',
+        ),
+        ("sqlite:///tmp/x.db", "a sqlite:// URL: agentcore needs PostgreSQL"),
     ],
 )
 def test_a_malformed_dsn_names_the_wrong_part(dsn: str, problem: str) -> None:
