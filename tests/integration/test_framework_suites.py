@@ -25,6 +25,7 @@ import pytest
 
 from tests.integration.conftest import FIGURES
 from tests.junit_failures import failed_tests, failure_summary
+from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ROOT / "tests" / "frameworks"
@@ -186,9 +187,19 @@ def test_framework_own_tests_pass_on_the_bridge(
         *[f"--deselect={node}" for node in skipped],
         *suite.paths,
     ]
-    done = subprocess.run(
-        command, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
+    # The frameworks' tests make temp folders they do not remove (about 30 a run)
+    # and pytest keeps its own under /tmp/pytest-of-USER: all of it goes into a
+    # scratch folder of this run, removed afterwards.
+    with scratch_dir("agentcore-framework-tmp-") as scratch:
+        done = subprocess.run(
+            [*command, f"--basetemp={scratch / 'basetemp'}"],
+            cwd=root,
+            env={**env, "TMPDIR": str(scratch)},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     log = tmp_path / "pytest-output.txt"  # kept when this test fails (tmp_path_retention_policy)
     log.write_text(done.stdout + done.stderr, encoding="utf-8")
     title = f"{framework} {suite.version}'s own tests on {backend}"
