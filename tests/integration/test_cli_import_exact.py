@@ -91,7 +91,7 @@ def test_a_refused_conversation_is_reported_and_the_others_imported(
     assert run.err.splitlines() == [
         "agentcore: error: line 5: session 'nul' of agent 'a' refused: "
         "messages[0].content must not contain a NUL byte",
-        "agentcore: error: 1 conversation(s) refused (see above); the others were imported",
+        "agentcore: error: 1 conversation refused (see above); the others were imported",
     ]
     assert sorted(stored_rows(database_dsn)) == [("a", "first"), ("a", "last")]
 
