@@ -177,6 +177,7 @@ class PostgresHistoryRepository:
                 "connect_timeout": max(1, round(timeout)),
                 "client_encoding": SUPPORTED_ENCODING,
             },
+            configure=prepare_unless_pooled,
             open=False,
         )
         with _db_errors(pool):
@@ -1039,6 +1040,43 @@ async def _use_utf8(conn: AsyncConnection[Any]) -> None:
     await conn.execute(_queries()["use_utf8_client_encoding"].text)
     if not conn.autocommit:
         await conn.commit()
+
+
+async def prepare_unless_pooled(conn: AsyncConnection[Any]) -> None:
+    """Turn off psycopg's prepared statements on ``conn`` if it reaches the server through a pooler.
+
+    A pooler in transaction mode (PgBouncer's usual one) runs each transaction
+    of a client on whichever server connection is free: a statement psycopg
+    prepared on one is missing on the next (``prepared statement "_pg3_0" does
+    not exist``), and one another client prepared under the same name is
+    already there (``... already exists``), for every later client of that
+    server connection. A pooler that moves clients between server backends must
+    give each client a process id of its own (the server's cannot stay true),
+    so the process id the connection announced differs from the backend's
+    ``pg_backend_pid()``; straight to PostgreSQL they are equal, and psycopg
+    keeps preparing (a generic plan saves a load's planning).
+
+    It is the pool's ``configure`` hook of :meth:`PostgresHistoryRepository.from_dsn`:
+    one statement per new connection, none per call. Behind a pooler every
+    statement is then planned at each execution, in session mode too, and on
+    PgBouncer 1.21+ with ``max_prepared_statements``, which could keep them;
+    a pool of your own decides otherwise (docs/operations.md, "Behind a
+    connection pooler").
+
+    Args:
+        conn: A new, idle connection (in autocommit mode or not).
+    """
+    autocommit = conn.autocommit
+    if not autocommit:  # one statement, not a transaction left open for the pool
+        await conn.set_autocommit(True)
+    try:
+        cur = await conn.execute(_queries()["server_backend_pid"].text, prepare=False)
+        row = await cur.fetchone()
+    finally:
+        if not autocommit:
+            await conn.set_autocommit(False)
+    if row is None or row[0] != conn.info.backend_pid:
+        conn.prepare_threshold = None
 
 
 def _still_open(conn: AsyncConnection[Any]) -> bool:
