@@ -36,8 +36,19 @@ INSTALL_HINT = "install it (Debian/Ubuntu: apt-get install pgbouncer)"
 START_TIMEOUT_SECONDS = 15.0
 
 
+PGBOUNCER_ENV = "AGENTCORE_TEST_PGBOUNCER"
+"""The pgbouncer executable to test with, when not the one on PATH or in /usr/sbin."""
+
+
 def pgbouncer_binary() -> str | None:
-    """Where the ``pgbouncer`` executable is (Debian puts it in /usr/sbin), or ``None``."""
+    """Where the ``pgbouncer`` executable is (Debian puts it in /usr/sbin), or ``None``.
+
+    ``$AGENTCORE_TEST_PGBOUNCER`` names it instead, when set (it is then
+    missing unless that file is executable).
+    """
+    given = os.environ.get(PGBOUNCER_ENV)
+    if given is not None:
+        return given if os.access(given, os.X_OK) else None
     found = shutil.which("pgbouncer")
     if found:
         return found

@@ -28,7 +28,7 @@ from agentcore.integrations.langchain import AgentcoreChatMessageHistory
 from agentcore.postgres import check_connection
 from tests.conftest import BehindPgBouncer
 from tests.integration.test_cli import ROOT, Run
-from tests.pgbouncer import Bouncer, pgbouncer_binary, running_pgbouncer
+from tests.pgbouncer import PGBOUNCER_ENV, Bouncer, pgbouncer_binary, running_pgbouncer
 from tests.support import fresh_database, scratch_dir
 
 CALLS = 12
@@ -187,3 +187,32 @@ def test_cli_exports_twice_imports_and_purges_through_pgbouncer(
         run = cli(target, "sessions", "--agent", "a", "--json")
         assert run.code == 0, run
         assert '"idle"' not in run.out and '"s0"' in run.out
+
+
+@pytest.mark.parametrize("ci", [False, True])
+def test_without_pgbouncer_its_tests_are_reported_loudly_and_fail_in_ci(ci: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env[PGBOUNCER_ENV] = "/nonexistent/pgbouncer"
+    if ci:
+        env["CI"] = "true"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_repositories_opened_one_after_another_through_pgbouncer_all_work",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if ci:
+        assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout
+        assert "pgbouncer is not installed, and CI must test through it" in done.stdout
+    else:
+        assert done.returncode == pytest.ExitCode.OK, done.stdout
+        assert "PGBOUNCER NOT TESTED: 1 tests skipped" in done.stdout
