@@ -1213,8 +1213,8 @@ async def _forget_prepared(conn: AsyncConnection[Any]) -> None:
     prepared afresh from the current schema on its fifth execution. The
     connection is kept: every connection of the pool prepared the same
     statements, and closing this one would only move the failure to the next
-    call that takes another. Behind PgBouncer, agentcore's documented
-    ``prepare_threshold=None`` prepares nothing, so this never runs there.
+    call that takes another. Behind a pooler agentcore's pools prepare nothing
+    (:func:`prepare_unless_pooled`), so this never runs there.
     """
     if conn.pgconn.transaction_status != _IDLE:
         await conn.rollback()
