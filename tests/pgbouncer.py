@@ -140,18 +140,25 @@ def running_pgbouncer(
             encoding="utf-8",
         )
         config.chmod(0o600)
-        argv = [binary, str(config)]
+        account: str | None = None
         if as_root:
             account = embedded.SERVER_ACCOUNT
             for path in (folder, auth, config):
                 shutil.chown(path, user=account, group=account)
             folder.chmod(0o700)
             _let_server_account_in(server)
-            argv = [binary, "-u", account, str(config)]
         # Its log goes to the log file (read on a failed start); its stderr, which
         # repeats it, to nothing: an unread pipe would fill up and stop PgBouncer.
+        # As root the child is the server's account from its start (its own
+        # group, no others), not through pgbouncer's -u, which not every version has.
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [binary, str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=account,
+            group=account,
+            extra_groups=[] if account else None,
         )
         try:
             bouncer = Bouncer(
