@@ -99,6 +99,7 @@ async def test_repositories_through_pgbouncer_in_session_mode_work(
     bounced: tuple[str, str], session_mode: Bouncer
 ) -> None:
     through = session_mode.through(bounced[0])
+    assert await prepare_threshold_of(through) is None  # PgBouncer's own process ids here too
     for n in range(3):
         await some_turns(through, f"s{n}")
 
