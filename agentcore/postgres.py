@@ -152,6 +152,10 @@ class PostgresHistoryRepository:
     ) -> AsyncIterator[PostgresHistoryRepository]:
         """Open a pool on ``dsn``, yield a repository over it, close the pool.
 
+        ``dsn`` may lead to PgBouncer (transaction or session mode) or another
+        connection pooler: its connections then prepare no statement
+        (:func:`prepare_unless_pooled`); there is nothing to set.
+
         Args:
             dsn: A libpq connection string or ``postgresql://`` URL.
             min_size: Connections kept open.
