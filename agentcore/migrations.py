@@ -253,6 +253,11 @@ def _backend(dsn: str, action: str) -> Iterator[Any]:
         raise DatabaseUnavailableError(
             f"cannot connect to the database: {redact(str(exc), dsn)}"
         ) from exc
+    # Behind a pooler in transaction mode (PgBouncer) a prepared statement would
+    # be missing on the next transaction's server connection, or left for the
+    # next client. yoyo runs a few statements per migration, once a run: nothing
+    # to gain from preparing them. The statements yoyo ran so far ran once each.
+    backend.connection.prepare_threshold = None
     try:
         yield backend
     except (MigrationError, DatabaseUnavailableError, UnsupportedDatabaseError):

@@ -152,6 +152,10 @@ class PostgresHistoryRepository:
     ) -> AsyncIterator[PostgresHistoryRepository]:
         """Open a pool on ``dsn``, yield a repository over it, close the pool.
 
+        ``dsn`` may lead to PgBouncer (transaction or session mode) or another
+        connection pooler: its connections then prepare no statement
+        (:func:`prepare_unless_pooled`); there is nothing to set.
+
         Args:
             dsn: A libpq connection string or ``postgresql://`` URL.
             min_size: Connections kept open.
@@ -177,6 +181,7 @@ class PostgresHistoryRepository:
                 "connect_timeout": max(1, round(timeout)),
                 "client_encoding": SUPPORTED_ENCODING,
             },
+            configure=prepare_unless_pooled,
             open=False,
         )
         with _db_errors(pool):
@@ -1041,6 +1046,43 @@ async def _use_utf8(conn: AsyncConnection[Any]) -> None:
         await conn.commit()
 
 
+async def prepare_unless_pooled(conn: AsyncConnection[Any]) -> None:
+    """Turn off psycopg's prepared statements on ``conn`` if it reaches the server through a pooler.
+
+    A pooler in transaction mode (PgBouncer's usual one) runs each transaction
+    of a client on whichever server connection is free: a statement psycopg
+    prepared on one is missing on the next (``prepared statement "_pg3_0" does
+    not exist``), and one another client prepared under the same name is
+    already there (``... already exists``), for every later client of that
+    server connection. A pooler that moves clients between server backends must
+    give each client a process id of its own (the server's cannot stay true),
+    so the process id the connection announced differs from the backend's
+    ``pg_backend_pid()``; straight to PostgreSQL they are equal, and psycopg
+    keeps preparing (a generic plan saves a load's planning).
+
+    It is the pool's ``configure`` hook of :meth:`PostgresHistoryRepository.from_dsn`:
+    one statement per new connection, none per call. Behind a pooler every
+    statement is then planned at each execution, in session mode too, and on
+    PgBouncer 1.21+ with ``max_prepared_statements``, which could keep them;
+    a pool of your own decides otherwise (docs/operations.md, "Behind a
+    connection pooler").
+
+    Args:
+        conn: A new, idle connection (in autocommit mode or not).
+    """
+    autocommit = conn.autocommit
+    if not autocommit:  # one statement, not a transaction left open for the pool
+        await conn.set_autocommit(True)
+    try:
+        cur = await conn.execute(_queries()["server_backend_pid"].text, prepare=False)
+        row = await cur.fetchone()
+    finally:
+        if not autocommit:
+            await conn.set_autocommit(False)
+    if row is None or row[0] != conn.info.backend_pid:
+        conn.prepare_threshold = None
+
+
 def _still_open(conn: AsyncConnection[Any]) -> bool:
     """Whether an idle connection is still usable, judged without a round trip.
 
@@ -1175,8 +1217,8 @@ async def _forget_prepared(conn: AsyncConnection[Any]) -> None:
     prepared afresh from the current schema on its fifth execution. The
     connection is kept: every connection of the pool prepared the same
     statements, and closing this one would only move the failure to the next
-    call that takes another. Behind PgBouncer, agentcore's documented
-    ``prepare_threshold=None`` prepares nothing, so this never runs there.
+    call that takes another. Behind a pooler agentcore's pools prepare nothing
+    (:func:`prepare_unless_pooled`), so this never runs there.
     """
     if conn.pgconn.transaction_status != _IDLE:
         await conn.rollback()

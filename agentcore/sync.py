@@ -84,7 +84,7 @@ class SyncHistoryRepository:
 
     @classmethod
     def from_dsn(cls, dsn: str, **pool_options: Any) -> SyncHistoryRepository:
-        """A sync repository over a PostgreSQL pool on ``dsn``.
+        """A sync repository over a PostgreSQL pool on ``dsn`` (PgBouncer's too: nothing to set).
 
         Args:
             dsn: A libpq connection string or ``postgresql://`` URL.

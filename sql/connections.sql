@@ -19,3 +19,10 @@ SELECT current_setting('listen_addresses'),
 -- notices the command) in psycopg's cache: after a schema change made one of
 -- their plans stale. Only on that failure path, never on a call that succeeds.
 DEALLOCATE ALL;
+
+-- name: server_backend_pid
+-- The process id of the server backend this statement runs on. A connection
+-- pooler between agentcore and the server (PgBouncer...) gives the client a
+-- process id of its own, so a different one means statements must not be
+-- prepared (their server session is not the client's).
+SELECT pg_backend_pid();

@@ -1,19 +1,25 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
+from agentcore import embedded
+from tests.pgbouncer import INSTALL_HINT, Bouncer, pgbouncer_binary, running_pgbouncer
 from tests.support import (
     CREATED_DIRS,
     PgServer,
     fresh_database,
     migrated_template,
     running_server,
+    scratch_dir,
 )
 
 
@@ -22,6 +28,69 @@ def pg_server() -> Iterator[PgServer]:
     """One real PostgreSQL for the whole run, started by the tests themselves."""
     with running_server() as params, migrated_template(params) as server:
         yield server
+
+
+@dataclass(frozen=True)
+class BehindPgBouncer:
+    """A throw-away server of its own with its migrated template, and a PgBouncer in front.
+
+    Attributes:
+        server: The embedded server (PgBouncer reaches it over its unix socket).
+        pg: Its migrated template, for :func:`~tests.support.fresh_database`.
+        bouncer: A PgBouncer in transaction mode in front of it.
+    """
+
+    server: embedded.EmbeddedServer
+    pg: PgServer
+    bouncer: Bouncer
+
+
+PGBOUNCER_MISSING: list[str] = []
+"""The tests that could not run because pgbouncer is not installed (see the summary)."""
+
+
+@pytest.fixture(scope="session")
+def behind_pgbouncer() -> Iterator[BehindPgBouncer]:
+    """A private PgBouncer in transaction mode in front of a throw-away server of its own.
+
+    Without ``pgbouncer`` the tests that use it are skipped, and the run's
+    summary says so in capitals; in CI (``$CI`` set) they fail instead.
+    """
+    binary = pgbouncer_binary()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"pgbouncer is not installed, and CI must test through it: {INSTALL_HINT}")
+        pytest.skip(f"pgbouncer is not installed: {INSTALL_HINT}")
+    with scratch_dir("agentcore-bounced-") as parent:
+        server = embedded.start(parent / "pgdata", throwaway=True)
+        try:
+            with (
+                migrated_template(conninfo_to_dict(server.dsn)) as pg,
+                running_pgbouncer(binary, server) as bouncer,
+            ):
+                yield BehindPgBouncer(server=server, pg=pg, bouncer=bouncer)
+        finally:
+            server.stop()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if (
+        report.when == "setup"
+        and report.skipped
+        and "pgbouncer is not installed" in str(report.longrepr)
+    ):
+        PGBOUNCER_MISSING.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if PGBOUNCER_MISSING:
+        terminalreporter.section("PGBOUNCER NOT TESTED", sep="!", red=True, bold=True)
+        terminalreporter.write_line(
+            f"PGBOUNCER NOT TESTED: {len(PGBOUNCER_MISSING)} tests skipped because pgbouncer "
+            f"is not installed; {INSTALL_HINT} (in CI they fail instead)",
+            red=True,
+            bold=True,
+        )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from agentcore import (
     SyncHistoryRepository,
 )
 from agentcore.memory import _Conversation
-from tests.conftest import pool_for
+from tests.conftest import BehindPgBouncer, pool_for
 from tests.support import PgServer, app_role, fresh_database
 
 
@@ -97,7 +97,14 @@ def store_legacy(repo: HistoryRepository, request: pytest.FixtureRequest) -> Sto
 
 
 @pytest.fixture(
-    params=["memory", "postgres", "postgres-app-role", "memory-sync", "postgres-sync"]
+    params=[
+        "memory",
+        "postgres",
+        "postgres-app-role",
+        "memory-sync",
+        "postgres-sync",
+        "postgres-pgbouncer",
+    ]
 )
 async def repo(
     request: pytest.FixtureRequest, pg_server: PgServer
@@ -107,7 +114,18 @@ async def repo(
     ``postgres-app-role`` connects as a role holding only the grants that
     docs/operations.md documents (no DDL), as a production app should. The
     ``-sync`` ones are :class:`SyncHistoryRepository` faces, called from threads.
+    ``postgres-pgbouncer`` is ``PostgresHistoryRepository.from_dsn`` with its
+    defaults, through a PgBouncer in transaction mode, on a server of its own
+    (tests/pgbouncer.py): every contract test there is a new client of the same
+    PgBouncer, whose server connections the earlier tests' clients used.
     """
+    if request.param == "postgres-pgbouncer":
+        behind: BehindPgBouncer = request.getfixturevalue("behind_pgbouncer")
+        with fresh_database(behind.pg) as dsn:
+            request.node.stash[_STORE_LEGACY] = _legacy_with_sql(dsn)
+            async with PostgresHistoryRepository.from_dsn(behind.bouncer.through(dsn)) as bounced:
+                yield bounced
+        return
     if request.param.startswith("memory"):
         memory = InMemoryHistoryRepository()
         request.node.stash[_STORE_LEGACY] = _legacy_in_memory(memory)
