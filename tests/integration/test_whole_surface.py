@@ -438,6 +438,23 @@ def observed(call: Callable[[], Any]) -> Any:
 
 # --- the machine --------------------------------------------------------------------
 
+WRITES = frozenset(
+    {
+        "append_messages",
+        "save_full_history",
+        "replace_last_messages",
+        "import_session",
+        "set_session_metadata",
+        "copy_session",
+        "add_items",
+        "add_messages",
+    }
+)
+"""The calls that store something, for the share of writes accepted (the figures)."""
+BATCH_WRITES = frozenset(
+    {"append_messages", "save_full_history", "replace_last_messages", "import_session"}
+)
+
 
 async def _replace_last(repo: Any, session: str, batch: list[Any]) -> bool:
     tail = await repo.load_history("bot", session, 1)
@@ -536,6 +553,11 @@ class WholeSurface(RuleBasedStateMachine):
         name = what.split("(", 1)[0]
         raised = isinstance(want, tuple) and want[:1] == ("raised",)
         event(f"{name}: {want[1] if raised else 'done'}")
+        if name in WRITES:
+            outcome = "refused" if raised else "accepted"
+            FIGURES[f"whole surface: writes {outcome}"] += 1
+            if name in BATCH_WRITES:
+                FIGURES[f"whole surface: message batches {outcome}"] += 1
         assert got == want, f"{what}: postgres gave {got!r}, memory gave {want!r}"
         return got
 
