@@ -26,9 +26,15 @@ After every step:
   (and importing PostgreSQL's export into the fake gives the same bytes);
 * both pools still serve calls (no call leaves a connection that fails a later one).
 
-Budget: a tenth of the profile's examples (``ci``: 30 sequences of up to 20
-steps, about 40 s on 2 cores); ``pytest --hypothesis-profile=long
-tests/integration/test_whole_surface.py`` runs 300 of up to 50 steps.
+Most writes are drawn valid (each field from the hostile values it accepts),
+so that sequences reach deep states; an eighth of the batches and about one
+id in sixteen are drawn from anything. A rule pages over the agents that have
+conversations under legacy ids, with the first page sized to end on one.
+
+Budget: a twentieth of the profile's sequences at twice its steps (``ci``: 15
+of up to 40 steps, about 25 s on 2 cores); ``pytest
+--hypothesis-profile=long tests/integration/test_whole_surface.py`` runs 150
+of up to 100.
 """
 
 from __future__ import annotations
