@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pytest_postgresql.janitor import DatabaseJanitor
 
@@ -146,3 +147,12 @@ def app_role(owner_dsn: str) -> Iterator[str]:
         with psycopg.connect(owner_dsn, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{role}"'.encode())
             conn.execute(f'DROP ROLE "{role}"'.encode())
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``agentcore ARGV`` in this process; its exit code, stdout and stderr."""
+    from agentcore.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

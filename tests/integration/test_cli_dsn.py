@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentcore.cli import main
+from tests.support import run_cli as run
 
 COMMANDS = [
     ["migrate", "status"],
@@ -36,10 +37,6 @@ def no_default_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.delenv("AGENTCORE_DATABASE_URL", raising=False)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(("dsn", "problem"), BAD, ids=[d for d, _ in BAD])

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentcore.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.support import run_cli as run
 
 
 def test_history_and_sessions_with_limit_zero_print_nothing(

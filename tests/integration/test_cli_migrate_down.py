@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from agentcore import embedded, migrations
-from agentcore.cli import main
+from tests.support import run_cli as run
 from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +35,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AGENTCORE_DATABASE_URL", raising=False)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def store_two_conversations(capsys: pytest.CaptureFixture[str], *dsn: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agentcore.cli import main
+from tests.support import run_cli as run
 
 WARNING = "agentcore: warning: --dsn holds a password"
 
@@ -21,10 +21,6 @@ def no_default_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.delenv("AGENTCORE_DATABASE_URL", raising=False)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(
