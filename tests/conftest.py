@@ -6,12 +6,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
-from agentcore import embedded
+from agentcore import embedded, migrations
+from tests.citus import CitusCluster, citus_missing, running_cluster
 from tests.pgbouncer import INSTALL_HINT, Bouncer, pgbouncer_binary, running_pgbouncer
 from tests.support import (
     CREATED_DIRS,
@@ -73,13 +75,45 @@ def behind_pgbouncer() -> Iterator[BehindPgBouncer]:
             server.stop()
 
 
+CITUS_MISSING: list[str] = []
+"""The tests that could not run because Citus is not installed (see the summary)."""
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[CitusCluster]:
+    """A Citus coordinator and two workers on loopback, with agentcore's schema migrated.
+
+    The schema is in the coordinator's database ``postgres``, distributed by
+    the migrations (tests/citus.py). Without Citus installed the tests that use
+    it are skipped, and the run's summary says so in capitals.
+    """
+    missing = citus_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    with running_cluster() as cluster:
+        migrations.apply(cluster.dsn())
+        yield cluster
+
+
+@pytest.fixture
+def citus_dsn(citus_cluster: CitusCluster) -> str:
+    """The cluster's coordinator, with agentcore's tables emptied for this test.
+
+    A Citus cluster propagates no CREATE DATABASE by default, so the tests
+    share one database and each begins with empty tables.
+    """
+    dsn = citus_cluster.dsn()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE conversation_history, conversation_sessions")
+    return dsn
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if (
-        report.when == "setup"
-        and report.skipped
-        and "pgbouncer is not installed" in str(report.longrepr)
-    ):
-        PGBOUNCER_MISSING.append(report.nodeid)
+    if report.when == "setup" and report.skipped:
+        if "pgbouncer is not installed" in str(report.longrepr):
+            PGBOUNCER_MISSING.append(report.nodeid)
+        if "CITUS IS NOT INSTALLED" in str(report.longrepr):
+            CITUS_MISSING.append(report.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -88,6 +122,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"PGBOUNCER NOT TESTED: {len(PGBOUNCER_MISSING)} tests skipped because pgbouncer "
             f"is not installed; {INSTALL_HINT} (in CI they fail instead)",
+            red=True,
+            bold=True,
+        )
+    if CITUS_MISSING:
+        terminalreporter.section("CITUS NOT TESTED", sep="!", red=True, bold=True)
+        terminalreporter.write_line(
+            f"CITUS NOT TESTED: {len(CITUS_MISSING)} tests skipped because Citus is not "
+            f"installed: {citus_missing()}",
             red=True,
             bold=True,
         )
