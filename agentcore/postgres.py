@@ -138,6 +138,7 @@ class PostgresHistoryRepository:
         self._pool = _check_pool(pool)
         self._max_content_chars = check_max_content_chars(max_content_chars)
         self._sql = _queries()
+        self._citus: bool | None = None  # whether the citus extension is there; asked once
 
     @classmethod
     @asynccontextmanager
@@ -319,7 +320,8 @@ class PostgresHistoryRepository:
         # delete, whose snapshot must include appends that were in flight.
         async with _pipeline(conn):
             await conn.execute(self._sql["lock_session"].text, params)
-            cur = await conn.execute(self._sql["reset_session"].text, params, binary=True)
+            await conn.execute(self._sql["reset_session"].text, params)
+            cur = await conn.execute(self._sql["transaction_time"].text, binary=True)
             await conn.execute(self._sql["delete_messages"].text, params)
         row = await cur.fetchone()
         assert row is not None
@@ -564,11 +566,7 @@ class PostgresHistoryRepository:
         size = check_page_size(batch_size, "batch_size")
         wait = check_pause(pause)
         [(cutoff,)] = await self._read(self._sql["idle_cutoff"], {"idle_for": idle})
-        agents = (
-            [agent]
-            if agent is not None
-            else [r[0] for r in await self._read(self._sql["list_agents"], {})]
-        )
+        agents = [agent] if agent is not None else await self._agents()
         report = PurgeReport()
         for name in agents:
             if dry_run:
@@ -596,9 +594,24 @@ class PostgresHistoryRepository:
                     await asyncio.sleep(wait)
         return report
 
+    async def _on_citus(self) -> bool:
+        """Whether the database has the citus extension (its tables distributed); asked once."""
+        if self._citus is None:
+            [(found,)] = await self._read(self._sql["citus_installed"], {})
+            self._citus = bool(found)
+        return self._citus
+
+    async def _agents(self) -> list[str]:
+        """Every agent that has a conversation, in name order."""
+        name = "list_agents_distributed" if await self._on_citus() else "list_agents"
+        return [r[0] for r in await self._read(self._sql[name], {})]
+
     async def _purge_batch(
         self, params: dict[str, Any]
     ) -> tuple[int, int, datetime | None, str | None]:
+        if await self._on_citus():
+            return await self._purge_batch_distributed(params)
+
         # READ COMMITTED whatever the default (_in_transaction): a row written
         # since the scan's snapshot is re-read under its lock and kept.
         async def purge(conn: AsyncConnection[Any]) -> tuple[Any, ...]:
@@ -615,17 +628,45 @@ class PostgresHistoryRepository:
         session_ids, counted, reached_time, reached_session = await self._in_transaction(purge)
         return len(session_ids or ()), int(counted), reached_time, reached_session
 
+    async def _purge_batch_distributed(
+        self, params: dict[str, Any]
+    ) -> tuple[int, int, datetime | None, str | None]:
+        """One purge batch on a Citus cluster: candidates from every shard, then one delete.
+
+        Citus runs no FOR UPDATE SKIP LOCKED over several shards: the candidates
+        are read without a lock, and the delete re-checks each one's cutoff
+        under its row lock (sql/lifecycle.sql, purge_listed_sessions_distributed).
+        """
+        candidates = await self._read(self._sql["purge_candidates_distributed"], params)
+        if not candidates:
+            return 0, 0, None, None
+        # The last candidate in the statement's order (the database's collation).
+        reached_session, reached_time = candidates[-1]
+        listed = {**params, "session_ids": [row[0] for row in candidates]}
+
+        async def purge(conn: AsyncConnection[Any]) -> tuple[Any, ...]:
+            cur = await conn.execute(
+                self._sql["purge_listed_sessions_distributed"].text, listed, binary=True
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            if row[0]:
+                await conn.execute(
+                    self._sql["purge_session_messages"].text,
+                    {"agent_name": params["agent_name"], "session_ids": row[0]},
+                )
+            return tuple(row)
+
+        session_ids, counted = await self._in_transaction(purge)
+        return len(session_ids or ()), int(counted), reached_time, reached_session
+
     async def iter_sessions(
         self, agent_name: str | None = None, *, batch_size: int = 1000
     ) -> AsyncIterator[SessionInfo]:
         """See :meth:`HistoryRepository.iter_sessions`."""
         agent = None if agent_name is None else check_stored_identifier(agent_name, "agent_name")
         size = check_page_size(batch_size, "batch_size")
-        agents = (
-            [agent]
-            if agent is not None
-            else [r[0] for r in await self._read(self._sql["list_agents"], {})]
-        )
+        agents = [agent] if agent is not None else await self._agents()
         for name in agents:
             params: dict[str, Any] = {"agent_name": name, "after_session": "", "limit": size}
             while True:
@@ -683,13 +724,15 @@ class PostgresHistoryRepository:
             ):
                 async with _pipeline(conn):
                     await conn.execute(self._sql["lock_session"].text, params)
+                    clock = await conn.execute(self._sql["transaction_time"].text, binary=True)
                     cur = await conn.execute(
                         self._sql["create_imported_session"].text, params, binary=True
                     )
-                row = await cur.fetchone()
-                if row is None:
+                if await cur.fetchone() is None:
                     raise session_exists(agent, session)
-                now = row[0]
+                moment = await clock.fetchone()
+                assert moment is not None
+                now = moment[0]
                 try:
                     async with cur.copy(self._sql["copy_messages"].text) as copy:
                         async for item in each(messages):
@@ -697,9 +740,11 @@ class PostgresHistoryRepository:
                             await copy.write_row(
                                 message_to_copy_row(agent, session, stream.count - 1, message, now)
                             )
-                except psycopg.errors.UniqueViolation as exc:
+                except psycopg.Error as exc:
                     # The only unique key a fresh conversation's rows can
                     # break is the message id's (seq comes from the count).
+                    if not _repeated_message_id(exc):
+                        raise
                     raise InvalidMessageError(REPEATED_IMPORT_ID) from exc
                 if stream.count:  # an empty conversation keeps the counter at 0
                     params["message_count"] = stream.count
@@ -1356,6 +1401,20 @@ def _pool_not_open(pool: AsyncConnectionPool[Any]) -> PoolNotOpenError:
     return PoolNotOpenError(
         f"the connection pool {pool.name!r} {state}: a closed pool cannot be opened again; "
         f"make a new one and {_OPEN_THE_POOL}, and close it after the repository's last call"
+    )
+
+
+def _repeated_message_id(exc: psycopg.Error) -> bool:
+    """Whether ``exc`` is a COPY refused for a message id stored twice in one conversation.
+
+    PostgreSQL reports it as a unique violation; a Citus coordinator passes a
+    worker's refusal of a COPY on as an internal error (XX000) with the same
+    text, naming the shard's index (ux_conversation_history_message_id_<shard>).
+    """
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return True
+    return isinstance(exc, psycopg.errors.InternalError_) and str(exc).startswith(
+        'duplicate key value violates unique constraint "ux_conversation_history_message_id'
     )
 
 

@@ -8,6 +8,11 @@
 -- on every turn made every update of the counter row a non-HOT update (a new
 -- index entry in each of three indexes, a dead tuple); now the updates of a
 -- minute are HOT (fillfactor 90, migration 0005).
+-- In an upsert's DO UPDATE the rule reads "excluded.updated_at -
+-- s.updated_at > 1 minute", excluded.updated_at being the inserted row's
+-- default, now(): the same test as "s.updated_at < now() - 1 minute", but
+-- written with immutable operators only, which Citus requires in DO UPDATE
+-- SET on a distributed table (docs/scaling.md).
 
 -- name: begin_read_committed
 -- Start a multi-statement write's transaction at READ COMMITTED, whatever
@@ -86,7 +91,8 @@ counter AS (
     ON CONFLICT (agent_name, session_id) DO UPDATE
         SET next_seq = s.next_seq + excluded.next_seq,
             updated_at = CASE
-                WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
+                WHEN excluded.updated_at - s.updated_at > interval '1 minute' THEN excluded.updated_at
+                ELSE s.updated_at
             END
     RETURNING s.next_seq - (SELECT count(*) FROM fresh) AS first_seq
 )
@@ -123,7 +129,8 @@ WITH counter AS (
     ON CONFLICT (agent_name, session_id) DO UPDATE
         SET next_seq = s.next_seq + excluded.next_seq,
             updated_at = CASE
-                WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
+                WHEN excluded.updated_at - s.updated_at > interval '1 minute' THEN excluded.updated_at
+                ELSE s.updated_at
             END
     RETURNING s.next_seq - %(message_count)s AS first_seq
 )
@@ -159,7 +166,8 @@ WITH counter AS (
     ON CONFLICT (agent_name, session_id) DO UPDATE
         SET next_seq = s.next_seq + excluded.next_seq,
             updated_at = CASE
-                WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
+                WHEN excluded.updated_at - s.updated_at > interval '1 minute' THEN excluded.updated_at
+                ELSE s.updated_at
             END
     RETURNING s.next_seq - %(message_count)s AS first_seq
 )
@@ -174,16 +182,21 @@ WHERE m.n < %(message_count)s;
 -- name: reset_session
 -- Point the conversation's counter at %(message_count)s messages, creating the
 -- row if needed. Its row lock makes in-flight appends finish first, so the
--- delete_messages that follows sees their rows. Returns the transaction's
--- time, used for messages that carry none.
+-- delete_messages that follows sees their rows.
 INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
 VALUES (%(agent_name)s, %(session_id)s, %(message_count)s)
 ON CONFLICT (agent_name, session_id) DO UPDATE
     SET next_seq = excluded.next_seq,
         updated_at = CASE
-            WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
-        END
-RETURNING now();
+            WHEN excluded.updated_at - s.updated_at > interval '1 minute' THEN excluded.updated_at
+            ELSE s.updated_at
+        END;
+
+-- name: transaction_time
+-- The transaction's time (now()), used for messages that carry none: a
+-- statement of its own, not a RETURNING now() of the write beside it, which
+-- Citus refuses on a distributed table (docs/scaling.md). It reads no table.
+SELECT now();
 
 -- name: delete_session
 -- Remove the conversation's counter row. Like reset_session, it waits for

@@ -164,8 +164,9 @@ LIMIT %(limit)s;
 
 -- name: create_imported_session
 -- Create an imported conversation's row, empty, with its metadata and times
--- (now() when not given). An existing conversation inserts nothing (and the
--- import refuses it); the new row stays locked until the import commits.
+-- (now() when not given). An existing conversation inserts nothing and
+-- returns no row (the import refuses it); the new row stays locked until the
+-- import commits.
 INSERT INTO conversation_sessions (
     agent_name, session_id, next_seq, metadata, created_at, updated_at
 )
@@ -174,7 +175,7 @@ VALUES (
     coalesce(%(created_at)s::timestamptz, now()), coalesce(%(updated_at)s::timestamptz, now())
 )
 ON CONFLICT (agent_name, session_id) DO NOTHING
-RETURNING now();
+RETURNING true;
 
 -- name: finish_imported_session
 -- Set an imported conversation's counter to the %(message_count)s messages
@@ -182,3 +183,47 @@ RETURNING now();
 UPDATE conversation_sessions
 SET next_seq = %(message_count)s
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;
+
+-- name: citus_installed
+-- Whether the citus extension is in this database: its tables are then
+-- distributed (migration 0007), and the statements over many conversations
+-- that Citus cannot run (a recursive CTE, FOR UPDATE over every shard) are
+-- replaced by the *_distributed ones below (docs/scaling.md). Asked once per
+-- repository, on the first such call.
+SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus');
+
+-- name: list_agents_distributed
+-- list_agents on a Citus cluster, where a recursive CTE over a distributed
+-- table is refused: every shard returns its distinct agents (from the primary
+-- key's index), which the coordinator merges.
+SELECT DISTINCT agent_name FROM conversation_sessions ORDER BY agent_name;
+
+-- name: purge_candidates_distributed
+-- purge_idle_sessions' candidates on a Citus cluster: up to %(batch_size)s of
+-- the agent's conversations idle since before %(cutoff)s, oldest first, after
+-- the position (%(after_time)s, %(after_session)s), read from every shard
+-- without a lock (Citus takes no FOR UPDATE over several shards).
+SELECT session_id, updated_at
+FROM conversation_sessions
+WHERE agent_name = %(agent_name)s
+  AND updated_at < %(cutoff)s
+  AND updated_at >= %(after_time)s
+  AND (updated_at, session_id) > (%(after_time)s, %(after_session)s)
+ORDER BY updated_at, session_id
+LIMIT %(batch_size)s;
+
+-- name: purge_listed_sessions_distributed
+-- Delete the candidates' rows that are still idle: the DELETE waits for a
+-- writer that holds one (instead of skipping it) and, at READ COMMITTED,
+-- re-checks the cutoff on the row as that writer left it, so a conversation
+-- written since the candidates were read is kept. One transaction with
+-- purge_session_messages, committed on every shard it touched at once
+-- (Citus' two-phase commit). Returns the deleted keys and message counts.
+WITH deleted AS (
+    DELETE FROM conversation_sessions
+    WHERE agent_name = %(agent_name)s
+      AND session_id = ANY(%(session_ids)s::varchar[])
+      AND updated_at < %(cutoff)s
+    RETURNING session_id, next_seq
+)
+SELECT (SELECT array_agg(session_id) FROM deleted), (SELECT coalesce(sum(next_seq), 0) FROM deleted);

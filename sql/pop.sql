@@ -10,9 +10,14 @@
 -- next ones until commit, so a concurrent pop counts down from this one's value.
 -- updated_at moves only when more than a minute old, as on every write
 -- (append_new_messages): the update stays HOT.
+-- The choice is an array subscript, not a CASE: Citus refuses a non-immutable
+-- function (now()) inside a CASE in an UPDATE of a distributed table; outside
+-- one it evaluates now() on the coordinator (docs/scaling.md).
 UPDATE conversation_sessions
 SET next_seq = next_seq - 1,
-    updated_at = CASE WHEN updated_at < now() - interval '1 minute' THEN now() ELSE updated_at END
+    updated_at = (ARRAY[updated_at, now()])[
+        1 + (now() - updated_at > interval '1 minute')::int
+    ]
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND next_seq > 0;
 
 -- name: pop_last_message
