@@ -104,6 +104,7 @@ def store_legacy(repo: HistoryRepository, request: pytest.FixtureRequest) -> Sto
         "memory-sync",
         "postgres-sync",
         "postgres-pgbouncer",
+        "postgres-citus",
     ]
 )
 async def repo(
@@ -118,7 +119,16 @@ async def repo(
     defaults, through a PgBouncer in transaction mode, on a server of its own
     (tests/pgbouncer.py): every contract test there is a new client of the same
     PgBouncer, whose server connections the earlier tests' clients used.
+    ``postgres-citus`` is a pool on the coordinator of a Citus cluster (a
+    coordinator and two workers, tests/citus.py) whose tables the migrations
+    distributed; skipped, loudly, where Citus is not installed.
     """
+    if request.param == "postgres-citus":
+        dsn: str = request.getfixturevalue("citus_dsn")
+        request.node.stash[_STORE_LEGACY] = _legacy_with_sql(dsn)
+        async with pool_for(dsn) as pool:
+            yield PostgresHistoryRepository(pool)
+        return
     if request.param == "postgres-pgbouncer":
         behind: BehindPgBouncer = request.getfixturevalue("behind_pgbouncer")
         with fresh_database(behind.pg) as dsn:
