@@ -61,6 +61,8 @@ _SETTINGS = {
     "citus.shard_replication_factor": "1",
     # The nodes talk over loopback, where the servers offer no TLS.
     "citus.node_conninfo": "'sslmode=disable'",
+    # How a node reaches itself (shard splits, moves): over loopback too.
+    "citus.local_hostname": "'127.0.0.1'",
     "log_min_messages": "warning",
     "logging_collector": "off",
 }
@@ -247,11 +249,15 @@ def _set_up(cluster: CitusCluster) -> None:
 
 
 @contextmanager
-def running_cluster(bindir: Path | None = None, workers: int = WORKERS) -> Iterator[CitusCluster]:
+def running_cluster(
+    bindir: Path | None = None, workers: int = WORKERS, *, citus: bool = True
+) -> Iterator[CitusCluster]:
     """A coordinator and ``workers`` workers with Citus, stopped by process id afterwards.
 
     The database ``postgres`` on every node has the ``citus`` extension, and the
     workers are registered with the coordinator; nothing of agentcore's is created.
+    With ``citus=False`` (and no workers) it is a single PostgreSQL of the same
+    installation and settings, without the extension: the baseline of bench/citus.py.
     """
     found = bindir or citus_bindir()
     if found is None:
@@ -276,5 +282,6 @@ def running_cluster(bindir: Path | None = None, workers: int = WORKERS) -> Itera
         cluster = CitusCluster(
             coordinator=nodes[0], workers=tuple(nodes[1:]), password=password, bindir=found
         )
-        _set_up(cluster)
+        if citus:
+            _set_up(cluster)
         yield cluster
