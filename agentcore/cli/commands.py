@@ -156,9 +156,12 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 # Rollbacks that change no stored data (0005 only resets a table's fillfactor,
-# 0006 moves the role's check from a domain back to the table): they need no
-# confirmation.
-_LOSSLESS_ROLLBACKS = frozenset({"0005_hot_session_updates", "0006_cached_role_check"})
+# 0006 moves the role's check from a domain back to the table, 0007 copies a
+# Citus cluster's rows back onto the coordinator and does nothing elsewhere):
+# they need no confirmation.
+_LOSSLESS_ROLLBACKS = frozenset(
+    {"0005_hot_session_updates", "0006_cached_role_check", "0007_citus_distribution"}
+)
 
 
 def _rollback_consequence(plan: migrations.RollbackPlan) -> str:

@@ -35,8 +35,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AGENTCORE_DATABASE_URL", raising=False)
 
 
-
-
 def store_two_conversations(capsys: pytest.CaptureFixture[str], *dsn: str) -> None:
     for session in ("s1", "s2"):
         assert run(capsys, "chat", "--agent", "a", "--session", session, "hi", *dsn)[0] == 0
@@ -66,12 +64,14 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     applied = ["applied"] * len(MIGRATIONS)
     assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == applied
 
-    # Rolling back only what loses nothing (0006 moves the role's check back
-    # to the table, 0005 resets a fillfactor) asks nothing.
-    code, out, _ = run(capsys, "migrate", "down", "--steps", "2", *dsn)
+    # Rolling back only what loses nothing (0007 does nothing without Citus,
+    # 0006 moves the role's check back to the table, 0005 resets a fillfactor)
+    # asks nothing.
+    code, out, _ = run(capsys, "migrate", "down", "--steps", "3", *dsn)
     assert (code, out) == (
         0,
-        "rolled back 0006_cached_role_check\nrolled back 0005_hot_session_updates\n",
+        "rolled back 0007_citus_distribution\nrolled back 0006_cached_role_check\n"
+        "rolled back 0005_hot_session_updates\n",
     )
     assert run(capsys, "migrate", "up", *dsn)[0] == 0
 
