@@ -603,8 +603,9 @@ class PostgresHistoryRepository:
 
     async def _agents(self) -> list[str]:
         """Every agent that has a conversation, in name order."""
-        name = "list_agents_distributed" if await self._on_citus() else "list_agents"
-        return [r[0] for r in await self._read(self._sql[name], {})]
+        distributed = await self._on_citus()
+        query = self._sql["list_agents_distributed"] if distributed else self._sql["list_agents"]
+        return [r[0] for r in await self._read(query, {})]
 
     async def _purge_batch(
         self, params: dict[str, Any]
