@@ -105,8 +105,8 @@ def _store_sessions(dsn: str, count: int) -> float:
             " (agent_name, session_id, next_seq, created_at, updated_at, metadata)"
             " SELECT 'agent', 's' || n, 1, now() - interval '30 days',"
             " now() - interval '30 days' + n * interval '1 ms',"
-            ' CASE WHEN n % 100 = 0 THEN \'{"owner": "u1"}\'::jsonb'
-            " ELSE jsonb_build_object('owner', 'o' || (n % 997)) END"
+            ' CASE WHEN n %% 100 = 0 THEN \'{"owner": "u1"}\'::jsonb'
+            " ELSE jsonb_build_object('owner', 'o' || (n %% 997)) END"
             " FROM generate_series(1, %s) AS n",
             [count],
         )
