@@ -206,7 +206,13 @@ class PostgresHistoryRepository:
         if key is None or limit == 0:
             return []
         params = {"agent_name": key[0], "session_id": key[1], "limit": limit}
-        rows = await self._read(self._sql["load_last_messages"], params)
+        citus = self._citus if self._citus is not None else await self._on_citus()
+        query = (
+            self._sql["load_last_messages_distributed"]
+            if citus
+            else self._sql["load_last_messages"]
+        )
+        rows = await self._read(query, params)
         return messages_from_rows_newest_first(rows)
 
     async def append_messages(
@@ -218,6 +224,10 @@ class PostgresHistoryRepository:
         if key is None or not batch:
             return 0
         agent, session = key
+        if self._citus if self._citus is not None else await self._on_citus():
+            with _db_errors(self._pool):
+                async with self._write_connection() as conn, _autocommit_kept(conn):
+                    return await self._append_distributed(conn, agent, session, batch)
         plain = plain_batch_params(batch)
         if plain is not None:
             # The commonest case (a turn's input and reply): no JSON array.
@@ -298,6 +308,60 @@ class PostgresHistoryRepository:
             return int(cursors[1].rowcount)
         return int(cursors[0].rowcount)
 
+    async def _append_distributed(
+        self, conn: AsyncConnection[Any], agent: str, session: str, batch: list[Message]
+    ) -> int:
+        """Append ``batch`` on a Citus cluster: one transaction, two round trips, one shard.
+
+        Every statement is a router query on the conversation's shard
+        (sql/distributed.sql tells why the single-server appends are not):
+        the first round trip claims the positions (claim_counter_distributed,
+        which locks the counter row until commit) after, for a batch with
+        ids, the conversation's lock and the ids already stored; the second
+        stores the rows (an INSERT ... VALUES for one or two plain messages,
+        else COPY) and commits. Returns how many messages were stored.
+        """
+        key: dict[str, Any] = {"agent_name": agent, "session_id": session}
+        ids = [m.id for m in batch if m.id is not None]
+        plain = None if ids else plain_batch_params(batch)
+        first = [self._sql["begin_read_committed"]]
+        params = [key]
+        if ids:
+            first += [self._sql["lock_session"], self._sql["stored_message_ids_distributed"]]
+            params += [key, key | {"message_ids": ids}]
+        if plain is None:
+            first.append(self._sql["transaction_time"])
+            params.append(key)
+        first.append(self._sql["claim_counter_distributed"])
+        params.append(key | {"message_count": 0 if ids else len(batch)})
+        cursors = await _run_in_one_round_trip(conn, first, params)
+        stored = {row[0] for row in await cursors[2].fetchall()} if ids else set()
+        claimed = await cursors[-1].fetchone()
+        assert claimed is not None
+        start = int(claimed[0])
+        fresh = [m for m in batch if m.id is None or m.id not in stored]
+        last: list[Query] = []
+        last_params: list[dict[str, Any]] = []
+        if ids and fresh:  # the claim counted none: count those stored now
+            last.append(self._sql["set_counter_distributed"])
+            last_params.append(key | {"next_seq": start + len(fresh)})
+        if plain is not None:
+            insert = (
+                self._sql["insert_plain_messages_distributed"]
+                if len(batch) == 2
+                else self._sql["insert_plain_message_distributed"]
+            )
+            last.append(insert)
+            last_params.append(key | plain | {"seq": start})
+        elif fresh:
+            moment = await cursors[-2].fetchone()
+            assert moment is not None
+            await _copy_messages(
+                cursors[-1], self._sql["copy_messages"], key, start, fresh, moment[0]
+            )
+        await _run_in_one_round_trip(conn, [*last, self._sql["commit"]], [*last_params, key])
+        return len(fresh)
+
     async def save_full_history(
         self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
     ) -> None:
@@ -326,10 +390,7 @@ class PostgresHistoryRepository:
         row = await cur.fetchone()
         assert row is not None
         now = row[0]
-        agent, session = params["agent_name"], params["session_id"]
-        async with cur.copy(self._sql["copy_messages"].text) as copy:
-            for seq, message in enumerate(batch):
-                await copy.write_row(message_to_copy_row(agent, session, seq, message, now))
+        await _copy_messages(cur, self._sql["copy_messages"], params, 0, batch, now)
 
     async def get_message(
         self, agent_name: str, session_id: str, message_id: str
@@ -364,6 +425,8 @@ class PostgresHistoryRepository:
             "agent_name": check_stored_identifier(agent_name, "agent_name"),
             "session_id": check_stored_identifier(session_id, "session_id"),
         }
+        if self._citus if self._citus is not None else await self._on_citus():
+            return await self._pop_distributed(params)
         # READ COMMITTED: pop_last_message must take a snapshot newer than
         # the appends that pop_counter waited for (sql/pop.sql).
         queries = self._locked(
@@ -374,6 +437,29 @@ class PostgresHistoryRepository:
             async with self._write_connection() as conn:
                 cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
                 row = await cursors[3].fetchone()
+        return None if row is None else message_from_row(row)
+
+    async def _pop_distributed(self, params: dict[str, Any]) -> Message | None:
+        """pop_message on a Citus cluster: two round trips of router queries.
+
+        The counter's new value (pop_counter_distributed, which locks the
+        row) comes back in the first, and the message at that position is
+        deleted in the second, which commits; the single-server
+        pop_last_message reads the counter in a subquery, which Citus plans
+        anew at every execution.
+        """
+        with _db_errors(self._pool):
+            async with self._write_connection() as conn, _autocommit_kept(conn):
+                queries = self._locked(self._sql["pop_counter_distributed"])[:-1]
+                cursors = await _run_in_one_round_trip(conn, queries, [params] * len(queries))
+                counter = await cursors[2].fetchone()
+                if counter is None:  # no message: nothing was changed
+                    await _run_in_one_round_trip(conn, [self._sql["commit"]], [params])
+                    return None
+                last = [self._sql["pop_message_at_distributed"], self._sql["commit"]]
+                at = params | {"seq": counter[0]}
+                cursors = await _run_in_one_round_trip(conn, last, [at, params])
+                row = await cursors[0].fetchone()
         return None if row is None else message_from_row(row)
 
     async def replace_last_messages(
@@ -396,21 +482,33 @@ class PostgresHistoryRepository:
         # transaction holds the conversation: a second round trip then writes
         # (or just commits). sql/replace.sql tells why the statements come in
         # this order.
+        citus = self._citus if self._citus is not None else await self._on_citus()
         read = [
             self._sql["begin_read_committed"],
             self._sql["lock_session"],
             self._sql["lock_counter"],
-            self._sql["load_last_messages"],
+            self._sql["load_last_messages_distributed"]
+            if citus
+            else self._sql["load_last_messages"],
         ]
+        read_params = [key, key, key, key | {"limit": len(tail)}]
+        if citus:  # what _replace_tail_distributed needs, in the same round trip
+            read.append(self._sql["transaction_time"])
+            read_params.append(key)
+            ids = [m.id for m in batch if m.id is not None]
+            if ids:
+                read.append(self._sql["stored_message_ids_distributed"])
+                read_params.append(key | {"message_ids": ids})
         with _db_errors(self._pool):
             async with self._write_connection() as conn, _autocommit_kept(conn):
-                cursors = await _run_in_one_round_trip(
-                    conn, read, [key, key, key, key | {"limit": len(tail)}]
-                )
+                cursors = await _run_in_one_round_trip(conn, read, read_params)
                 stored = messages_from_rows_newest_first(await cursors[3].fetchall())
                 if stored != tail:
                     await _run_in_one_round_trip(conn, [self._sql["commit"]], [key])
                     return False
+                if citus:
+                    await self._replace_tail_distributed(conn, key, len(tail), batch, cursors)
+                    return True
                 chunks = messages_to_json_chunks(batch, APPEND_CHUNK_JSONB_BYTES) if batch else []
                 inserts, parts = self._append_parts(
                     chunks, any(m.id is not None for m in batch), key
@@ -419,6 +517,53 @@ class PostgresHistoryRepository:
                 params = [key | {"message_count": len(tail)}, *parts, key]
                 await _run_in_one_round_trip(conn, write, params)
         return True
+
+    async def _replace_tail_distributed(
+        self,
+        conn: AsyncConnection[Any],
+        key: dict[str, Any],
+        cut: int,
+        batch: list[Message],
+        cursors: list[AsyncCursor[Any]],
+    ) -> None:
+        """The write of replace_last_messages on a Citus cluster, after its read.
+
+        ``cursors`` are the read's: lock_counter's (the counter, locked),
+        transaction_time's and, when the batch has ids,
+        stored_message_ids_distributed's. The counter
+        is set once to the replaced tail's start plus the messages stored,
+        the tail is deleted and the new messages written at its place, and
+        the transaction commits: router queries only, in one round trip
+        (two with a COPY). A message whose id is stored before the tail is
+        skipped, as append_messages skips it; one whose id is in the cut
+        tail is stored again.
+        """
+        counter, moment = await cursors[2].fetchone(), await cursors[4].fetchone()
+        assert counter is not None and moment is not None
+        start = int(counter[0]) - cut
+        stored = await cursors[5].fetchall() if len(cursors) > 5 else []
+        before = {row[0] for row in stored if row[1] < start}
+        fresh = [m for m in batch if m.id is None or m.id not in before]
+        queries = [
+            self._sql["set_counter_distributed"],
+            self._sql["delete_messages_from_distributed"],
+        ]
+        params = [key | {"next_seq": start + len(fresh)}, key | {"start": start}]
+        plain = plain_batch_params(fresh)
+        if plain is not None:
+            queries.append(
+                self._sql["insert_plain_messages_distributed"]
+                if len(fresh) == 2
+                else self._sql["insert_plain_message_distributed"]
+            )
+            params.append(key | plain | {"seq": start})
+        elif fresh:
+            await _run_in_one_round_trip(conn, queries, params)
+            await _copy_messages(
+                cursors[0], self._sql["copy_messages"], key, start, fresh, moment[0]
+            )
+            queries, params = [], []
+        await _run_in_one_round_trip(conn, [*queries, self._sql["commit"]], [*params, key])
 
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """See :meth:`HistoryRepository.list_sessions`."""
@@ -506,7 +651,13 @@ class PostgresHistoryRepository:
         size = check_page_size(limit)
         params["before"] = MAX_LIMIT if before is None else decode_history_cursor(before)
         params["limit"] = size + 1
-        rows = await self._read(self._sql["load_messages_before"], params)
+        citus = self._citus if self._citus is not None else await self._on_citus()
+        query = (
+            self._sql["load_messages_before_distributed"]
+            if citus
+            else self._sql["load_messages_before"]
+        )
+        rows = await self._read(query, params)
         first = rows[min(len(rows), size) - 1][-1] if rows else 0
         messages = messages_from_rows_newest_first([row[:-1] for row in rows[:size]])
         return HistoryPage(
@@ -688,8 +839,14 @@ class PostgresHistoryRepository:
             "start": 0,
             "limit": check_page_size(batch_size, "batch_size"),
         }
+        citus = await self._on_citus()
+        query = (
+            self._sql["load_messages_from_distributed"]
+            if citus
+            else self._sql["load_messages_from"]
+        )
         while True:
-            rows = await self._read(self._sql["load_messages_from"], params)
+            rows = await self._read(query, params)
             for row in rows:
                 yield message_from_row(row)
             if len(rows) < params["limit"]:
@@ -1127,6 +1284,26 @@ async def prepare_unless_pooled(conn: AsyncConnection[Any]) -> None:
             await conn.set_autocommit(False)
     if row is None or row[0] != conn.info.backend_pid:
         conn.prepare_threshold = None
+
+
+async def _copy_messages(
+    cur: AsyncCursor[Any],
+    query: Query,
+    key: dict[str, Any],
+    start: int,
+    messages: Sequence[Message],
+    now: datetime,
+) -> None:
+    """COPY ``messages`` into the conversation ``key`` at positions from ``start`` on.
+
+    ``now`` is the transaction's time, the ``created_at`` of a message that
+    carries none. On a Citus cluster the coordinator sends every row to the
+    shard of its session_id: one shard for one conversation.
+    """
+    agent, session = key["agent_name"], key["session_id"]
+    async with cur.copy(query.text) as copy:
+        for seq, message in enumerate(messages, start):
+            await copy.write_row(message_to_copy_row(agent, session, seq, message, now))
 
 
 def _still_open(conn: AsyncConnection[Any]) -> bool:

@@ -174,25 +174,6 @@ OPERATIONS: dict[str, Operation] = {
     "metadata, export, save, clear": _one_conversation_rest,
 }
 
-# Not yet one shard, one task (Citus 13.0): issue 23 is open on these. A read
-# whose limit or position is a subquery holding a parameter (LIMIT (SELECT
-# %(limit)s), seq = (SELECT next_seq ...)) gets no generic plan at all ("could
-# not create distributed plan"); an append (a counter upsert in a CTE feeding
-# INSERT ... SELECT) runs as a subplan on the shard, then pulls the rows to the
-# coordinator and copies them back: several steps, though on one shard.
-# Strict: the test fails once one of these becomes a router query, so the
-# list is kept true.
-_NOT_YET = {
-    "turn": "load_last_messages (no generic plan); append_plain_messages and "
-    "append_new_messages (INSERT ... SELECT pulled to the coordinator)",
-    "exactly-once retry": "append_messages (INSERT ... SELECT pulled to the coordinator)",
-    "page of history": "load_messages_before (no generic plan)",
-    "pop": "pop_last_message (no generic plan)",
-    "compare-and-swap replace": "load_last_messages, cut_last_messages (no generic plan); "
-    "the appends (pulled to the coordinator)",
-    "metadata, export, save, clear": "load_messages_from (no generic plan)",
-}
-
 
 async def _seed(dsn: str) -> None:
     async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
@@ -202,18 +183,7 @@ async def _seed(dsn: str) -> None:
         )
 
 
-@pytest.mark.parametrize(
-    "operation",
-    [
-        pytest.param(
-            name,
-            marks=[pytest.mark.xfail(strict=True, reason=f"not one task yet: {_NOT_YET[name]}")]
-            if name in _NOT_YET
-            else [],
-        )
-        for name in OPERATIONS
-    ],
-)
+@pytest.mark.parametrize("operation", list(OPERATIONS))
 async def test_every_statement_on_one_conversation_is_a_router_query(
     citus_dsn: str, operation: str
 ) -> None:
