@@ -105,6 +105,12 @@ maximum), stored in one transaction. Ordinary batches are one part.
 """
 
 
+_DISTRIBUTED: weakref.WeakKeyDictionary[AsyncConnectionPool[Any], bool] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per pool: whether its database has the citus extension (PostgresHistoryRepository._on_citus)."""
+
+
 @functools.cache
 def _queries() -> Queries:
     return load_queries()
@@ -138,7 +144,7 @@ class PostgresHistoryRepository:
         self._pool = _check_pool(pool)
         self._max_content_chars = check_max_content_chars(max_content_chars)
         self._sql = _queries()
-        self._citus: bool | None = None  # whether the citus extension is there; asked once
+        self._citus: bool | None = None  # whether the citus extension is there; asked once per pool
 
     @classmethod
     @asynccontextmanager
@@ -746,11 +752,18 @@ class PostgresHistoryRepository:
         return report
 
     async def _on_citus(self) -> bool:
-        """Whether the database has the citus extension (its tables distributed); asked once."""
-        if self._citus is None:
-            [(found,)] = await self._read(self._sql["citus_installed"], {})
-            self._citus = bool(found)
-        return self._citus
+        """Whether the database has the citus extension (its tables distributed).
+
+        Asked once per pool (every connection of a pool reaches the same
+        database), on the first call of any repository over it that needs to
+        know: a repository made per request asks nothing more.
+        """
+        found = _DISTRIBUTED.get(self._pool)
+        if found is None:
+            [(answer,)] = await self._read(self._sql["citus_installed"], {})
+            found = _DISTRIBUTED.setdefault(self._pool, bool(answer))
+        self._citus = found
+        return found
 
     async def _agents(self) -> list[str]:
         """Every agent that has a conversation, in name order."""

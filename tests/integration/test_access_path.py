@@ -48,9 +48,34 @@ async def _turn(repo: PostgresHistoryRepository, n: int) -> None:
     await repo.append_messages(AGENT, SESSION, _turn_messages(n))
 
 
+async def _asked_whether_distributed(pool: AsyncConnectionPool[Any]) -> None:
+    """Make the pool's one question, whether Citus is there, outside the counts below.
+
+    Asked once per pool, on the first call that needs to know
+    (test_a_pool_asks_once_whether_it_is_distributed counts it); a read of
+    another conversation.
+    """
+    await PostgresHistoryRepository(pool).load_history(AGENT, "not-counted", limit=1)
+
+
+async def test_a_pool_asks_once_whether_it_is_distributed(
+    one_connection: AsyncConnectionPool[Any],
+) -> None:
+    pgconn = await _pgconn(one_connection)
+    with traced(pgconn) as first:
+        await PostgresHistoryRepository(one_connection).load_history(AGENT, SESSION, limit=20)
+    with traced(pgconn) as second:  # another repository over the same pool
+        await PostgresHistoryRepository(one_connection).load_history(AGENT, SESSION, limit=20)
+    assert (first.statements, first.round_trips) == (2, 2)  # the question, then the read
+    assert "pg_extension" in first.text
+    assert (second.statements, second.round_trips) == (1, 1)
+    assert "pg_extension" not in second.text
+
+
 async def test_first_turn_is_two_statements_in_two_round_trips(
     one_connection: AsyncConnectionPool[Any],
 ) -> None:
+    await _asked_whether_distributed(one_connection)
     repo = PostgresHistoryRepository(one_connection)
     with traced(await _pgconn(one_connection)) as wire:
         await _turn(repo, 0)
@@ -79,6 +104,7 @@ async def test_steady_state_turn_is_two_prepared_statements_in_two_round_trips(
 async def test_append_with_message_ids_locks_and_inserts_in_one_round_trip(
     one_connection: AsyncConnectionPool[Any],
 ) -> None:
+    await _asked_whether_distributed(one_connection)
     repo = PostgresHistoryRepository(one_connection)
     batch = [
         Message(role="user", content="hi", id="m-1"),
@@ -97,12 +123,14 @@ async def test_append_with_message_ids_locks_and_inserts_in_one_round_trip(
 async def test_save_full_history_round_trips_do_not_grow_with_the_history(
     one_connection: AsyncConnectionPool[Any], size: int
 ) -> None:
+    await _asked_whether_distributed(one_connection)
     repo = PostgresHistoryRepository(one_connection)
     history = [Message(role="user", content=f"m{i}") for i in range(size)]
     with traced(await _pgconn(one_connection)) as wire:
         await repo.save_full_history(AGENT, SESSION, history)
-    # BEGIN; one pipeline (lock, delete, reset counter); COPY; COMMIT.
-    assert (wire.statements, wire.round_trips) == (6, 4)
+    # BEGIN; one pipeline (lock, reset counter, the transaction's time, delete);
+    # COPY; COMMIT.
+    assert (wire.statements, wire.round_trips) == (7, 4)
     assert wire.frontend["CopyData"] >= 1
 
 
@@ -146,6 +174,7 @@ async def any_pool(
 async def test_turn_is_two_statements_in_two_round_trips_on_any_pool(
     any_pool: AsyncConnectionPool[Any],
 ) -> None:
+    await _asked_whether_distributed(any_pool)
     repo = PostgresHistoryRepository(any_pool)
     pgconn = await _pgconn(any_pool)
     with traced(pgconn) as first:

@@ -31,6 +31,7 @@ async def _pgconn_of(pool: AsyncConnectionPool[Any]) -> Any:
 async def test_a_turn_sends_each_text_as_its_own_parameter(database_dsn: str) -> None:
     async with pool_for(database_dsn, max_size=1) as pool:
         repo = PostgresHistoryRepository(pool)
+        await repo.load_history(A, "other")  # the pool's one question (is Citus there?)
         turn = [
             Message(role="user", content="the question"),
             Message(role="assistant", content="the answer"),
@@ -47,6 +48,7 @@ async def test_a_batch_with_more_than_plain_texts_still_goes_as_a_json_array(
 ) -> None:
     async with pool_for(database_dsn, max_size=1) as pool:
         repo = PostgresHistoryRepository(pool)
+        await repo.load_history(A, "other")  # the pool's one question (is Citus there?)
         batch = [{"role": "user", "content": "tagged", "metadata": {"k": 1}}]
         with traced(await _pgconn_of(pool)) as wire:
             assert await repo.append_messages(A, S, batch) == 1
