@@ -149,6 +149,17 @@ async def _replace(repo: PostgresHistoryRepository) -> None:
     )
 
 
+async def _replace_with_ids(repo: PostgresHistoryRepository) -> None:
+    await repo.append_messages("agent", "s1", [Message(role="user", content="q", id="m1")])
+    tail = await repo.load_history("agent", "s1", limit=1)
+    replaced = [Message(role="user", content="q", id="m1"), Message(role="assistant", content="a")]
+    assert await repo.replace_last_messages("agent", "s1", tail, replaced)
+
+
+async def _pop_empty(repo: PostgresHistoryRepository) -> None:
+    assert await repo.pop_message("agent", "nothing here") is None
+
+
 async def _import(repo: PostgresHistoryRepository) -> None:
     await repo.import_session(
         "agent", "imported", [Message(role="user", content=f"m{n}") for n in range(3)],
@@ -170,6 +181,8 @@ OPERATIONS: dict[str, Operation] = {
     "page of history": _page,
     "pop": _pop,
     "compare-and-swap replace": _replace,
+    "compare-and-swap replace with ids (COPY)": _replace_with_ids,
+    "pop of an empty conversation": _pop_empty,
     "import of one conversation": _import,
     "metadata, export, save, clear": _one_conversation_rest,
 }
