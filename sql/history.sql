@@ -13,6 +13,8 @@
 -- default, now(): the same test as "s.updated_at < now() - 1 minute", but
 -- written with immutable operators only, which Citus requires in DO UPDATE
 -- SET on a distributed table (docs/scaling.md).
+-- On a Citus cluster load_last_messages and the appends have the forms of
+-- sql/distributed.sql instead.
 
 -- name: begin_read_committed
 -- Start a multi-statement write's transaction at READ COMMITTED, whatever

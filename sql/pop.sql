@@ -3,6 +3,8 @@
 -- transaction. Each statement of it takes a new snapshot, which is why the
 -- counter and the row are two statements, not one: pop_last_message must see
 -- the rows of any append that pop_counter waited for.
+-- On a Citus cluster pop_counter_distributed and pop_message_at_distributed
+-- (sql/distributed.sql) run instead, in two round trips.
 
 -- name: pop_counter
 -- Count one message less, if there is any. The row lock waits for in-flight

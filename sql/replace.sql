@@ -8,6 +8,8 @@
 -- Each statement takes a new snapshot, which is why the counter's lock and the
 -- read are two statements (as in sql/pop.sql): the read must see the rows of
 -- the appends that lock_counter waited for.
+-- On a Citus cluster the write is sql/distributed.sql's (set_counter_distributed,
+-- delete_messages_from_distributed, the new rows), after the same read.
 
 -- name: lock_counter
 -- Lock the conversation's counter row until the transaction ends. A plain
