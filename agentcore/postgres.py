@@ -44,6 +44,7 @@ from agentcore.errors import (
     PoolNotOpenError,
     SchemaNotReadyError,
     StorageError,
+    TransientStorageError,
     copy_refusal,
     session_exists,
     session_not_found,
@@ -1352,6 +1353,10 @@ def _redacted(message: str, pool: AsyncConnectionPool[Any]) -> str:
     return message
 
 
+_TRANSIENT_STATES = frozenset({"55P03", "57014", "40001", "40P01"})
+"""Lock timeout, statement timeout (or a cancel), serialization failure, deadlock."""
+
+
 def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError:
     if isinstance(exc, PoolTimeout):
         return DatabaseUnavailableError(
@@ -1376,6 +1381,8 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
         )
     if isinstance(exc, psycopg.OperationalError) and _lost_connection(exc):
         return DatabaseUnavailableError(f"database connection failed: {text}")
+    if isinstance(exc, psycopg.Error) and exc.sqlstate in _TRANSIENT_STATES:
+        return TransientStorageError(f"database error, nothing written, worth retrying: {text}")
     if isinstance(exc, psycopg.Error):
         return StorageError(f"database error: {text}")
     return StorageError(
