@@ -5,6 +5,7 @@ looks; this repository does not build it). Run from the repository root::
 
     python -m bench.citus turns --turns 400        # a turn's latency: cluster vs single node
     python -m bench.citus sessions --sessions 1000000  # an owner's page, purge batches
+    python -m bench.citus move --sessions 100000   # turns while a shard group moves
 
 ``turns``: one client, sequential turns on 50 conversations (load the last 20
 messages, append a user message and the reply: two repository calls), on a
@@ -24,6 +25,15 @@ owner's conversations (first and fifth page, median of 20 each), then
 purge_idle_sessions with batches of 1,000, which deletes exactly the idle ones
 (``--idle`` / 1,000 batches; not the whole table, whose purge on the cluster
 would take longer than this machine can give a run).
+``move``: stores N conversations of 10 messages on the cluster, then for each
+``--modes`` runs turns (load the last 20 messages, append two messages with ids)
+on 16 conversations, 8 on one shard group and 8 elsewhere, a connection each,
+for 3 s, while ``citus_move_shard_placement`` moves that shard group to the
+other worker, and for 3 s after. Reports how long the move took, each group's
+turn latency by when the turn started (before, during, after the move), every
+failed call (retried with the same ids) and whether the acknowledged messages are
+stored, each once.
+
 Prints a JSON report on stdout and progress on stderr.
 """
 
@@ -46,7 +56,7 @@ import psycopg
 from psycopg import AsyncCursor
 from psycopg_pool import AsyncConnectionPool
 
-from agentcore import Message, PostgresHistoryRepository, migrations
+from agentcore import Message, PostgresHistoryRepository, StorageError, migrations
 from agentcore import postgres as agentcore_postgres
 from tests.citus import running_cluster
 
@@ -287,6 +297,151 @@ def sessions(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+MOVE_WRITERS = 16
+"""Conversations written during a move: half on the shard moved, half elsewhere."""
+
+
+def _shard_of(conn: psycopg.Connection[Any], session_id: str) -> int:
+    row = conn.execute(
+        "SELECT get_shard_id_for_distribution_column('conversation_sessions', %s::text)",
+        [session_id],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _ms(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"calls": 0}
+    ordered = sorted(values)
+    return {
+        "calls": len(ordered),
+        "median_ms": round(statistics.median(ordered) * 1000, 1),
+        "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+async def _move(dsn: str, ports: list[int], mode: str) -> dict[str, Any]:
+    """Turns on MOVE_WRITERS conversations while one shard group moves to the other worker."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        names = [f"{mode}-w{n}" for n in range(2000)]
+        shard = _shard_of(conn, names[0])
+        on = [s for s in names if _shard_of(conn, s) == shard]
+        off = [s for s in names if _shard_of(conn, s) != shard]
+        sessions = on[: MOVE_WRITERS // 2] + off[: MOVE_WRITERS // 2]
+        row = conn.execute("SELECT nodeport FROM citus_shards WHERE shardid = %s", [shard])
+        source = int(row.fetchone()[0])  # type: ignore[index]
+        rows = conn.execute(
+            "SELECT count(*), pg_size_pretty(sum(shard_size)) FROM citus_shards s"
+            " JOIN pg_dist_shard d USING (shardid)"
+            " WHERE d.shardid = %s OR (d.logicalrelid = 'conversation_history'::regclass"
+            "  AND d.shardid = get_shard_id_for_distribution_column("
+            "   'conversation_history', %s::text))",
+            [shard, names[0]],
+        ).fetchone()
+    target = next(p for p in ports if p != source)
+    phase = "before"
+    took: dict[tuple[str, bool], list[float]] = collections.defaultdict(list)
+    failures: collections.Counter[str] = collections.Counter()
+    stop = asyncio.Event()
+    async with AsyncConnectionPool(
+        dsn, min_size=MOVE_WRITERS, max_size=MOVE_WRITERS, kwargs={"autocommit": True},
+        open=False,
+    ) as pool:  # fmt: skip
+        repo = PostgresHistoryRepository(pool)
+
+        async def writer(session: str) -> None:
+            n = 0
+            while not stop.is_set():
+                batch = [
+                    Message(role="user", content="u" * 200, id=f"{session}/{n}/u"),
+                    Message(role="assistant", content="a" * 600, id=f"{session}/{n}/a"),
+                ]
+                start, started_in = time.perf_counter(), phase
+                try:
+                    await _turn_with(repo, session, batch)
+                except StorageError as exc:  # retried with the same ids
+                    failures[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
+                    continue
+                took[(started_in, session in on)].append(time.perf_counter() - start)
+                n += 1
+
+        tasks = [asyncio.create_task(writer(s)) for s in sessions]
+        await asyncio.sleep(3)
+
+        def move() -> float:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                start = time.perf_counter()
+                conn.execute(
+                    "SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s,"
+                    " shard_transfer_mode => %s::citus.shard_transfer_mode)",
+                    [shard, source, target, mode],
+                )
+                return time.perf_counter() - start
+
+        phase = "during"
+        moved_in = await asyncio.to_thread(move)
+        phase = "after"
+        await asyncio.sleep(3)
+        stop.set()
+        await asyncio.gather(*tasks)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        stored = conn.execute(
+            "SELECT count(*), count(DISTINCT (session_id, message_id)) FROM conversation_history"
+            " WHERE session_id = ANY(%s)",
+            [sessions],
+        ).fetchone()
+        back = conn.execute("SELECT nodeport FROM citus_shards WHERE shardid = %s", [shard])
+        now_on = int(back.fetchone()[0])  # type: ignore[index]
+    acknowledged = 2 * sum(len(v) for v in took.values())
+    return {
+        "mode": mode,
+        "shard_group_shards_and_size": list(rows) if rows else None,
+        "move_s": round(moved_in, 2),
+        "moved_to_target": now_on == target,
+        "turns_on_moved_shard": {p: _ms(took[(p, True)]) for p in ("before", "during", "after")},
+        "turns_elsewhere": {p: _ms(took[(p, False)]) for p in ("before", "during", "after")},
+        "failed_calls": dict(failures),
+        "messages_acknowledged": acknowledged,
+        "messages_stored_for_those_sessions": stored[0] if stored else None,
+        "distinct_ids_stored": stored[1] if stored else None,
+    }
+
+
+async def _turn_with(repo: PostgresHistoryRepository, session: str, batch: list[Message]) -> None:
+    await repo.load_history("agent", session, limit=20)
+    await repo.append_messages("agent", session, batch)
+
+
+def move(args: argparse.Namespace) -> dict[str, Any]:
+    report: dict[str, Any] = {"load_before": _load(), "sessions": args.sessions}
+    with running_cluster() as cluster:
+        migrations.apply(cluster.dsn())
+        dsn = cluster.dsn()
+        log(f"storing {args.sessions} conversations of 10 messages")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO conversation_sessions (agent_name, session_id, next_seq)"
+                " SELECT 'agent', 's' || n, 10 FROM generate_series(1, %s) AS n",
+                [args.sessions],
+            )
+            conn.execute(
+                "INSERT INTO conversation_history (agent_name, session_id, seq, role, content)"
+                " SELECT 'agent', 's' || n, k, 'user', repeat('x', 200)"
+                " FROM generate_series(1, %s) AS n, generate_series(0, 9) AS k",
+                [args.sessions],
+            )
+            conn.execute("ANALYZE conversation_sessions")
+            conn.execute("ANALYZE conversation_history")
+        ports = [w.port for w in cluster.workers]
+        for mode in args.modes:
+            log(f"moving a shard group ({mode}) while turns run")
+            report[mode] = asyncio.run(_move(dsn, ports, mode))
+    report["load_after"] = _load()
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -295,8 +450,15 @@ def main() -> None:
     many = sub.add_parser("sessions")
     many.add_argument("--sessions", type=int, default=1_000_000)
     many.add_argument("--idle", type=int, default=20_000, help="conversations purged")
+    moving = sub.add_parser("move")
+    moving.add_argument("--sessions", type=int, default=100_000)
+    moving.add_argument(
+        "--modes", nargs="+", default=["force_logical", "block_writes"],
+        choices=["force_logical", "block_writes", "auto"],
+    )  # fmt: skip
     args = parser.parse_args()
-    report = turns(args) if args.part == "turns" else sessions(args)
+    parts = {"turns": turns, "sessions": sessions, "move": move}
+    report = parts[args.part](args)
     print(json.dumps(report, indent=2))
 
 
