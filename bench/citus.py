@@ -232,7 +232,11 @@ def _store_sessions(dsn: str, count: int, idle: int) -> float:
         )
         conn.execute("VACUUM ANALYZE conversation_sessions")
         conn.execute("VACUUM ANALYZE conversation_history")
-    return time.perf_counter() - start
+        took = time.perf_counter() - start
+        for table in ("conversation_sessions", "conversation_history"):
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert row is not None and row[0] == count, f"{table} holds {row}, not {count}"
+    return took
 
 
 async def _sessions(dsn: str) -> dict[str, Any]:
