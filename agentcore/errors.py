@@ -79,7 +79,9 @@ class TransientStorageError(StorageError):
 
     A lock timeout or a statement timeout (a write waiting behind a lock: another
     writer's, or a Citus shard move that blocks the shard's writes), a
-    serialization failure or a deadlock (SQLSTATE 55P03, 57014, 40001, 40P01).
+    serialization failure or a deadlock (SQLSTATE 55P03, 57014, 40001, 40P01);
+    on a Citus cluster, a statement that waited for a shard split and found
+    its shard gone ("could not find valid entry for shard").
     Every write is all or nothing, so the same call can simply be made again:
     an append with message ids (a turn with an input id) is then stored exactly
     once.
