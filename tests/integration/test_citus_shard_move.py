@@ -49,9 +49,10 @@ from agentcore import (
     PostgresHistoryRepository,
     StorageError,
     TransientStorageError,
+    migrations,
 )
 from agentcore.agent import reply_id_for
-from tests.citus import CitusCluster, Node
+from tests.citus import CitusCluster, Node, running_cluster
 
 AGENT = "mover"
 PER_SHARD = 6
@@ -304,3 +305,62 @@ async def test_a_write_held_by_a_move_fails_retryable(
         assert _stored_ids(citus_dsn, session) == ["m0", "m1", "m2"]
     for session in (held, waiting):  # written on the new placement, not the old one
         assert _ids_on_worker(citus_cluster, shard.target, shard, session) == {"m0", "m1", "m2"}
+
+
+async def test_a_write_held_by_a_tenant_isolation_fails_retryable() -> None:
+    """``isolate_tenant_to_new_shard`` splits a shard while an append waits for it.
+
+    On a cluster of its own: the split changes the shard count that other
+    tests of the session check. The split (``block_writes``, in a transaction
+    left open) holds an append to a neighbour of the tenant (a conversation on
+    the shard that is split); once it commits, the append (an INSERT ... SELECT
+    that Citus pulls to the coordinator) resumes planned for the shard that is
+    gone, and Citus refuses it ("could not find valid
+    entry for shard"): a :class:`TransientStorageError`, nothing stored. Made
+    again with the same ids it stores its messages once, on the new shard.
+    """
+    with running_cluster() as cluster:
+        migrations.apply(cluster.dsn())
+        dsn = cluster.dsn()
+        tenant = "tenant-0"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            old = _shard_of(conn, "conversation_sessions", tenant)
+            writer = next(  # a neighbour: on the shard that is split, not isolated
+                name
+                for name in (f"neighbour-{n}" for n in range(10_000))
+                if _shard_of(conn, "conversation_sessions", name) == old
+            )
+        batch = [
+            Message(role="user", content="during the split", id="m1"),
+            Message(role="assistant", content="reply", id="m2"),
+        ]
+        async with _repository(dsn, size=2) as repo:
+            for session in (tenant, writer):
+                await repo.append_messages(AGENT, session, [Message(role="user", content="x")])
+            splitter = psycopg.connect(dsn)
+            try:
+                splitter.execute(
+                    "SELECT isolate_tenant_to_new_shard('conversation_sessions', %s::text,"
+                    " cascade_option => 'CASCADE', shard_transfer_mode => 'block_writes')",
+                    [tenant],
+                )
+                held = asyncio.create_task(repo.append_messages(AGENT, writer, batch))
+                await asyncio.sleep(0.5)
+                assert not held.done()
+                splitter.commit()
+            finally:
+                splitter.close()
+            with pytest.raises(TransientStorageError, match="could not find valid entry for shard"):
+                await asyncio.wait_for(held, 30)
+            assert [m.id for m in await repo.load_history(AGENT, writer)] == [None]
+            assert await repo.append_messages(AGENT, writer, batch) == 2
+            assert await repo.append_messages(AGENT, writer, batch) == 0
+            assert [m.id for m in await repo.load_history(AGENT, writer)] == [None, "m1", "m2"]
+            assert len(await repo.load_history(AGENT, tenant)) == 1
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            new = _shard_of(conn, "conversation_sessions", tenant)
+            counts = conn.execute(
+                "SELECT table_name::text, count(*) FROM citus_shards GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        assert new != old
+        assert counts == [("conversation_history", 34), ("conversation_sessions", 34)]
