@@ -74,6 +74,20 @@ class StorageError(AgentcoreError):
     """The history store failed; nothing partial was written."""
 
 
+class TransientStorageError(StorageError):
+    """The database cut the call short for a reason that passes; nothing was written.
+
+    A lock timeout or a statement timeout (a write waiting behind a lock: another
+    writer's, or a Citus shard move that blocks the shard's writes), a
+    serialization failure or a deadlock (SQLSTATE 55P03, 57014, 40001, 40P01);
+    on a Citus cluster, a statement that waited for a shard split and found
+    its shard gone ("could not find valid entry for shard").
+    Every write is all or nothing, so the same call can simply be made again:
+    an append with message ids (a turn with an input id) is then stored exactly
+    once.
+    """
+
+
 class DatabaseUnavailableError(StorageError):
     """The database could not be reached (down, wrong credentials, pool exhausted)."""
 

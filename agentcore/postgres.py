@@ -44,6 +44,7 @@ from agentcore.errors import (
     PoolNotOpenError,
     SchemaNotReadyError,
     StorageError,
+    TransientStorageError,
     copy_refusal,
     session_exists,
     session_not_found,
@@ -1542,6 +1543,10 @@ def _redacted(message: str, pool: AsyncConnectionPool[Any]) -> str:
     return message
 
 
+_TRANSIENT_STATES = frozenset({"55P03", "57014", "40001", "40P01"})
+"""Lock timeout, statement timeout (or a cancel), serialization failure, deadlock."""
+
+
 def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError:
     if isinstance(exc, PoolTimeout):
         return DatabaseUnavailableError(
@@ -1566,6 +1571,8 @@ def _translate(exc: Exception, pool: AsyncConnectionPool[Any]) -> AgentcoreError
         )
     if isinstance(exc, psycopg.OperationalError) and _lost_connection(exc):
         return DatabaseUnavailableError(f"database connection failed: {text}")
+    if isinstance(exc, psycopg.Error) and (exc.sqlstate in _TRANSIENT_STATES or _shard_gone(exc)):
+        return TransientStorageError(f"database error, nothing written, worth retrying: {text}")
     if isinstance(exc, psycopg.Error):
         return StorageError(f"database error: {text}")
     return StorageError(
@@ -1606,6 +1613,20 @@ def _repeated_message_id(exc: psycopg.Error) -> bool:
         return True
     return isinstance(exc, psycopg.errors.InternalError_) and str(exc).startswith(
         'duplicate key value violates unique constraint "ux_conversation_history_message_id'
+    )
+
+
+def _shard_gone(exc: psycopg.Error) -> bool:
+    """Whether ``exc`` is a Citus coordinator finding that the shard it planned for is gone.
+
+    A statement that waited for a shard split (``isolate_tenant_to_new_shard``)
+    resumes with the old shard's id once the split commits, and Citus refuses
+    it before it writes anything: an internal error (XX000), "could not find
+    valid entry for shard <id>" (Citus' messages are not translated). Made
+    again, the statement is planned for the new shards.
+    """
+    return isinstance(exc, psycopg.errors.InternalError_) and str(exc).startswith(
+        "could not find valid entry for shard "
     )
 
 
