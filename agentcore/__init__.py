@@ -43,7 +43,16 @@ from agentcore.models import (
 from agentcore.offline_models import EchoModel, ScriptedModel
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
-from agentcore.repository import HistoryRepository
+from agentcore.repository import (
+    ChatMessageStore,
+    HistoryEditing,
+    HistoryExport,
+    HistoryImport,
+    HistoryRepository,
+    SessionItemStore,
+    SessionLifecycle,
+    TurnStore,
+)
 from agentcore.sync import SyncHistoryRepository
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
@@ -73,10 +82,14 @@ __all__ = [
     "AgentResult",
     "AgentRunner",
     "AgentcoreError",
+    "ChatMessageStore",
     "CustomWorkflowExecutor",
     "DatabaseUnavailableError",
     "EchoModel",
     "ExecutionFacade",
+    "HistoryEditing",
+    "HistoryExport",
+    "HistoryImport",
     "HistoryPage",
     "HistoryRepository",
     "ImportLineError",
@@ -104,9 +117,12 @@ __all__ = [
     "ScriptedModel",
     "SessionExistsError",
     "SessionInfo",
+    "SessionItemStore",
+    "SessionLifecycle",
     "SessionPage",
     "StorageError",
     "SyncHistoryRepository",
+    "TurnStore",
     "UnknownAgentError",
     "UnknownNameError",
     "UnknownWorkflowError",

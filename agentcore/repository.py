@@ -1,4 +1,14 @@
-"""The storage port: what any history store must do."""
+"""The storage ports: what a history store must do, for each kind of caller.
+
+Each caller asks for the smallest protocol it uses (an :class:`~agentcore.Agent`
+a :class:`TurnStore`, an export a :class:`HistoryExport`...), so a store
+written for one use implements only that port's methods.
+:class:`HistoryRepository` is all of them: both agentcore repositories
+implement it, and the contract suite (``tests/contract/``) checks it port by
+port. A method may belong to several ports: it is described where it is
+first declared in this module, and a port that repeats it repeats its
+signature exactly (a unit test keeps them equal).
+"""
 
 from __future__ import annotations
 
@@ -11,16 +21,20 @@ from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE, 
 
 
 @runtime_checkable
-class HistoryRepository(Protocol):
-    """Conversation history keyed by ``(agent_name, session_id)``.
+class TurnStore(Protocol):
+    """What an agent turn needs: read the window, append the turn, find a retried turn's reply.
+
+    :class:`~agentcore.Agent` and :class:`~agentcore.ExecutionFacade` ask
+    for this port only. ``get_message`` is called only for an input
+    ``Message`` with an ``id`` (an exactly-once turn) whose reply the read
+    window did not hold, or when an append stored less than the whole turn;
+    a store for turns without input ids may implement it as ``return None``
+    (a retried turn then calls the model again).
 
     Identifiers are non-empty strings of at most 255 characters with no NUL
     byte (anything else raises :class:`~agentcore.errors.InvalidIdentifierError`
-    before any I/O). Writes also refuse control characters and line separators
-    in ids; reads, ``get_message``, ``list_sessions`` and ``clear_session``
-    accept them, so that conversations stored before that rule stay reachable.
-    A whole batch is validated before anything is written, and every write is
-    atomic. ``session_id=None`` never falls back to a shared
+    before any I/O). A whole batch is validated before anything is written, and
+    every write is atomic. ``session_id=None`` never falls back to a shared
     conversation: reads return ``[]`` and writes store nothing, with a warning.
     """
 
@@ -37,18 +51,6 @@ class HistoryRepository(Protocol):
             InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
             InvalidInputError: ``limit`` is negative or not an int.
             StorageError: the store failed.
-        """
-        ...
-
-    async def save_full_history(
-        self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
-    ) -> None:
-        """Atomically replace the conversation with ``history``.
-
-        Raises:
-            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
-            InvalidMessageError: any message is invalid (nothing is replaced).
-            StorageError: the store failed (the old conversation is intact).
         """
         ...
 
@@ -83,6 +85,30 @@ class HistoryRepository(Protocol):
             InvalidIdentifierError: a bad ``agent_name``, ``session_id`` or
                 ``message_id``.
             StorageError: the store failed.
+        """
+        ...
+
+
+@runtime_checkable
+class HistoryEditing(Protocol):
+    """Rewriting a conversation's stored messages: replace, clear, pop, compare-and-swap.
+
+    Identifiers are non-empty strings of at most 255 characters with no NUL
+    byte (anything else raises :class:`~agentcore.errors.InvalidIdentifierError`
+    before any I/O). A whole batch is validated before anything is written, and
+    every write is atomic. ``session_id=None`` never falls back to a shared
+    conversation: reads return ``[]`` and writes store nothing, with a warning.
+    """
+
+    async def save_full_history(
+        self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
+    ) -> None:
+        """Atomically replace the conversation with ``history``.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+            InvalidMessageError: any message is invalid (nothing is replaced).
+            StorageError: the store failed (the old conversation is intact).
         """
         ...
 
@@ -144,6 +170,15 @@ class HistoryRepository(Protocol):
             StorageError: the store failed (nothing changes).
         """
         ...
+
+
+@runtime_checkable
+class SessionLifecycle(Protocol):
+    """A conversation's life beyond its turns: listing, paging, metadata, copies, retention.
+
+    What an application's admin pages and the ``agentcore`` command's
+    ``sessions``/``history``/``copy``/``meta``/``purge`` commands call.
+    """
 
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """The agent's conversations, most recently written first (at most ``limit``).
@@ -320,6 +355,11 @@ class HistoryRepository(Protocol):
         """
         ...
 
+
+@runtime_checkable
+class HistoryExport(Protocol):
+    """What :func:`~agentcore.transfer.export_jsonl` reads: every conversation, streamed."""
+
     def iter_sessions(
         self, agent_name: str | None = None, *, batch_size: int = 1000
     ) -> AsyncIterator[SessionInfo]:
@@ -348,6 +388,19 @@ class HistoryRepository(Protocol):
             InvalidInputError: a bad ``batch_size`` (1 to 10,000).
         """
         ...
+
+    async def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:
+        """As :meth:`SessionLifecycle.get_session`."""
+        ...
+
+
+@runtime_checkable
+class HistoryImport(Protocol):
+    """What :func:`~agentcore.transfer.import_jsonl` writes: whole conversations, streamed.
+
+    When the store has a ``max_content_chars`` attribute, the import bounds
+    the lines it reads by it (else by the largest limit agentcore allows).
+    """
 
     async def import_session(
         self,
@@ -389,3 +442,92 @@ class HistoryRepository(Protocol):
                 read from ``messages``, nothing changed).
         """
         ...
+
+
+@runtime_checkable
+class ChatMessageStore(Protocol):
+    """What the LangChain bridge (:mod:`agentcore.integrations.langchain`) calls."""
+
+    async def load_history(
+        self, agent_name: str, session_id: str | None, limit: int | None = None
+    ) -> list[Message]:
+        """As :meth:`TurnStore.load_history`."""
+        ...
+
+    async def append_messages(
+        self, agent_name: str, session_id: str | None, messages: Sequence[MessageInput]
+    ) -> int:
+        """As :meth:`TurnStore.append_messages`."""
+        ...
+
+    async def clear_session(self, agent_name: str, session_id: str) -> int:
+        """As :meth:`HistoryEditing.clear_session`."""
+        ...
+
+
+@runtime_checkable
+class SessionItemStore(HistoryEditing, Protocol):
+    """What the OpenAI Agents SDK bridge (:mod:`agentcore.integrations.openai_agents`) calls.
+
+    The :class:`HistoryEditing` methods serve ``pop_item``, ``clear_session``
+    and the SDK's compaction hooks (``replace_last_messages``; ``iter_history``
+    when the SDK prunes expired items; ``save_full_history`` for its
+    whole-history replacement).
+    """
+
+    async def load_history(
+        self, agent_name: str, session_id: str | None, limit: int | None = None
+    ) -> list[Message]:
+        """As :meth:`TurnStore.load_history`."""
+        ...
+
+    async def append_messages(
+        self, agent_name: str, session_id: str | None, messages: Sequence[MessageInput]
+    ) -> int:
+        """As :meth:`TurnStore.append_messages`."""
+        ...
+
+    def iter_history(
+        self, agent_name: str, session_id: str, *, batch_size: int = 1000
+    ) -> AsyncIterator[Message]:
+        """As :meth:`HistoryExport.iter_history`."""
+        ...
+
+
+@runtime_checkable
+class HistoryRepository(
+    TurnStore,
+    SessionLifecycle,
+    HistoryExport,
+    HistoryImport,
+    SessionItemStore,
+    HistoryEditing,
+    ChatMessageStore,
+    Protocol,
+):
+    """Conversation history keyed by ``(agent_name, session_id)``: every port at once.
+
+    Both agentcore repositories implement it; a caller that needs only part
+    of it asks for a smaller port (see the module's docstring).
+
+    Identifiers are non-empty strings of at most 255 characters with no NUL
+    byte (anything else raises :class:`~agentcore.errors.InvalidIdentifierError`
+    before any I/O). Writes also refuse control characters and line separators
+    in ids; reads, ``get_message``, ``list_sessions`` and ``clear_session``
+    accept them, so that conversations stored before that rule stay reachable.
+    A whole batch is validated before anything is written, and every write is
+    atomic. ``session_id=None`` never falls back to a shared
+    conversation: reads return ``[]`` and writes store nothing, with a warning.
+    """
+
+
+PORTS: tuple[type, ...] = (
+    TurnStore,
+    HistoryEditing,
+    SessionLifecycle,
+    HistoryExport,
+    HistoryImport,
+    ChatMessageStore,
+    SessionItemStore,
+)
+"""The ports whose union is :class:`HistoryRepository`, the storage ones first."""

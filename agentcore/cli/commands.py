@@ -28,7 +28,7 @@ from agentcore.errors import InvalidInputError, NotFoundError
 from agentcore.models import AgentConfig
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.paging import decode_history_cursor
-from agentcore.repository import HistoryRepository
+from agentcore.repository import SessionLifecycle
 from agentcore.validation import (
     check_identifier,
     check_limit,
@@ -298,7 +298,7 @@ def _conversation(args: argparse.Namespace, *, stored: bool = False) -> tuple[st
 
 
 async def _require_session(
-    repository: HistoryRepository, database: Database, agent: str, session: str
+    repository: SessionLifecycle, database: Database, agent: str, session: str
 ) -> None:
     """Raise when ``(agent, session)`` has no stored conversation: it was mistyped.
 
