@@ -138,6 +138,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the edit loop: the unit tests, the contract suite on the in-memory "
         "repository and the PostgreSQL smoke tests (marked smoke) only",
     )
+    parser.addoption(
+        "--port",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only the contract tests of this port of agentcore.repository (TurnStore, "
+        "SessionLifecycle...; repeatable): see tests/contract/conftest.py",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

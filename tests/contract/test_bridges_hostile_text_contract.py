@@ -41,7 +41,10 @@ from agentcore import HistoryRepository, InvalidMessageError
 from agentcore.exact_json import exact_json
 from agentcore.integrations.langchain import AgentcoreChatMessageHistory
 from agentcore.integrations.openai_agents import AgentcoreSession
+from agentcore.repository import ChatMessageStore, SessionItemStore
 from agentcore.validation import MAX_JSON_FIELD_BYTES
+
+pytestmark = pytest.mark.port.with_args(ChatMessageStore, SessionItemStore)
 
 set_tracing_disabled(True)  # no trace export (it would need an API key)
 
@@ -81,8 +84,7 @@ hostile_text = short_text | st.tuples(short_text, st.integers(1, 3000)).map(lamb
 def _pair_free(text: str) -> bool:
     """Whether ``text`` holds no high surrogate followed by a low one."""
     return not any(
-        "\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff"
-        for a, b in itertools.pairwise(text)
+        "\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff" for a, b in itertools.pairwise(text)
     )
 
 

@@ -17,6 +17,9 @@ from agentcore import (
     InvalidMessageError,
     Message,
 )
+from agentcore.repository import HistoryEditing, TurnStore
+
+pytestmark = pytest.mark.port.with_args(TurnStore, HistoryEditing)
 
 A = "support-bot"
 

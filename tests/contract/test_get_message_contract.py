@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 
 from agentcore import HistoryRepository, InvalidIdentifierError
+from agentcore.repository import TurnStore
+
+pytestmark = pytest.mark.port.with_args(TurnStore)
 
 A = "support-bot"
 

@@ -19,6 +19,9 @@ from agentcore import (
 )
 from agentcore.errors import SessionExistsError
 from agentcore.models import PurgeReport
+from agentcore.repository import HistoryExport, HistoryImport, SessionLifecycle
+
+pytestmark = pytest.mark.port.with_args(SessionLifecycle, HistoryExport, HistoryImport)
 
 A = "support-bot"
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

@@ -9,6 +9,9 @@ from typing import Any, cast
 import pytest
 
 from agentcore import HistoryRepository, InvalidIdentifierError
+from agentcore.repository import HistoryEditing
+
+pytestmark = pytest.mark.port.with_args(HistoryEditing)
 
 A = "support-bot"
 

@@ -14,6 +14,9 @@ from agentcore import (
     InvalidMessageError,
     Message,
 )
+from agentcore.repository import HistoryEditing
+
+pytestmark = pytest.mark.port.with_args(HistoryEditing)
 
 A = "support-bot"
 

@@ -18,6 +18,7 @@ from agentcore import (
     InvalidMessageError,
     LineTooLongError,
 )
+from agentcore.repository import HistoryExport, HistoryImport
 from agentcore.transfer import (
     FORMAT_VERSION,
     ImportRefusal,
@@ -26,6 +27,8 @@ from agentcore.transfer import (
     import_jsonl,
     max_line_bytes,
 )
+
+pytestmark = pytest.mark.port.with_args(HistoryExport, HistoryImport)
 
 A, B = "support-bot", "sales-bot"
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

@@ -1,0 +1,134 @@
+"""The ports of agentcore.repository: their union, their callers and their contract tests.
+
+mypy proves that each caller uses nothing outside the port it asks for; the
+tests here prove the other half (a port asks for nothing its caller does not
+use), that :class:`HistoryRepository` is exactly the union of the ports, and
+that the contract suite is organised by port: every module declares the ports
+it checks, and every method of a port is called by a module that declares it.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+from typing_extensions import get_protocol_members
+
+from agentcore import InMemoryHistoryRepository, PostgresHistoryRepository
+from agentcore.repository import (
+    PORTS,
+    ChatMessageStore,
+    HistoryExport,
+    HistoryImport,
+    HistoryRepository,
+    SessionItemStore,
+    TurnStore,
+)
+
+ROOT = Path(__file__).parents[2]
+CONTRACT = sorted((ROOT / "tests" / "contract").glob("test_*.py"))
+EVERY_METHOD = get_protocol_members(HistoryRepository)
+BRIDGES = {
+    ChatMessageStore: "AgentcoreChatMessageHistory",
+    SessionItemStore: "AgentcoreSession",
+}
+"""The bridge ports, and the bridge class whose contract tests exercise each."""
+
+
+def _methods_called(path: Path, functions: set[str] | None = None) -> set[str]:
+    """Repository methods named as attributes in ``path`` (in ``functions`` only, if given)."""
+    tree = ast.parse(path.read_text())
+    roots: list[ast.AST] = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (functions is None or node.name in functions)
+    ]
+    if functions is None:
+        roots = [tree]
+    return {
+        node.attr
+        for root in roots
+        for node in ast.walk(root)
+        if isinstance(node, ast.Attribute) and node.attr in EVERY_METHOD
+    }
+
+
+def _declared_ports(path: Path) -> list[type]:
+    module = importlib.import_module(f"tests.contract.{path.stem}")
+    marks = getattr(module, "pytestmark", [])
+    marks = marks if isinstance(marks, list) else [marks]
+    return [port for mark in marks if mark.name == "port" for port in mark.args]
+
+
+def test_the_full_protocol_is_exactly_the_union_of_the_ports() -> None:
+    union = set().union(*(get_protocol_members(port) for port in PORTS))
+    assert union == EVERY_METHOD
+    assert all(issubclass(HistoryRepository, port) for port in PORTS)
+
+
+@pytest.mark.parametrize("port", PORTS, ids=lambda port: port.__name__)
+def test_a_method_in_several_ports_has_one_signature(port: type) -> None:
+    for name in get_protocol_members(port):
+        mine, full = getattr(port, name), getattr(HistoryRepository, name)
+        assert inspect.signature(mine) == inspect.signature(full), f"{port.__name__}.{name}"
+        assert inspect.iscoroutinefunction(mine) == inspect.iscoroutinefunction(full), name
+
+
+def test_the_full_protocol_describes_every_method_in_full() -> None:
+    for name in EVERY_METHOD:
+        doc = inspect.getdoc(getattr(HistoryRepository, name)) or ""
+        assert doc and not doc.startswith("As :meth:"), name
+
+
+def test_both_repositories_implement_every_port() -> None:
+    for port in (*PORTS, HistoryRepository):
+        assert isinstance(InMemoryHistoryRepository(), port), port.__name__
+        assert issubclass(PostgresHistoryRepository, port), port.__name__
+
+
+def _both(
+    memory: InMemoryHistoryRepository, postgres: PostgresHistoryRepository
+) -> list[HistoryRepository]:
+    return [memory, postgres]  # mypy checks the signatures, not only the names
+
+
+@pytest.mark.parametrize(
+    ("source", "functions", "port"),
+    [
+        ("agentcore/agent.py", None, TurnStore),
+        ("agentcore/transfer.py", {"export_jsonl", "_sessions"}, HistoryExport),
+        ("agentcore/transfer.py", {"import_jsonl", "_import_one"}, HistoryImport),
+        ("agentcore/integrations/langchain.py", None, ChatMessageStore),
+        ("agentcore/integrations/openai_agents.py", None, SessionItemStore),
+    ],
+    ids=lambda value: value.__name__ if isinstance(value, type) else None,
+)
+def test_each_caller_asks_for_exactly_the_methods_it_calls(
+    source: str, functions: set[str] | None, port: type
+) -> None:
+    assert _methods_called(ROOT / source, functions) == get_protocol_members(port)
+
+
+@pytest.mark.parametrize("path", CONTRACT, ids=lambda path: path.stem)
+def test_every_contract_module_declares_the_ports_it_checks(path: Path) -> None:
+    declared = _declared_ports(path)
+    assert declared, f"{path.name} has no pytestmark = pytest.mark.port.with_args(...)"
+    assert all(port in PORTS for port in declared), declared
+
+
+@pytest.mark.parametrize("port", PORTS, ids=lambda port: port.__name__)
+def test_every_method_of_a_port_is_called_by_a_contract_module_of_that_port(port: type) -> None:
+    modules = [path for path in CONTRACT if port in _declared_ports(path)]
+    assert modules, f"no contract module declares {port.__name__}"
+    if port in BRIDGES:
+        # Reached through the bridge, whose source calls exactly the port's
+        # methods (test_each_caller_asks_for_exactly_the_methods_it_calls).
+        bridge = BRIDGES[port]
+        assert all(bridge in path.read_text() for path in modules), bridge
+        return
+    called = set().union(*(_methods_called(path) for path in modules))
+    assert get_protocol_members(port) <= called, get_protocol_members(port) - called
