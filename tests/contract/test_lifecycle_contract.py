@@ -19,9 +19,17 @@ from agentcore import (
 )
 from agentcore.errors import SessionExistsError
 from agentcore.models import PurgeReport
-from agentcore.repository import HistoryExport, HistoryImport, SessionLifecycle
+from agentcore.repository import (
+    HistoryEditing,
+    HistoryExport,
+    HistoryImport,
+    SessionLifecycle,
+    TurnStore,
+)
 
-pytestmark = pytest.mark.port.with_args(SessionLifecycle, HistoryExport, HistoryImport)
+pytestmark = pytest.mark.port.with_args(
+    SessionLifecycle, HistoryExport, HistoryImport, uses=(TurnStore, HistoryEditing)
+)
 
 A = "support-bot"
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

@@ -18,7 +18,13 @@ from agentcore import (
     InvalidMessageError,
     LineTooLongError,
 )
-from agentcore.repository import HistoryExport, HistoryImport
+from agentcore.repository import (
+    HistoryEditing,
+    HistoryExport,
+    HistoryImport,
+    SessionLifecycle,
+    TurnStore,
+)
 from agentcore.transfer import (
     FORMAT_VERSION,
     ImportRefusal,
@@ -28,7 +34,9 @@ from agentcore.transfer import (
     max_line_bytes,
 )
 
-pytestmark = pytest.mark.port.with_args(HistoryExport, HistoryImport)
+pytestmark = pytest.mark.port.with_args(
+    HistoryExport, HistoryImport, uses=(TurnStore, HistoryEditing, SessionLifecycle)
+)
 
 A, B = "support-bot", "sales-bot"
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

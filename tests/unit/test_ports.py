@@ -4,7 +4,8 @@ mypy proves that each caller uses nothing outside the port it asks for; the
 tests here prove the other half (a port asks for nothing its caller does not
 use), that :class:`HistoryRepository` is exactly the union of the ports, and
 that the contract suite is organised by port: every module declares the ports
-it checks, and every method of a port is called by a module that declares it.
+it checks (and those it only uses), and every method of a port is called by a
+module that checks it.
 """
 
 from __future__ import annotations
@@ -57,11 +58,21 @@ def _methods_called(path: Path, functions: set[str] | None = None) -> set[str]:
     }
 
 
-def _declared_ports(path: Path) -> list[type]:
+def _port_marks(path: Path) -> list[pytest.Mark]:
     module = importlib.import_module(f"tests.contract.{path.stem}")
     marks = getattr(module, "pytestmark", [])
     marks = marks if isinstance(marks, list) else [marks]
-    return [port for mark in marks if mark.name == "port" for port in mark.args]
+    return [mark for mark in marks if mark.name == "port"]
+
+
+def _declared_ports(path: Path) -> list[type]:
+    """The ports a contract module checks."""
+    return [port for mark in _port_marks(path) for port in mark.args]
+
+
+def _used_ports(path: Path) -> list[type]:
+    """The ports a contract module only uses, to set up or to look at what it checks."""
+    return [port for mark in _port_marks(path) for port in mark.kwargs.get("uses", ())]
 
 
 def test_the_full_protocol_is_exactly_the_union_of_the_ports() -> None:
@@ -118,6 +129,17 @@ def test_every_contract_module_declares_the_ports_it_checks(path: Path) -> None:
     declared = _declared_ports(path)
     assert declared, f"{path.name} has no pytestmark = pytest.mark.port.with_args(...)"
     assert all(port in PORTS for port in declared), declared
+    used = _used_ports(path)
+    assert all(port in PORTS and port not in declared for port in used), used
+
+
+@pytest.mark.parametrize("path", CONTRACT, ids=lambda path: path.stem)
+def test_a_contract_module_calls_only_the_ports_it_declares(path: Path) -> None:
+    """What a store must implement to run a module is what the module declares."""
+    allowed = set().union(
+        *(get_protocol_members(port) for port in (*_declared_ports(path), *_used_ports(path)))
+    )
+    assert _methods_called(path) <= allowed, _methods_called(path) - allowed
 
 
 @pytest.mark.parametrize("port", PORTS, ids=lambda port: port.__name__)
