@@ -84,7 +84,8 @@ hostile_text = short_text | st.tuples(short_text, st.integers(1, 3000)).map(lamb
 def _pair_free(text: str) -> bool:
     """Whether ``text`` holds no high surrogate followed by a low one."""
     return not any(
-        "\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff" for a, b in itertools.pairwise(text)
+        "\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff"
+        for a, b in itertools.pairwise(text)
     )
 
 

@@ -52,7 +52,7 @@ ITEMS: list[dict[str, Any]] = [
             "id": "lc-1",
         },
     },
-    {"text": 'ünïcødé ✓ \U0001f600 \t\n"quoted"', "empty": {}, "list": [[], [{}]]},
+    {"text": "ünïcødé ✓ \U0001f600 \t\n\"quoted\"", "empty": {}, "list": [[], [{}]]},
 ]
 
 
@@ -61,7 +61,9 @@ def classify(item: dict[str, Any]) -> str:
 
 
 async def test_items_come_back_equal_with_key_order_and_floats(repo: HistoryRepository) -> None:
-    await repo.append_messages(A, "s", [Message(role=classify(i), item=i) for i in ITEMS])
+    await repo.append_messages(
+        A, "s", [Message(role=classify(i), item=i) for i in ITEMS]
+    )
     loaded: list[Any] = [m.item for m in await repo.load_history(A, "s")]
     assert loaded == ITEMS
     # Equal as text too: the same key order, 1e16 still a float, -0.0 kept.

@@ -73,6 +73,8 @@ async def test_a_conversation_written_within_idle_for_is_never_purged(
     await repo.import_session(A, "busy", [user("a")], updated_at=recent)
     await repo.append_messages(A, "busy", [user("b")])
     await repo.import_session(A, "idle", [user("a")], updated_at=LONG_AGO)
-    assert await repo.purge_idle_sessions(idle_for, pause=0) == PurgeReport(sessions=1, messages=1)
+    assert await repo.purge_idle_sessions(idle_for, pause=0) == PurgeReport(
+        sessions=1, messages=1
+    )
     assert [m.content for m in await repo.load_history(A, "busy")] == ["a", "b"]
     assert await repo.get_session(A, "idle") is None
