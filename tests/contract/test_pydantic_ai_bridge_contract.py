@@ -304,3 +304,53 @@ async def test_any_text_in_any_field_round_trips(
     await store.append([message])
     (got,) = await store.load()
     assert ModelMessagesTypeAdapter.dump_python([got], mode="json") == as_json_reads_it(expected)
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> list[ModelMessage]:
+    """Turns of a user prompt, tool rounds (results sometimes sharing a request with a
+    new prompt), and a reply; tool call ids unique across the conversation."""
+    messages: list[ModelMessage] = []
+    ids = iter(range(10**6))
+    for _ in range(draw(st.integers(1, 4))):
+        messages.append(ModelRequest(parts=[UserPromptPart("q", timestamp=WHEN)]))
+        for _ in range(draw(st.integers(0, 3))):
+            calls = [f"c{next(ids)}" for _ in range(draw(st.integers(1, 3)))]
+            messages.append(
+                ModelResponse(
+                    parts=[ToolCallPart("t", {}, tool_call_id=c) for c in calls], timestamp=WHEN
+                )
+            )
+            results: list[Any] = [
+                ToolReturnPart("t", "r", tool_call_id=c, timestamp=WHEN) for c in calls
+            ]
+            if draw(st.booleans()):
+                results.append(UserPromptPart("also this", timestamp=WHEN))
+            messages.append(ModelRequest(parts=results))
+        messages.append(ModelResponse(parts=[TextPart("a")], timestamp=WHEN))
+    return messages
+
+
+@given(conversation=conversations())
+def test_every_window_of_any_conversation_is_valid(conversation: list[ModelMessage]) -> None:
+    for limit in range(len(conversation) + 1):
+        tail = conversation[len(conversation) - limit :]
+        window = valid_window(tail)
+        if not window:
+            assert all(
+                isinstance(m, ModelResponse)
+                or all(getattr(p, "tool_call_id", None) for p in m.parts)
+                for m in tail
+            )
+            continue
+        assert isinstance(window[0], ModelRequest)
+        call_ids(window)
+        start = len(tail) - len(window)
+        assert window[1:] == tail[start + 1 :]  # the very objects, unchanged
+        assert window[0].parts == [
+            p for p in tail[start].parts if getattr(p, "tool_call_id", None) is None
+        ]
+        for dropped in tail[:start]:
+            assert isinstance(dropped, ModelResponse) or all(
+                getattr(p, "tool_call_id", None) is not None for p in dropped.parts
+            )
