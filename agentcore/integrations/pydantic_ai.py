@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentcore import (
-    HistoryRepository,
     InvalidMessageError,
     Message,
     MessageInput,
@@ -22,6 +21,7 @@ from agentcore import (
     Role,
     SyncHistoryRepository,
 )
+from agentcore.repository import ChatMessageStore
 
 try:
     from pydantic_ai.messages import (
@@ -83,7 +83,7 @@ class AgentcoreMessageHistory:
     def __init__(
         self,
         conversation_id: str,
-        repository: HistoryRepository,
+        repository: ChatMessageStore,
         *,
         agent_name: str = DEFAULT_AGENT_NAME,
     ) -> None:

@@ -36,6 +36,7 @@ from pydantic_core import PydanticSerializationError
 
 from agentcore import HistoryRepository, InvalidInputError, InvalidMessageError
 from agentcore.integrations.pydantic_ai import AgentcoreMessageHistory, valid_window
+from agentcore.repository import ChatMessageStore, TurnStore
 from agentcore.validation import MAX_JSON_FIELD_BYTES
 from tests.contract.test_bridges_hostile_text_contract import EXAMPLES, hostile_text
 from tests.pydantic_ai_parts import (
@@ -46,6 +47,8 @@ from tests.pydantic_ai_parts import (
     every_part_kind,
     message_with,
 )
+
+pytestmark = pytest.mark.port.with_args(ChatMessageStore, uses=(TurnStore,))
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # RetryPromptPart is deprecated, and still a part kind
