@@ -19,6 +19,7 @@ from agentcore.errors import (
     RepositoryClosedError,
     SchemaNotReadyError,
     SessionExistsError,
+    StaleStateError,
     StorageError,
     UnknownAgentError,
     UnknownNameError,
@@ -44,6 +45,7 @@ from agentcore.offline_models import EchoModel, ScriptedModel
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
 from agentcore.repository import HistoryRepository
+from agentcore.scoped_state import ScopedSession, ScopedStateStore
 from agentcore.sync import SyncHistoryRepository
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
@@ -101,10 +103,13 @@ __all__ = [
     "RepositoryClosedError",
     "Role",
     "SchemaNotReadyError",
+    "ScopedSession",
+    "ScopedStateStore",
     "ScriptedModel",
     "SessionExistsError",
     "SessionInfo",
     "SessionPage",
+    "StaleStateError",
     "StorageError",
     "SyncHistoryRepository",
     "UnknownAgentError",
