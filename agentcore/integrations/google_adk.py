@@ -58,8 +58,9 @@ class AgentcoreSessionService(BaseSessionService):
     """A Google ADK ``BaseSessionService`` whose sessions live in an agentcore repository.
 
     ADK's ``(app_name, user_id, session_id)`` is agentcore's conversation
-    ``(agent_name=app_name, session_id)``, owned by ``user_id`` (its metadata
-    ``owner``; a session id is unique within an app). Each event is one
+    ``(agent_name=app_name, session_id=f"{len(user_id)}:{user_id}:{session_id}")``,
+    owned by ``user_id`` (its metadata ``owner``): two users may each have a
+    session of the same id, as in ADK, and the key reads back unambiguously. Each event is one
     message that carries the event verbatim (``Event.model_dump(mode="json",
     exclude_none=True)``, as ADK's ``DatabaseSessionService`` stores it), so
     it reads back equal: content parts, function calls and responses,
@@ -110,7 +111,7 @@ class AgentcoreSessionService(BaseSessionService):
         try:
             created = await self._store.create_scoped_session(
                 app_name,
-                session_id,
+                conversation_id(user_id, session_id),
                 owner=user_id,
                 update_time=platform_time.get_time(),
                 state=deltas["session"],
@@ -134,7 +135,7 @@ class AgentcoreSessionService(BaseSessionService):
         after = None if config is None else config.after_timestamp
         since = None if after is None else datetime.fromtimestamp(after, UTC)
         found = await self._store.get_scoped_session(
-            app_name, session_id, owner=user_id, limit=limit, since=since
+            app_name, conversation_id(user_id, session_id), owner=user_id, limit=limit, since=since
         )
         if found is None:
             return None
@@ -155,7 +156,9 @@ class AgentcoreSessionService(BaseSessionService):
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         """Delete the session, its events and its own state (``user:``/``app:`` state stays)."""
-        await self._store.delete_scoped_session(app_name, session_id, owner=user_id)
+        await self._store.delete_scoped_session(
+            app_name, conversation_id(user_id, session_id), owner=user_id
+        )
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The user's ``user:`` state, without the prefix."""
@@ -185,7 +188,7 @@ class AgentcoreSessionService(BaseSessionService):
         try:
             written = await self._store.append_with_state(
                 session.app_name,
-                session.id,
+                conversation_id(session.user_id, session.id),
                 batch,
                 owner=session.user_id,
                 update_time=event.timestamp,
@@ -214,7 +217,10 @@ class AgentcoreSessionService(BaseSessionService):
         if marker is not None and marker.startswith(_MARKER):
             return int(marker.removeprefix(_MARKER))
         found = await self._store.get_scoped_session(
-            session.app_name, session.id, owner=session.user_id, limit=1
+            session.app_name,
+            conversation_id(session.user_id, session.id),
+            owner=session.user_id,
+            limit=1,
         )
         if found is None:
             raise SessionNotFoundError(f"Session {session.id} not found.")
@@ -235,13 +241,22 @@ def _session(scoped: ScopedSession, events: list[Event]) -> Session:
     session = Session(
         app_name=scoped.agent_name,
         user_id=scoped.owner,
-        id=scoped.session_id,
+        id=scoped.session_id.removeprefix(conversation_id(scoped.owner, "")),
         state=state,
         events=events,
         last_update_time=scoped.update_time,
     )
     session._storage_update_marker = f"{_MARKER}{scoped.revision}"
     return session
+
+
+def conversation_id(user_id: str, session_id: str) -> str:
+    """agentcore's session id for ADK's ``(user_id, session_id)``.
+
+    ``"{len(user_id)}:{user_id}:{session_id}"``: the length makes it
+    unambiguous whatever the ids hold.
+    """
+    return f"{len(user_id)}:{user_id}:{session_id}"
 
 
 def _role(event: Event) -> Role:

@@ -194,3 +194,16 @@ async def test_create_delete_and_missing_sessions(service: AgentcoreSessionServi
 async def test_a_repository_without_scoped_state_is_refused() -> None:
     with pytest.raises(TypeError, match="keeps no scoped state"):
         AgentcoreSessionService(object())  # type: ignore[arg-type]
+
+
+async def test_two_users_may_have_sessions_of_the_same_id(service: AgentcoreSessionService) -> None:
+    mine = await service.create_session(app_name=APP, user_id="a:1", session_id="s", state={"k": 1})
+    await service.append_event(mine, user_event("mine", 5_000.0))
+    theirs = await service.create_session(app_name=APP, user_id="a", session_id="1:s")
+    assert (theirs.id, theirs.user_id, theirs.state) == ("1:s", "a", {})
+    got = await service.get_session(app_name=APP, user_id="a:1", session_id="s")
+    other = await service.get_session(app_name=APP, user_id="a", session_id="1:s")
+    assert got is not None and other is not None
+    assert (got.id, len(got.events), other.id, len(other.events)) == ("s", 1, "1:s", 0)
+    listed = await service.list_sessions(app_name=APP)
+    assert sorted((s.user_id, s.id) for s in listed.sessions) == [("a", "1:s"), ("a:1", "s")]
