@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from agentcore.errors import StaleStateError, session_exists, session_not_found
+from agentcore.errors import AgentcoreError, StaleStateError, session_exists, session_not_found
 from agentcore.models import Message
 from agentcore.rows import messages_from_rows_newest_first, messages_to_json_chunks
 from agentcore.scoped_state import ScopedSession
@@ -34,7 +34,9 @@ from agentcore.validation import (
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
 
+    from agentcore.postgres import _WriteCheckout
     from agentcore.sql import Queries, Query
 
 _T = TypeVar("_T")
@@ -55,6 +57,9 @@ class PostgresScopedState:
     if TYPE_CHECKING:
         _sql: Queries
         _max_content_chars: int
+        _pool: AsyncConnectionPool[Any]
+
+        def _write_connection(self) -> _WriteCheckout: ...
 
         async def _read(self, query: Query, params: dict[str, Any]) -> list[Any]: ...
 
@@ -204,25 +209,38 @@ class PostgresScopedState:
             params | {"messages": text, "message_count": n}
             for text, n in (messages_to_json_chunks(batch, _APPEND_CHUNK_BYTES) if batch else [])
         ]
+        # One round trip sends the whole write (the checks' reads, the
+        # message, the states, the read back), its transaction left open; a
+        # second commits it, or rolls it back when a check failed. The
+        # conversation's lock comes first, so the checks see every earlier
+        # writer and no later one slips in between.
         sql = self._sql
+        statements = [
+            sql["begin_read_committed"],
+            sql["lock_session"],
+            sql["lock_session_state"],
+            *[insert] * len(parts),
+            sql["update_session_state"],
+            *([sql["merge_owner_state"]] if user else []),
+            *([sql["merge_agent_state"]] if shared else []),
+            sql["get_scoped_session"],
+        ]
+        arguments = [params, params, params, *parts, params]
+        arguments += [params] * (len(statements) - len(arguments))
+        from agentcore import postgres
 
-        async def write(conn: AsyncConnection[Any]) -> ScopedSession:
-            await conn.execute(sql["lock_session"].text, params)
-            cur = await conn.execute(sql["lock_session_state"].text, params, binary=True)
-            row = await cur.fetchone()
-            if row is None or row[0] != who:
-                raise session_not_found(agent, session)
-            if expected is not None and row[1] != expected:
-                raise StaleStateError(
-                    f"conversation {session!r} of agent {agent!r} is at revision {row[1]}, "
-                    f"not {expected}: it was written since it was read; read it again"
-                )
-            for part in parts:
-                await conn.execute(insert.text, part)
-            await conn.execute(sql["update_session_state"].text, params)
-            return await self._merge_shared_and_read(conn, params, bool(user), bool(shared))
-
-        return await self._in_transaction(write)
+        with postgres._db_errors(self._pool):
+            async with self._write_connection() as conn, postgres._autocommit_kept(conn):
+                cursors = await postgres._run_in_one_round_trip(conn, statements, arguments)
+                checked = await cursors[2].fetchone()
+                written = await cursors[-1].fetchone()
+                problem = _refusal(agent, session, who, expected, checked)
+                end = sql["rollback_scoped_write"] if problem else sql["commit"]
+                await postgres._run_in_one_round_trip(conn, [end], [params])
+        if problem is not None:
+            raise problem
+        assert written is not None
+        return _scoped(agent, session, who, written)
 
     async def delete_scoped_session(self, agent_name: str, session_id: str, *, owner: str) -> bool:
         """See :meth:`ScopedStateStore.delete_scoped_session`."""
@@ -258,6 +276,20 @@ class PostgresScopedState:
         params = {"agent_name": check_stored_identifier(agent_name, "agent_name")}
         rows = await self._read(self._sql["get_agent_state"], params)
         return _state(rows[0][0]) if rows else {}
+
+
+def _refusal(
+    agent: str, session: str, owner: str, expected: int | None, row: Sequence[Any] | None
+) -> AgentcoreError | None:
+    """Why a write to the conversation whose state row is ``row`` is refused, if it is."""
+    if row is None or row[0] != owner:
+        return session_not_found(agent, session)
+    if expected is not None and row[1] != expected:
+        return StaleStateError(
+            f"conversation {session!r} of agent {agent!r} is at revision {row[1]}, "
+            f"not {expected}: it was written since it was read; read it again"
+        )
+    return None
 
 
 def _scoped(agent: str, session: str, owner: str, row: Sequence[Any]) -> ScopedSession:

@@ -107,3 +107,8 @@ SELECT state::text FROM agent_state WHERE agent_name = %(agent_name)s;
 -- and counter go in the same transaction (delete_session, delete_messages).
 DELETE FROM session_state
 WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s AND owner = %(owner)s;
+
+-- name: rollback_scoped_write
+-- End a write whose checks failed (no such conversation, or a stale
+-- revision) after its statements were sent: nothing of it stays.
+ROLLBACK;
