@@ -218,7 +218,8 @@ async def measure(
 
 
 async def run(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"dsn": None}}
+    arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    results: dict[str, Any] = {"machine": machine(), "args": arguments | {"dsn": None}}
     async with PostgresHistoryRepository.from_dsn(dsn, max_size=20) as repo:
         results["agentcore"] = await measure(
             "agentcore", AgentcoreSessionService(repo), seed_agentcore, dsn, args
