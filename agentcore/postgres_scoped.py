@@ -96,16 +96,15 @@ class PostgresScopedState:
             "user_state": json.dumps(user),
             "app_state": json.dumps(shared),
         }
-        sql = self._sql
 
         async def write(conn: AsyncConnection[Any]) -> ScopedSession:
-            await conn.execute(sql["lock_session"].text, params)
-            cur = await conn.execute(sql["create_scoped_conversation"].text, params)
+            await conn.execute(self._sql["lock_session"].text, params)
+            cur = await conn.execute(self._sql["create_scoped_conversation"].text, params)
             row = await cur.fetchone()
             if row is None:
                 raise session_exists(agent, session)
             params["created_at"] = row[0]
-            await conn.execute(sql["create_session_state"].text, params)
+            await conn.execute(self._sql["create_session_state"].text, params)
             return await self._merge_shared_and_read(conn, params, bool(user), bool(shared))
 
         return await self._in_transaction(write)
@@ -118,12 +117,11 @@ class PostgresScopedState:
         shared: bool,
     ) -> ScopedSession:
         """Merge the owner's and agent's deltas (when not empty); read the conversation back."""
-        sql = self._sql
         if user:
-            await conn.execute(sql["merge_owner_state"].text, params)
+            await conn.execute(self._sql["merge_owner_state"].text, params)
         if shared:
-            await conn.execute(sql["merge_agent_state"].text, params)
-        cur = await conn.execute(sql["get_scoped_session"].text, params, binary=True)
+            await conn.execute(self._sql["merge_agent_state"].text, params)
+        cur = await conn.execute(self._sql["get_scoped_session"].text, params, binary=True)
         row = await cur.fetchone()
         assert row is not None
         return _scoped(params["agent_name"], params["session_id"], params["owner"], row)
@@ -214,16 +212,15 @@ class PostgresScopedState:
         # second commits it, or rolls it back when a check failed. The
         # conversation's lock comes first, so the checks see every earlier
         # writer and no later one slips in between.
-        sql = self._sql
         statements = [
-            sql["begin_read_committed"],
-            sql["lock_session"],
-            sql["lock_session_state"],
+            self._sql["begin_read_committed"],
+            self._sql["lock_session"],
+            self._sql["lock_session_state"],
             *[insert] * len(parts),
-            sql["update_session_state"],
-            *([sql["merge_owner_state"]] if user else []),
-            *([sql["merge_agent_state"]] if shared else []),
-            sql["get_scoped_session"],
+            self._sql["update_session_state"],
+            *([self._sql["merge_owner_state"]] if user else []),
+            *([self._sql["merge_agent_state"]] if shared else []),
+            self._sql["get_scoped_session"],
         ]
         arguments = [params, params, params, *parts, params]
         arguments += [params] * (len(statements) - len(arguments))
@@ -235,7 +232,7 @@ class PostgresScopedState:
                 checked = await cursors[2].fetchone()
                 written = await cursors[-1].fetchone()
                 problem = _refusal(agent, session, who, expected, checked)
-                end = sql["rollback_scoped_write"] if problem else sql["commit"]
+                end = self._sql["rollback_scoped_write"] if problem else self._sql["commit"]
                 await postgres._run_in_one_round_trip(conn, [end], [params])
         if problem is not None:
             raise problem
@@ -249,15 +246,14 @@ class PostgresScopedState:
             "session_id": check_stored_identifier(session_id, "session_id"),
             "owner": check_owner(owner),
         }
-        sql = self._sql
 
         async def delete(conn: AsyncConnection[Any]) -> bool:
-            await conn.execute(sql["lock_session"].text, params)
-            cur = await conn.execute(sql["delete_session_state"].text, params)
+            await conn.execute(self._sql["lock_session"].text, params)
+            cur = await conn.execute(self._sql["delete_session_state"].text, params)
             if cur.rowcount == 0:
                 return False
-            await conn.execute(sql["delete_session"].text, params)
-            await conn.execute(sql["delete_messages"].text, params)
+            await conn.execute(self._sql["delete_session"].text, params)
+            await conn.execute(self._sql["delete_messages"].text, params)
             return True
 
         return await self._in_transaction(delete)
