@@ -32,10 +32,6 @@ A = "app"
 T0 = 1_700_000_000.123456789
 
 
-class Store(InMemoryHistoryRepository):
-    """Only for typing: both repositories are a HistoryRepository and a ScopedStateStore."""
-
-
 @pytest.fixture(params=["memory", "postgres", "postgres-app-role"])
 async def store(request: pytest.FixtureRequest, pg_server: PgServer) -> AsyncIterator[Any]:
     if request.param == "memory":
