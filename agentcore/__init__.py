@@ -19,6 +19,7 @@ from agentcore.errors import (
     RepositoryClosedError,
     SchemaNotReadyError,
     SessionExistsError,
+    StaleStateError,
     StorageError,
     UnknownAgentError,
     UnknownNameError,
@@ -53,6 +54,7 @@ from agentcore.repository import (
     SessionLifecycle,
     TurnStore,
 )
+from agentcore.scoped_state import ScopedSession, ScopedStateStore
 from agentcore.sync import SyncHistoryRepository
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
@@ -114,12 +116,15 @@ __all__ = [
     "RepositoryClosedError",
     "Role",
     "SchemaNotReadyError",
+    "ScopedSession",
+    "ScopedStateStore",
     "ScriptedModel",
     "SessionExistsError",
     "SessionInfo",
     "SessionItemStore",
     "SessionLifecycle",
     "SessionPage",
+    "StaleStateError",
     "StorageError",
     "SyncHistoryRepository",
     "TurnStore",

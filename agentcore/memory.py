@@ -21,6 +21,7 @@ from agentcore.errors import (
     session_exists,
     session_not_found,
 )
+from agentcore.memory_scoped import InMemoryScopedState
 from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
 from agentcore.paging import (
     decode_history_cursor,
@@ -76,7 +77,7 @@ class _Conversation:
             self.updated_at = now
 
 
-class InMemoryHistoryRepository:
+class InMemoryHistoryRepository(InMemoryScopedState):
     """Conversation history in a dict; a faithful fake of the PostgreSQL store.
 
     Args:

@@ -55,6 +55,7 @@ from agentcore.paging import (
     history_cursor,
     session_page,
 )
+from agentcore.postgres_scoped import PostgresScopedState
 from agentcore.rows import (
     message_from_row,
     message_to_copy_row,
@@ -110,7 +111,7 @@ def _queries() -> Queries:
     return load_queries()
 
 
-class PostgresHistoryRepository:
+class PostgresHistoryRepository(PostgresScopedState):
     """Conversation history in PostgreSQL.
 
     Reads are one statement. An append is one round trip (a pipeline holding

@@ -952,3 +952,61 @@ def check_expected_tail(value: object) -> list[Message]:
                 f"got {type(message).__name__}"
             )
     return list(value)
+
+
+def check_state(value: object, what: str) -> dict[str, Any]:
+    """Validate a scoped state object (or a delta of one); return it as jsonb keeps it.
+
+    Both repositories store exactly the returned dict (keys in jsonb's order,
+    numbers as jsonb reads them), so they give back the same thing.
+
+    Raises:
+        InvalidInputError: not a dict with string keys, or values that are not
+            JSON or that jsonb cannot store (U+0000, lone surrogates, NaN).
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        kind = type(value).__name__
+        raise InvalidInputError(f"{what} must be a dict (a JSON object), got {kind}")
+    for key in value:
+        if not isinstance(key, str):
+            raise InvalidInputError(f"{what} keys must be strings, got {type(key).__name__}")
+    try:
+        stored: dict[str, Any] = _as_jsonb(dict(value))
+    except _JsonProblem as exc:
+        raise InvalidInputError(f"{what}{exc.where()} {exc}") from None
+    return stored
+
+
+def merge_state(current: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` with ``delta``'s keys over it, as jsonb's ``||`` merges (both checked)."""
+    merged: dict[str, Any] = _as_jsonb({**current, **delta})
+    return merged
+
+
+def check_update_time(value: object) -> float:
+    """Return a finite float: a scoped conversation's update time (seconds since the epoch).
+
+    Raises:
+        InvalidInputError: not a real number, or NaN or infinite.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"update_time must be a number, got {type(value).__name__}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise InvalidInputError(f"update_time must be finite, got {value!r}")
+    return result
+
+
+def check_revision(value: object) -> int | None:
+    """Return an expected revision: ``None``, or an int >= 0.
+
+    Raises:
+        InvalidInputError: anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"expected_revision must be an int >= 0, got {value!r}")
+    return value

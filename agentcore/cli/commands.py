@@ -179,6 +179,11 @@ def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
             f"drops the metadata of the stored conversations ({stored}): "
             "titles, owners and other session metadata are lost"
         )
+    if "0007_scoped_state" in plan.ids and plan.ids == ["0007_scoped_state"]:
+        return (
+            f"drops the scoped state (Google ADK's session, user: and app: state) kept "
+            f"beside the stored conversations ({stored}); the messages stay"
+        )
     if "0004_exact_items" in plan.ids:
         return (
             f"moves the exact items of the stored conversations ({stored}) into their "

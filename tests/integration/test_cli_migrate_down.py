@@ -66,6 +66,12 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     applied = ["applied"] * len(MIGRATIONS)
     assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == applied
 
+    # Rolling back 0007 drops the scoped state: it asks.
+    code, out, err = run(capsys, "migrate", "down", "--steps", "1", *dsn)
+    assert code == 1
+    assert "drops the scoped state (Google ADK's session, user: and app: state)" in err
+    code, out, _ = run(capsys, "migrate", "down", "--steps", "1", "--yes", *dsn)
+    assert code == 0 and out.endswith("rolled back 0007_scoped_state\n")
     # Rolling back only what loses nothing (0006 moves the role's check back
     # to the table, 0005 resets a fillfactor) asks nothing.
     code, out, _ = run(capsys, "migrate", "down", "--steps", "2", *dsn)

@@ -41,6 +41,10 @@ class Suite:
     paths: tuple[str, ...]
     left_out: str
     min_reached: int  # tests that must have built an agentcore-backed store
+    # A suite whose sdist carries no tests (google-adk): a checkout of its
+    # repository's tests at the release, named by this environment variable.
+    checkout_env: str | None = None
+    options: tuple[str, ...] = ()
 
 
 SUITES = {
@@ -82,11 +86,34 @@ SUITES = {
         left_out="langchain_left_out.txt",
         min_reached=20,
     ),
+    "google-adk": Suite(
+        name="google-adk",
+        package="google-adk",
+        version="2.13.0",
+        sha256="",  # not downloaded: the sdist has no tests
+        paths=("tests/unittests/sessions/test_session_service.py",),
+        left_out="google_adk_left_out.txt",
+        min_reached=40,
+        checkout_env="AGENTCORE_ADK_TESTS",
+        options=("-o", "asyncio_mode=auto"),
+    ),
 }
 
 
 def released_tests(suite: Suite) -> Path:
-    """The suite's sdist unpacked in the cache (downloaded from PyPI on first use)."""
+    """The suite's sdist unpacked in the cache (downloaded from PyPI on first use).
+
+    A suite whose sdist has no tests runs from the checkout that its
+    ``checkout_env`` names; without one it is skipped, and says why.
+    """
+    if suite.checkout_env is not None:
+        where = os.environ.get(suite.checkout_env)
+        if not where:
+            pytest.skip(
+                f"{suite.package} {suite.version}'s sdist has no tests: set "
+                f"{suite.checkout_env} to a checkout of its repository (docs/testing.md)"
+            )
+        return Path(where)
     stem = f"{suite.package.replace('-', '_')}-{suite.version}"
     unpacked = CACHE / stem
     if (unpacked / "tests").is_dir():
@@ -184,6 +211,7 @@ def test_framework_own_tests_pass_on_the_bridge(
         "--tb=short",
         "-rfE",  # the log ends with every failed test, one a line
         f"--junitxml={junit}",
+        *suite.options,
         *[f"--deselect={node}" for node in skipped],
         *suite.paths,
     ]

@@ -23,6 +23,7 @@ SQL = load_queries()
 THIRD = "0003_session_metadata"
 FIFTH = "0005_hot_session_updates"
 SIXTH = "0006_cached_role_check"
+SEVENTH = "0007_scoped_state"
 
 # 20,000 conversations of 10 agents, one message each, a quarter with an owner
 # among 5 (hundreds of conversations each, like a busy user), updated_at spread
@@ -229,7 +230,13 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         await repo.append_messages("a", "s", [{"role": "user", "content": "kept"}])
         await repo.set_session_metadata("a", "s", {"owner": "u", "title": "t"})
 
-    assert migrations.rollback(dsn, steps=4) == [SIXTH, FIFTH, "0004_exact_items", THIRD]
+    assert migrations.rollback(dsn, steps=5) == [
+        SEVENTH,
+        SIXTH,
+        FIFTH,
+        "0004_exact_items",
+        THIRD,
+    ]
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT to_regclass('ix_conversation_sessions_owner')").fetchone() == (
             None,
@@ -244,7 +251,7 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         assert "metadata" not in columns
         assert conn.execute("SELECT next_seq FROM conversation_sessions").fetchall() == [(1,)]
 
-    assert migrations.apply(dsn) == [THIRD, "0004_exact_items", FIFTH, SIXTH]
+    assert migrations.apply(dsn) == [THIRD, "0004_exact_items", FIFTH, SIXTH, SEVENTH]
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
         [info] = await repo.list_sessions("a")
         assert (info.session_id, info.message_count, info.metadata) == ("s", 1, {})

@@ -31,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 from agentcore import Message, PostgresHistoryRepository, migrations
 from agentcore.errors import SchemaNotReadyError
 
+SIXTH, SEVENTH = "0006_cached_role_check", "0007_scoped_state"
 WORKERS = 4  # one conversation each, and as many connections in the pool
 WARM_TURNS = 8  # psycopg prepares on the 5th execution on a connection
 TURNS_AFTER = 4  # per worker, once the migration has returned
@@ -57,14 +58,16 @@ class Step:
 
 
 STEPS = {
-    "0006-down": Step(0, _rollback_one, True, True),
-    "0006-up": Step(1, _apply, True, True),
-    "0005-down": Step(1, _rollback_one, True, True),
-    "0005-0006-up": Step(2, _apply, True, True),
-    "0004-down": Step(2, _rollback_one, True, False),
-    "0004-0006-up": Step(3, _apply, False, True),
-    "0003-down": Step(3, _rollback_one, False, False),
-    "0003-0006-up": Step(4, _apply, False, True),
+    "0007-down": Step(0, _rollback_one, True, True),
+    "0007-up": Step(1, _apply, True, True),
+    "0006-down": Step(1, _rollback_one, True, True),
+    "0006-0007-up": Step(2, _apply, True, True),
+    "0005-down": Step(2, _rollback_one, True, True),
+    "0005-0007-up": Step(3, _apply, True, True),
+    "0004-down": Step(3, _rollback_one, True, False),
+    "0004-0007-up": Step(4, _apply, False, True),
+    "0003-down": Step(4, _rollback_one, False, False),
+    "0003-0007-up": Step(5, _apply, False, True),
 }
 
 
@@ -250,10 +253,15 @@ async def test_a_call_on_a_plan_0006_made_stale_succeeds_both_ways(
         open=False,
     ) as pool:  # one connection: every call below runs on it
         repo = PostgresHistoryRepository(pool)
-        for change in (migrations.rollback, migrations.apply):
+        # Down past 0007 (new tables only: no plan of these calls reads them)
+        # and 0006, then up again.
+        for change, done in (
+            (lambda dsn: migrations.rollback(dsn, steps=2), [SEVENTH, SIXTH]),
+            (migrations.apply, [SIXTH, SEVENTH]),
+        ):
             for _ in range(WARM_TURNS):
                 await _every_call_returning_stored_columns(repo)
             assert await _prepared_on_every_connection(pool, "RETURNING role", connections=1)
-            assert change(database_dsn) == ["0006_cached_role_check"]
+            assert change(database_dsn) == done
             await FIRST_CALLS[first](repo)  # StorageError before
             await _every_call_returning_stored_columns(repo)

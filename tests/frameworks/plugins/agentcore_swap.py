@@ -13,6 +13,10 @@ subclass of agentcore's bridge, over the repository named by
   not, as in SQLite.
 - langchain-core: ``InMemoryChatMessageHistory`` becomes
   :class:`AgentcoreChatMessageHistory`, one conversation per instance.
+- Google ADK: the session tests' ``get_session_service`` (parametrised over
+  ADK's service kinds) returns an :class:`AgentcoreSessionService` for every
+  kind, over a new in-memory repository per test, or over PostgreSQL whose
+  tables are emptied before each test (ADK's tests reuse app and session ids).
 
 It writes the node ids of the tests that built a swapped object to
 ``AGENTCORE_SWAP_REPORT``, so that the caller can tell the tests that reached
@@ -181,9 +185,45 @@ def _swap_langchain() -> None:
     chat_history.InMemoryChatMessageHistory = InMemoryChatMessageHistory  # type: ignore[assignment,misc]
 
 
+def _adk_session_service(*_: Any, **__: Any) -> Any:
+    """``get_session_service(service_type, tmp_path)`` of ADK's tests, on agentcore."""
+    from agentcore.integrations.google_adk import AgentcoreSessionService
+
+    class SwappedSessionService(AgentcoreSessionService):
+        async def __aenter__(self) -> SwappedSessionService:
+            return self
+
+        async def __aexit__(self, *_: object) -> None:
+            """Nothing to close: the repository belongs to the plugin."""
+
+    _reached.add(_current_test)
+    repository = InMemoryHistoryRepository() if BACKEND == "memory" else _repository()
+    return SwappedSessionService(repository)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if FRAMEWORK != "google-adk":
+        return
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and hasattr(module, "get_session_service"):
+            module.get_session_service = _adk_session_service
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if FRAMEWORK == "google-adk" and BACKEND != "memory":
+        import psycopg
+
+        with psycopg.connect(os.environ["AGENTCORE_DSN"], autocommit=True) as conn:
+            conn.execute(
+                "TRUNCATE conversation_sessions, conversation_history, session_state,"
+                " owner_state, agent_state"
+            )
+
+
 if FRAMEWORK == "openai-agents":
     _swap_openai_agents()
-else:
+elif FRAMEWORK == "langchain":
     _swap_langchain()
 
 
