@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentcore import (
+    ChatMessageStore,
     InvalidMessageError,
     Message,
     MessageInput,
@@ -21,7 +22,6 @@ from agentcore import (
     Role,
     SyncHistoryRepository,
 )
-from agentcore.repository import ChatMessageStore
 
 try:
     from pydantic_ai.messages import (
