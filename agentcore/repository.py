@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
+from agentcore.scoped_state import ScopedStateStore
 from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE, MessageInput
 
 
@@ -497,6 +498,7 @@ class SessionItemStore(HistoryEditing, Protocol):
 @runtime_checkable
 class HistoryRepository(
     TurnStore,
+    ScopedStateStore,
     SessionLifecycle,
     HistoryExport,
     HistoryImport,
@@ -529,5 +531,6 @@ PORTS: tuple[type, ...] = (
     HistoryImport,
     ChatMessageStore,
     SessionItemStore,
+    ScopedStateStore,
 )
 """The ports whose union is :class:`HistoryRepository`, the storage ones first."""

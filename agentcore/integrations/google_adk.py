@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentcore import (
-    HistoryRepository,
     MessageInput,
     MissingDependencyError,
     NotFoundError,
@@ -84,7 +83,7 @@ class AgentcoreSessionService(BaseSessionService):
             fake in tests), owned by the caller.
     """
 
-    def __init__(self, repository: HistoryRepository) -> None:
+    def __init__(self, repository: ScopedStateStore) -> None:
         if not isinstance(repository, ScopedStateStore):
             raise TypeError(
                 f"{type(repository).__name__} keeps no scoped state: use "

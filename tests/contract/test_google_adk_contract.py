@@ -19,10 +19,13 @@ from google.adk.events.event_actions import EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
 
-from agentcore import InMemoryHistoryRepository, PostgresHistoryRepository
+from agentcore import InMemoryHistoryRepository, PostgresHistoryRepository, ScopedStateStore
 from agentcore.integrations.google_adk import AgentcoreSessionService
+from agentcore.repository import SessionLifecycle
 from tests.conftest import pool_for
 from tests.support import PgServer, fresh_database
+
+pytestmark = pytest.mark.port.with_args(ScopedStateStore, uses=(SessionLifecycle,))
 
 APP = "app"
 

@@ -25,8 +25,11 @@ from agentcore import (
     SessionExistsError,
     StaleStateError,
 )
+from agentcore.repository import SessionLifecycle, TurnStore
 from tests.conftest import pool_for
 from tests.support import PgServer, app_role, fresh_database
+
+pytestmark = pytest.mark.port.with_args(ScopedStateStore, uses=(TurnStore, SessionLifecycle))
 
 A = "app"
 T0 = 1_700_000_000.123456789
