@@ -1,6 +1,14 @@
 """agentcore: session-scoped, persistent conversation history for AI agents."""
 
 from agentcore.agent import Agent
+from agentcore.checkpoints import (
+    MESSAGES_TYPE,
+    ChannelVersion,
+    NewMessage,
+    PostgresCheckpointStore,
+    StoredCheckpoint,
+    check_thread_id,
+)
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
@@ -67,12 +75,14 @@ __all__ = [
     "LEGACY_SESSION_ID",
     "MAX_ID_BYTES",
     "MAX_ID_LENGTH",
+    "MESSAGES_TYPE",
     "REQUIRED_SIGNATURE",
     "Agent",
     "AgentConfig",
     "AgentResult",
     "AgentRunner",
     "AgentcoreError",
+    "ChannelVersion",
     "CustomWorkflowExecutor",
     "DatabaseUnavailableError",
     "EchoModel",
@@ -93,9 +103,11 @@ __all__ = [
     "MissingDependencyError",
     "ModelClient",
     "ModelError",
+    "NewMessage",
     "NotFoundError",
     "OpenAIChatModel",
     "PoolNotOpenError",
+    "PostgresCheckpointStore",
     "PostgresHistoryRepository",
     "PurgeReport",
     "RepositoryClosedError",
@@ -106,11 +118,13 @@ __all__ = [
     "SessionInfo",
     "SessionPage",
     "StorageError",
+    "StoredCheckpoint",
     "SyncHistoryRepository",
     "UnknownAgentError",
     "UnknownNameError",
     "UnknownWorkflowError",
     "UnsupportedDatabaseError",
     "WorkflowError",
+    "check_thread_id",
     "load_workflows",
 ]
