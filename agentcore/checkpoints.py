@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -170,7 +170,9 @@ class PostgresCheckpointStore:
         }
         with _db_errors(self._pool):
             async with self._pool.connection() as conn:
-                cur = await conn.execute(self._sql["lg_put_checkpoint"].text, params)
+                # A tuple row whatever row factory the caller's pool sets.
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(self._sql["lg_put_checkpoint"].text, params)
                 row = await cur.fetchone()
         assert row is not None
         return int(row[0])

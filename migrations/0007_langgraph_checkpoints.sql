@@ -57,7 +57,3 @@ CREATE TABLE langgraph_checkpoint_writes (
     FOREIGN KEY (agent_name, thread_id)
         REFERENCES conversation_sessions (agent_name, session_id) ON DELETE CASCADE
 );
-
--- alist and adelete_for_runs filter on metadata (@>, ->> 'run_id').
-CREATE INDEX ix_langgraph_checkpoints_metadata
-    ON langgraph_checkpoints USING gin (metadata jsonb_path_ops);

@@ -103,17 +103,15 @@ ORDER BY c.checkpoint_id DESC
 LIMIT %(limit)s;
 
 -- name: lg_put_writes
--- Store a task's writes to a checkpoint (touching the thread's conversation
--- so that it exists); a write already stored under the same (task, idx) is
--- replaced when %(replace)s, kept otherwise (as LangGraph's own savers do).
+-- Store a task's writes to a checkpoint; a write already stored under the
+-- same (task, idx) is replaced when %(replace)s, kept otherwise (as
+-- LangGraph's own savers do). The thread's conversation is created if it is
+-- new, and otherwise left as it is: no update of its row, only the foreign
+-- key's share lock on it.
 WITH thread AS (
-    INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
+    INSERT INTO conversation_sessions (agent_name, session_id, next_seq)
     VALUES (%(agent_name)s, %(thread_id)s, 0)
-    ON CONFLICT (agent_name, session_id) DO UPDATE
-        SET updated_at = CASE
-            WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
-        END
-    RETURNING 1
+    ON CONFLICT (agent_name, session_id) DO NOTHING
 )
 INSERT INTO langgraph_checkpoint_writes AS w (
     agent_name, thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel,
@@ -121,8 +119,7 @@ INSERT INTO langgraph_checkpoint_writes AS w (
 )
 SELECT %(agent_name)s, %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s,
     %(task_path)s, x.idx, x.channel, x.type, x.blob
-FROM thread
-CROSS JOIN unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+FROM unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
     AS x (idx, channel, type, blob)
 ON CONFLICT (agent_name, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
     SET channel = excluded.channel, type = excluded.type, blob = excluded.blob
