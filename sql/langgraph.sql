@@ -228,15 +228,16 @@ checkpoints AS (
             WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = c.checkpoint_ns
                 AND k.checkpoint_id = c.checkpoint_id
         )
+    RETURNING c.thread_id, c.checkpoint_ns, c.checkpoint_id
 ),
+-- The writes of the checkpoints deleted: a run saves a step's writes in the
+-- background, where they may commit before their checkpoint does, and those
+-- stay.
 writes AS (
     DELETE FROM langgraph_checkpoint_writes AS w
-    WHERE w.agent_name = %(agent_name)s AND w.thread_id = ANY(%(thread_ids)s::text[])
-        AND NOT EXISTS (
-            SELECT 1 FROM kept AS k
-            WHERE k.thread_id = w.thread_id AND k.checkpoint_ns = w.checkpoint_ns
-                AND k.checkpoint_id = w.checkpoint_id
-        )
+    USING checkpoints AS d
+    WHERE w.agent_name = %(agent_name)s AND w.thread_id = d.thread_id
+        AND w.checkpoint_ns = d.checkpoint_ns AND w.checkpoint_id = d.checkpoint_id
 ),
 parents AS (
     UPDATE langgraph_checkpoints AS c SET parent_checkpoint_id = NULL

@@ -21,7 +21,7 @@ import pytest
 
 from agentcore import embedded, migrations
 from agentcore.cli import main
-from tests.support import scratch_dir
+from tests.support import LANGGRAPH_MIGRATION, scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -245,6 +245,8 @@ def test_migrate_status_up_down_on_an_empty_database(cli: Cli, empty_database_ds
         "0005_hot_session_updates",
         "pending",
         "0006_cached_role_check",
+        "pending",
+        LANGGRAPH_MIGRATION,
     ]
     up = cli("migrate", "up", *dsn)
     assert up.out.splitlines() == [
@@ -254,17 +256,20 @@ def test_migrate_status_up_down_on_an_empty_database(cli: Cli, empty_database_ds
         "applied 0004_exact_items",
         "applied 0005_hot_session_updates",
         "applied 0006_cached_role_check",
+        f"applied {LANGGRAPH_MIGRATION}",
     ]
     assert cli("migrate", "up", *dsn).out.strip() == "already up to date"
-    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 6
+    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 7
 
+    down = cli("migrate", "down", *dsn)
+    assert down.out.strip() == f"rolled back {LANGGRAPH_MIGRATION}"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0006_cached_role_check"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0005_hot_session_updates"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0004_exact_items"
-    statuses = ["applied", "applied", "applied", "pending", "pending", "pending"]
+    statuses = ["applied", "applied", "applied", "pending", "pending", "pending", "pending"]
     assert cli("migrate", "status", *dsn).out.split()[::2] == statuses
     assert cli("migrate", "down", "--all", *dsn).out.splitlines() == [
         "rolled back 0003_session_metadata",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from agentcore import PostgresHistoryRepository, migrations
+from tests.support import LANGGRAPH_MIGRATION
 
 ITEM = {"type": "function_call", "call_id": "c1", "arguments": "{}", "x": 1.5}
 
@@ -20,9 +21,10 @@ async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
         [with_item, _plain] = await repo.load_history("a", "s")
         assert with_item.item == ITEM
 
-    # 0005 (a fillfactor) and 0006 (the role's check) sit above 0004: roll
-    # back all three, newest first.
-    assert migrations.rollback(empty_database_dsn, steps=3) == [
+    # 0005 (a fillfactor), 0006 (the role's check) and LangGraph's tables sit
+    # above 0004: roll back all four, newest first.
+    assert migrations.rollback(empty_database_dsn, steps=4) == [
+        LANGGRAPH_MIGRATION,
         "0006_cached_role_check",
         "0005_hot_session_updates",
         "0004_exact_items",
@@ -42,6 +44,7 @@ async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
         "0004_exact_items",
         "0005_hot_session_updates",
         "0006_cached_role_check",
+        LANGGRAPH_MIGRATION,
     ]
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
         loaded = await repo.load_history("a", "s")

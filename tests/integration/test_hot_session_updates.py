@@ -14,9 +14,11 @@ import psycopg
 
 from agentcore import Message, PostgresHistoryRepository, migrations
 from tests.conftest import pool_for
+from tests.support import LANGGRAPH_MIGRATION
 
 FIFTH = "0005_hot_session_updates"
 SIXTH = "0006_cached_role_check"
+SEVENTH = LANGGRAPH_MIGRATION
 TURNS = 100
 
 
@@ -65,7 +67,7 @@ def test_0005_sets_fillfactor_and_rolls_back_and_up_again(empty_database_dsn: st
     dsn = empty_database_dsn
     migrations.apply(dsn)
     assert _fillfactor(dsn) == ["fillfactor=90"]
-    assert migrations.rollback(dsn, steps=2) == [SIXTH, FIFTH]
+    assert migrations.rollback(dsn, steps=3) == [SEVENTH, SIXTH, FIFTH]
     assert _fillfactor(dsn) is None
-    assert migrations.apply(dsn) == [FIFTH, SIXTH]
+    assert migrations.apply(dsn) == [FIFTH, SIXTH, SEVENTH]
     assert _fillfactor(dsn) == ["fillfactor=90"]
