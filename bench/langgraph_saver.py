@@ -11,9 +11,10 @@ written since the thread began, the median time of one turn's checkpoint
 writes (aput + aput_writes, over the 10 turns before the mark) and of
 ``aget_tuple`` of the latest checkpoint (15 calls).
 
-Retention (AgentcoreSaver only): threads of 2 turns each, then, while live
-graphs keep running turns on other threads, ``aprune(keep_latest)`` over all
-of them (batches of 1,000) and agentcore's idle purge of all of them.
+Retention (AgentcoreSaver only): threads of 2 graph turns each (one run, copied
+with ``acopy_thread``), then, while live graphs keep running turns on other
+threads, ``aprune(keep_latest)`` over all of them (batches of 1,000), then
+agentcore's idle purge of all of them.
 
 Without ``--dsn`` it starts its own throw-away embedded PostgreSQL.
 """
@@ -186,13 +187,18 @@ async def retention_run(
         ids = [f"idle-{n}" for n in range(threads)]
         sem = asyncio.Semaphore(12)
 
-        async def seed(thread_id: str) -> None:
+        # One thread of 2 graph turns, copied to the others (acopy_thread: its
+        # checkpoints, versions, writes and 4 messages each).
+        for turn in (1, 2):
+            await graph.ainvoke({"messages": [human(turn)]}, config(ids[0]))
+        sem = asyncio.Semaphore(12)
+
+        async def copy(thread_id: str) -> None:
             async with sem:
-                for turn in (1, 2):
-                    await graph.ainvoke({"messages": [human(turn)]}, config(thread_id))
+                await saver.acopy_thread(ids[0], thread_id)
 
         started = time.perf_counter()
-        await asyncio.gather(*(seed(t) for t in ids))
+        await asyncio.gather(*(copy(t) for t in ids[1:]))
         log(f"seeded {threads} threads in {time.perf_counter() - started:.1f} s")
         stop = asyncio.Event()
         live_turns = [0]

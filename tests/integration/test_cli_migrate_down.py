@@ -66,13 +66,15 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     applied = ["applied"] * len(MIGRATIONS)
     assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == applied
 
-    # Rolling back only what loses nothing (LangGraph's tables hold no
-    # checkpoint here, 0006 moves the role's check back to the table, 0005
-    # resets a fillfactor) asks nothing.
-    code, out, _ = run(capsys, "migrate", "down", "--steps", "3", *dsn)
+    # Rolling back LangGraph's tables asks (they may hold checkpoints)...
+    code, _, err = run(capsys, "migrate", "down", *dsn)
+    assert code == 1 and f"rolling back {LANGGRAPH_MIGRATION} " in err
+    assert run(capsys, "migrate", "down", "--yes", *dsn)[0] == 0
+    # ...what loses nothing (0006 moves the role's check back to the table,
+    # 0005 resets a fillfactor) asks nothing.
+    code, out, _ = run(capsys, "migrate", "down", "--steps", "2", *dsn)
     assert (code, out) == (
         0,
-        f"rolled back {LANGGRAPH_MIGRATION}\n"
         "rolled back 0006_cached_role_check\nrolled back 0005_hot_session_updates\n",
     )
     assert run(capsys, "migrate", "up", *dsn)[0] == 0
