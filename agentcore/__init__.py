@@ -1,6 +1,14 @@
 """agentcore: session-scoped, persistent conversation history for AI agents."""
 
 from agentcore.agent import Agent
+from agentcore.checkpoints import (
+    MESSAGES_TYPE,
+    ChannelVersion,
+    NewMessage,
+    PostgresCheckpointStore,
+    StoredCheckpoint,
+    check_thread_id,
+)
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
@@ -78,12 +86,14 @@ __all__ = [
     "LEGACY_SESSION_ID",
     "MAX_ID_BYTES",
     "MAX_ID_LENGTH",
+    "MESSAGES_TYPE",
     "REQUIRED_SIGNATURE",
     "Agent",
     "AgentConfig",
     "AgentResult",
     "AgentRunner",
     "AgentcoreError",
+    "ChannelVersion",
     "ChatMessageStore",
     "CustomWorkflowExecutor",
     "DatabaseUnavailableError",
@@ -108,9 +118,11 @@ __all__ = [
     "MissingDependencyError",
     "ModelClient",
     "ModelError",
+    "NewMessage",
     "NotFoundError",
     "OpenAIChatModel",
     "PoolNotOpenError",
+    "PostgresCheckpointStore",
     "PostgresHistoryRepository",
     "PurgeReport",
     "RepositoryClosedError",
@@ -126,6 +138,7 @@ __all__ = [
     "SessionPage",
     "StaleStateError",
     "StorageError",
+    "StoredCheckpoint",
     "SyncHistoryRepository",
     "TurnStore",
     "UnknownAgentError",
@@ -133,5 +146,6 @@ __all__ = [
     "UnknownWorkflowError",
     "UnsupportedDatabaseError",
     "WorkflowError",
+    "check_thread_id",
     "load_workflows",
 ]

@@ -104,6 +104,13 @@ def fresh_database(server: PgServer, *, migrated: bool = True) -> Iterator[str]:
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
+LANGGRAPH_MIGRATION = next(
+    p.stem
+    for p in (Path(__file__).resolve().parents[1] / "migrations").glob("*.sql")
+    if p.stem.endswith("_langgraph_checkpoints")
+)
+"""The LangGraph checkpointer's migration, by name: its number changes when branches merge."""
+
 
 def least_privilege_blocks() -> tuple[str, str]:
     """The two SQL blocks of docs/operations.md's "Least-privilege role" section.

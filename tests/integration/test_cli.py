@@ -21,7 +21,7 @@ import pytest
 
 from agentcore import embedded, migrations
 from agentcore.cli import main
-from tests.support import scratch_dir
+from tests.support import LANGGRAPH_MIGRATION, scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -247,6 +247,8 @@ def test_migrate_status_up_down_on_an_empty_database(cli: Cli, empty_database_ds
         "0006_cached_role_check",
         "pending",
         "0007_scoped_state",
+        "pending",
+        LANGGRAPH_MIGRATION,
     ]
     up = cli("migrate", "up", *dsn)
     assert up.out.splitlines() == [
@@ -257,10 +259,13 @@ def test_migrate_status_up_down_on_an_empty_database(cli: Cli, empty_database_ds
         "applied 0005_hot_session_updates",
         "applied 0006_cached_role_check",
         "applied 0007_scoped_state",
+        f"applied {LANGGRAPH_MIGRATION}",
     ]
     assert cli("migrate", "up", *dsn).out.strip() == "already up to date"
-    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 7
+    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 8
 
+    down = cli("migrate", "down", *dsn)
+    assert down.out.strip() == f"rolled back {LANGGRAPH_MIGRATION}"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0007_scoped_state"
     down = cli("migrate", "down", *dsn)

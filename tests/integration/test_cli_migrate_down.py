@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from agentcore import embedded, migrations
+from tests.support import LANGGRAPH_MIGRATION, scratch_dir
 from tests.support import run_cli as run
-from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = sorted(
@@ -66,7 +66,11 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     applied = ["applied"] * len(MIGRATIONS)
     assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == applied
 
-    # Rolling back 0007 drops the scoped state: it asks.
+    # Rolling back LangGraph's tables asks (they may hold checkpoints)...
+    code, _, err = run(capsys, "migrate", "down", *dsn)
+    assert code == 1 and f"rolling back {LANGGRAPH_MIGRATION} " in err
+    assert run(capsys, "migrate", "down", "--yes", *dsn)[0] == 0
+    # ...so does rolling back 0007, which drops the scoped state.
     code, out, err = run(capsys, "migrate", "down", "--steps", "1", *dsn)
     assert code == 1
     assert "drops the scoped state (Google ADK's session, user: and app: state)" in err

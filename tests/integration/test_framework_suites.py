@@ -1,7 +1,8 @@
 """The frameworks' own tests, run against agentcore's bridges over both repositories.
 
-The released sdists of openai-agents and langchain-core on PyPI carry their
-test suites. Each is downloaded once (pinned version and sha256) into
+The released sdists of openai-agents, langchain-core and
+langgraph-checkpoint-postgres on PyPI carry their test suites. Each is
+downloaded once (pinned version and sha256) into
 ``.cache/frameworks/``, never committed, and the selected test files run in a
 pytest subprocess with ``tests/frameworks/plugins/agentcore_swap.py``, which
 swaps the framework's reference store (``SQLiteSession``,
@@ -97,6 +98,26 @@ SUITES = {
         checkout_env="AGENTCORE_ADK_TESTS",
         options=("-o", "asyncio_mode=auto"),
     ),
+    # LangGraph's tests of its own PostgreSQL checkpointer, with AsyncPostgresSaver
+    # and PostgresSaver swapped for AgentcoreSaver (on PostgreSQL only: the
+    # saver has no in-memory twin). The store tests (test_store.py,
+    # test_async_store.py) test LangGraph's BaseStore, not a checkpointer.
+    "langgraph": Suite(
+        name="langgraph",
+        package="langgraph-checkpoint-postgres",
+        version="3.2.0",
+        sha256="dffef0e6822d7c614019f7f2c4bdbef42859746aee2d3e6d9d9747cf3744ca90",
+        paths=(
+            "tests/test_async.py",
+            "tests/test_sync.py",
+            "tests/test_prune.py",
+            "tests/test_conformance_delta.py",
+            "tests/test_delta_pagination.py",
+            "tests/test_delta_plain_value_seed.py",
+        ),
+        left_out="langgraph_left_out.txt",
+        min_reached=20,
+    ),
 }
 
 
@@ -175,7 +196,12 @@ def left_out(suite: Suite) -> dict[str, str]:
 
 
 CASES = [
-    *[(framework, backend) for framework in SUITES for backend in ("memory", "postgres")],
+    *[
+        (framework, backend)
+        for framework in SUITES
+        for backend in ("memory", "postgres")
+        if not (framework == "langgraph" and backend == "memory")
+    ],
     ("langchain", "postgres-sync"),  # LangChain's sync API over the sync repository
 ]
 

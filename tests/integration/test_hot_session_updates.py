@@ -14,10 +14,12 @@ import psycopg
 
 from agentcore import Message, PostgresHistoryRepository, migrations
 from tests.conftest import pool_for
+from tests.support import LANGGRAPH_MIGRATION
 
 FIFTH = "0005_hot_session_updates"
 SIXTH = "0006_cached_role_check"
 SEVENTH = "0007_scoped_state"
+EIGHTH = LANGGRAPH_MIGRATION
 TURNS = 100
 
 

@@ -17,6 +17,7 @@ from agentcore import (
     migrations,
 )
 from agentcore.errors import DatabaseUnavailableError, MigrationError, SchemaNotReadyError
+from tests.support import LANGGRAPH_MIGRATION
 
 FIRST, SECOND = "0001_conversation_history", "0002_session_scoped_history"
 THIRD = "0003_session_metadata"
@@ -24,7 +25,8 @@ FOURTH = "0004_exact_items"
 FIFTH = "0005_hot_session_updates"
 SIXTH = "0006_cached_role_check"
 SEVENTH = "0007_scoped_state"
-EVERY = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH]
+EIGHTH = LANGGRAPH_MIGRATION
+EVERY = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH, EIGHTH]
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
 LEGACY_ROWS = [  # (agent_name, role, content, created_at): inserted out of time order
@@ -129,7 +131,7 @@ async def test_rollback_restores_legacy_schema_and_rows(empty_database_dsn: str)
         )
 
     assert migrations.rollback(empty_database_dsn, steps=6) == [
-        SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND
+        EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND
     ]
 
     after = legacy_rows(empty_database_dsn)
@@ -280,7 +282,7 @@ async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
         )
 
     assert migrations.rollback(empty_database_dsn, steps=6) == [
-        SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND
+        EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND
     ]
     with psycopg.connect(empty_database_dsn) as conn:
         after = conn.execute(

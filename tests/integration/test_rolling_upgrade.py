@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agentcore import Message, PostgresHistoryRepository, migrations
 from agentcore.errors import SchemaNotReadyError
+from tests.support import LANGGRAPH_MIGRATION
 
 SIXTH, SEVENTH = "0006_cached_role_check", "0007_scoped_state"
 WORKERS = 4  # one conversation each, and as many connections in the pool
@@ -160,8 +161,9 @@ async def test_a_migration_under_traffic_fails_no_call_while_the_schema_serves(
     database_dsn: str, autocommit: bool, step_name: str
 ) -> None:
     step = STEPS[step_name]
-    if step.rolled_back:
-        migrations.rollback(database_dsn, steps=step.rolled_back)
+    # LangGraph's tables, the newest migration, hold no conversation: the
+    # steps are counted below them, so they go first.
+    migrations.rollback(database_dsn, steps=1 + step.rolled_back)
     async with _pool(database_dsn, autocommit) as pool:
         traffic = Traffic(PostgresHistoryRepository(pool))
         for _ in range(5):  # warm: every connection has prepared what runs today
@@ -245,6 +247,8 @@ async def test_a_call_on_a_plan_0006_made_stale_succeeds_both_ways(
     The first statement that meets a stale plan forgets every prepared
     statement of its connection, so each call goes first once.
     """
+    # LangGraph's tables, the newest migration, go first: 0006 is then the newest.
+    assert migrations.rollback(database_dsn, steps=1) == [LANGGRAPH_MIGRATION]
     async with AsyncConnectionPool(
         database_dsn,
         min_size=1,
@@ -257,7 +261,7 @@ async def test_a_call_on_a_plan_0006_made_stale_succeeds_both_ways(
         # and 0006, then up again.
         for change, done in (
             (lambda dsn: migrations.rollback(dsn, steps=2), [SEVENTH, SIXTH]),
-            (migrations.apply, [SIXTH, SEVENTH]),
+            (migrations.apply, [SIXTH, SEVENTH, LANGGRAPH_MIGRATION]),
         ):
             for _ in range(WARM_TURNS):
                 await _every_call_returning_stored_columns(repo)

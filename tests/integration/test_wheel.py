@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import LANGGRAPH_MIGRATION
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
@@ -137,7 +139,8 @@ def test_installed_command_runs_the_demo_and_the_migrations(
     assert first.returncode == 0, first.stderr
     assert (
         "applied 0001_conversation_history, 0002_session_scoped_history, 0003_session_metadata, "
-        "0004_exact_items, 0005_hot_session_updates, 0006_cached_role_check, 0007_scoped_state"
+        "0004_exact_items, 0005_hot_session_updates, 0006_cached_role_check, 0007_scoped_state, "
+        f"{LANGGRAPH_MIGRATION}"
         in first.stdout
     )
     assert "Run 1:" in first.stdout
@@ -170,6 +173,7 @@ def test_installed_command_runs_the_demo_and_the_migrations(
         "0006_cached_role_check",
         "applied",
         "0007_scoped_state",
+        LANGGRAPH_MIGRATION,
     ]
     where = _run(
         installed / "python",
