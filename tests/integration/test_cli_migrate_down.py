@@ -35,8 +35,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AGENTCORE_DATABASE_URL", raising=False)
 
 
-
-
 def store_two_conversations(capsys: pytest.CaptureFixture[str], *dsn: str) -> None:
     for session in ("s1", "s2"):
         assert run(capsys, "chat", "--agent", "a", "--session", session, "hi", *dsn)[0] == 0

@@ -68,7 +68,7 @@ def test_0005_sets_fillfactor_and_rolls_back_and_up_again(empty_database_dsn: st
     dsn = empty_database_dsn
     migrations.apply(dsn)
     assert _fillfactor(dsn) == ["fillfactor=90"]
-    assert migrations.rollback(dsn, steps=3) == [SEVENTH, SIXTH, FIFTH]
+    assert migrations.rollback(dsn, steps=4) == [EIGHTH, SEVENTH, SIXTH, FIFTH]
     assert _fillfactor(dsn) is None
-    assert migrations.apply(dsn) == [FIFTH, SIXTH, SEVENTH]
+    assert migrations.apply(dsn) == [FIFTH, SIXTH, SEVENTH, EIGHTH]
     assert _fillfactor(dsn) == ["fillfactor=90"]

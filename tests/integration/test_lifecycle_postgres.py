@@ -18,6 +18,7 @@ from agentcore.models import PurgeReport
 from agentcore.sql import load_queries
 from bench.wire import traced
 from tests.conftest import pool_for
+from tests.support import LANGGRAPH_MIGRATION
 
 SQL = load_queries()
 THIRD = "0003_session_metadata"
@@ -230,7 +231,8 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         await repo.append_messages("a", "s", [{"role": "user", "content": "kept"}])
         await repo.set_session_metadata("a", "s", {"owner": "u", "title": "t"})
 
-    assert migrations.rollback(dsn, steps=5) == [
+    assert migrations.rollback(dsn, steps=6) == [
+        LANGGRAPH_MIGRATION,
         SEVENTH,
         SIXTH,
         FIFTH,
@@ -251,7 +253,14 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         assert "metadata" not in columns
         assert conn.execute("SELECT next_seq FROM conversation_sessions").fetchall() == [(1,)]
 
-    assert migrations.apply(dsn) == [THIRD, "0004_exact_items", FIFTH, SIXTH, SEVENTH]
+    assert migrations.apply(dsn) == [
+        THIRD,
+        "0004_exact_items",
+        FIFTH,
+        SIXTH,
+        SEVENTH,
+        LANGGRAPH_MIGRATION,
+    ]
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
         [info] = await repo.list_sessions("a")
         assert (info.session_id, info.message_count, info.metadata) == ("s", 1, {})

@@ -42,7 +42,8 @@ def legacy_database(
     dsn: str, rows: list[tuple[str, str, str, datetime]] = LEGACY_ROWS
 ) -> list[tuple[int, str, str, str, datetime]]:
     """Bring an empty database to the pre-session schema and fill it like the seed did."""
-    assert migrations.apply(dsn, migrations_dir=None) and migrations.rollback(dsn, steps=6) == [
+    assert migrations.apply(dsn, migrations_dir=None) and migrations.rollback(dsn, steps=7) == [
+        EIGHTH,
         SEVENTH,
         SIXTH,
         FIFTH,
@@ -78,12 +79,21 @@ def test_apply_on_empty_database_applies_everything_once(empty_database_dsn: str
         (FIFTH, True),
         (SIXTH, True),
         (SEVENTH, True),
+        (EIGHTH, True),
     ]
 
 
 async def test_upgrade_keeps_legacy_rows_under_the_legacy_session(empty_database_dsn: str) -> None:
     legacy_database(empty_database_dsn)
-    assert migrations.apply(empty_database_dsn) == [SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH]
+    assert migrations.apply(empty_database_dsn) == [
+        SECOND,
+        THIRD,
+        FOURTH,
+        FIFTH,
+        SIXTH,
+        SEVENTH,
+        EIGHTH,
+    ]
 
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
         support = await repo.load_history("support", LEGACY_SESSION_ID)
@@ -130,8 +140,14 @@ async def test_rollback_restores_legacy_schema_and_rows(empty_database_dsn: str)
             ],
         )
 
-    assert migrations.rollback(empty_database_dsn, steps=6) == [
-        EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND
+    assert migrations.rollback(empty_database_dsn, steps=7) == [
+        EIGHTH,
+        SEVENTH,
+        SIXTH,
+        FIFTH,
+        FOURTH,
+        THIRD,
+        SECOND,
     ]
 
     after = legacy_rows(empty_database_dsn)
@@ -158,14 +174,22 @@ async def test_rollback_restores_legacy_schema_and_rows(empty_database_dsn: str)
         assert new_id > max(r[0] for r in after)
 
     # ...and up again keeps everything, legacy and rolled-back rows alike.
-    assert migrations.apply(empty_database_dsn) == [SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH]
+    assert migrations.apply(empty_database_dsn) == [
+        SECOND,
+        THIRD,
+        FOURTH,
+        FIFTH,
+        SIXTH,
+        SEVENTH,
+        EIGHTH,
+    ]
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
         assert len(await repo.load_history("support", LEGACY_SESSION_ID)) == 6
 
 
 def test_full_rollback_then_apply_again(empty_database_dsn: str) -> None:
     migrations.apply(empty_database_dsn)
-    everything = [SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]
+    everything = [EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]
     assert migrations.rollback(empty_database_dsn, steps=None) == everything
     with psycopg.connect(empty_database_dsn) as conn:
         assert conn.execute("SELECT to_regclass('conversation_history')").fetchone() == (None,)
@@ -195,7 +219,7 @@ def test_two_processes_applying_at_once_both_succeed(empty_database_dsn: str) ->
     assert [p.returncode for p in procs] == [0, 0], outputs
     applied = sorted(out.strip() for out, _ in outputs)
     # One did the work, the other found none left.
-    assert applied == ["", f"{FIRST},{SECOND},{THIRD},{FOURTH},{FIFTH},{SIXTH},{SEVENTH}"]
+    assert applied == ["", f"{FIRST},{SECOND},{THIRD},{FOURTH},{FIFTH},{SIXTH},{SEVENTH},{EIGHTH}"]
     assert all(s.applied for s in migrations.status(empty_database_dsn))
 
 
@@ -265,10 +289,16 @@ async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
         ]
         clock = await repo.load_history("clock", LEGACY_SESSION_ID)
         assert [m.content for m in clock] == [
-            "-infinity", "go zero time", "far future", "infinity"  # in their true order
+            "-infinity",
+            "go zero time",
+            "far future",
+            "infinity",  # in their true order
         ]
         assert [m.metadata["legacy_created_at"] for m in clock] == [
-            "-infinity", "0001-01-01 00:00:00+00", "9999-12-31 00:00:00+00", "infinity"
+            "-infinity",
+            "0001-01-01 00:00:00+00",
+            "9999-12-31 00:00:00+00",
+            "infinity",
         ]
         assert [s.agent_name for s in await repo.list_sessions("clock")] == ["clock"]
         for message in support + unnamed + clock:  # every stored row is a valid message
@@ -281,8 +311,14 @@ async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
             " VALUES ('a', 's', 0, 'function', 'x')"
         )
 
-    assert migrations.rollback(empty_database_dsn, steps=6) == [
-        EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND
+    assert migrations.rollback(empty_database_dsn, steps=7) == [
+        EIGHTH,
+        SEVENTH,
+        SIXTH,
+        FIFTH,
+        FOURTH,
+        THIRD,
+        SECOND,
     ]
     with psycopg.connect(empty_database_dsn) as conn:
         after = conn.execute(

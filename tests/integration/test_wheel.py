@@ -140,8 +140,7 @@ def test_installed_command_runs_the_demo_and_the_migrations(
     assert (
         "applied 0001_conversation_history, 0002_session_scoped_history, 0003_session_metadata, "
         "0004_exact_items, 0005_hot_session_updates, 0006_cached_role_check, 0007_scoped_state, "
-        f"{LANGGRAPH_MIGRATION}"
-        in first.stdout
+        f"{LANGGRAPH_MIGRATION}" in first.stdout
     )
     assert "Run 1:" in first.stdout
     second = _run(
