@@ -172,6 +172,7 @@ def test_installed_command_runs_the_demo_and_the_migrations(
         "0006_cached_role_check",
         "applied",
         "0007_scoped_state",
+        "applied",
         LANGGRAPH_MIGRATION,
     ]
     where = _run(
