@@ -145,6 +145,84 @@ SELECT
     (SELECT max(updated_at) FROM candidates),
     (SELECT max(session_id) FROM candidates WHERE updated_at = (SELECT max(updated_at) FROM candidates));
 
+-- name: purge_heap_blocks
+-- How many pages conversation_history has now: where a purge's walk in
+-- physical order ends (rows written later are found by the final pass).
+SELECT pg_relation_size('conversation_history') / current_setting('block_size')::bigint;
+
+-- name: purge_idle_in_heap_order
+-- Delete up to %(batch_size)s conversations idle since before %(cutoff)s (of
+-- agent %(agent_name)s, or of every agent when it is null) whose first message
+-- lies in the pages after the heap position %(after)s and before page
+-- %(before)s, in the order of those first messages on the heap. Live traffic
+-- writes conversations side by side, so consecutive batches delete rows of
+-- the same pages and each page is changed by one or two batches in a row,
+-- not by several batches scattered over the purge (each of which would write
+-- the page's full image to the WAL after a checkpoint). Rows are locked and
+-- re-checked like purge_idle_sessions (SKIP LOCKED, the advisory lock,
+-- READ COMMITTED re-reads a row written since the snapshot). Returns the
+-- deleted keys and message counts, and the position reached: the last first
+-- message locked when the batch is full, else null (the range is done).
+-- A conversation it does not find (no message at position 0, skipped, or
+-- written beyond the pages walked) is left to purge_idle_sessions.
+WITH starts AS MATERIALIZED (
+    SELECT h.ctid AS at, h.agent_name, h.session_id
+    FROM conversation_history AS h
+    WHERE h.ctid > %(after)s::tid
+      AND h.ctid < format('(%%s,0)', %(before)s::bigint)::tid
+      AND h.seq = 0
+      AND (%(agent_name)s::text IS NULL OR h.agent_name = %(agent_name)s::text)
+),
+candidates AS MATERIALIZED (
+    SELECT s.agent_name, s.session_id, st.at
+    FROM starts AS st
+    JOIN conversation_sessions AS s
+      ON s.agent_name = st.agent_name AND s.session_id = st.session_id
+    WHERE s.updated_at < %(cutoff)s
+    ORDER BY st.at
+    LIMIT %(batch_size)s
+    FOR UPDATE OF s SKIP LOCKED
+),
+unlocked AS MATERIALIZED (
+    SELECT agent_name, session_id
+    FROM candidates
+    WHERE pg_try_advisory_xact_lock(hashtext(agent_name), hashtext(session_id))
+),
+deleted AS (
+    DELETE FROM conversation_sessions AS s
+    USING unlocked AS u
+    WHERE s.agent_name = u.agent_name AND s.session_id = u.session_id
+    RETURNING s.agent_name, s.session_id, s.next_seq
+)
+SELECT
+    (SELECT array_agg(agent_name) FROM deleted),
+    (SELECT array_agg(session_id) FROM deleted),
+    (SELECT coalesce(sum(next_seq), 0) FROM deleted),
+    CASE WHEN (SELECT count(*) FROM candidates) >= %(batch_size)s
+         THEN (SELECT max(at) FROM candidates)::text END;
+
+-- name: purge_messages_in_heap_order
+-- The messages of the conversations purge_idle_in_heap_order just deleted,
+-- in the same transaction (its own snapshot, taken after the rows were
+-- locked, sees every append that committed before), deleted in the order
+-- of their pages: each page once.
+DELETE FROM conversation_history
+WHERE ctid = ANY(ARRAY(
+    SELECT h.ctid
+    FROM conversation_history AS h
+    JOIN unnest(%(agent_names)s::varchar[], %(session_ids)s::varchar[]) AS k (agent_name, session_id)
+      ON h.agent_name = k.agent_name AND h.session_id = k.session_id
+    ORDER BY h.ctid
+))
+AND (agent_name, session_id) IN (
+    SELECT * FROM unnest(%(agent_names)s::varchar[], %(session_ids)s::varchar[])
+);
+
+-- name: purge_without_flush
+-- A purge's transaction does not wait for its WAL to reach the disk: a
+-- batch lost in a crash is only conversations that a purge deletes again.
+SET LOCAL synchronous_commit = off;
+
 -- name: purge_session_messages
 -- The messages of the conversations purge_idle_sessions just deleted, in
 -- the same transaction. Its own snapshot, taken after the rows were locked,
