@@ -317,6 +317,8 @@ async def purge(
         await turns.stop()
         after = turns.phase()
         [(left_sessions, left_messages)] = execute(dsn, "lc_counts")
+        turned = len(turns.latencies) + during["n"] + baseline["n"]
+        kept = (sessions - sessions // 2) * messages + 2 * int(turned)
         result |= {
             "purge_said": said,
             "deleted_messages": deleted,
@@ -332,6 +334,7 @@ async def purge(
             "turns_per_s_ratio": round(during["turns_per_s"] / baseline["turns_per_s"], 2),
             "left_sessions": left_sessions,
             "left_messages": left_messages,
+            "messages_lost": kept - left_messages,
         }
         log(f"purge: {json.dumps(result)}")
     finally:
