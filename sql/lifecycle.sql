@@ -164,14 +164,15 @@ SELECT pg_relation_size('conversation_history') / current_setting('block_size'):
 -- deleted keys and message counts, and the position reached: the last first
 -- message locked when the batch is full, else null (the range is done).
 -- A conversation it does not find (no message at position 0, skipped, or
--- written beyond the pages walked) is left to purge_idle_sessions.
+-- written beyond the pages walked) is left to purge_idle_sessions. The pages
+-- are read with a TID range scan (starts names no agent: with one, a generic
+-- plan would read all of the agent's rows through the primary key instead).
 WITH starts AS MATERIALIZED (
     SELECT h.ctid AS at, h.agent_name, h.session_id
     FROM conversation_history AS h
     WHERE h.ctid > %(after)s::tid
       AND h.ctid < format('(%%s,0)', %(before)s::bigint)::tid
       AND h.seq = 0
-      AND (%(agent_name)s::text IS NULL OR h.agent_name = %(agent_name)s::text)
 ),
 candidates AS MATERIALIZED (
     SELECT s.agent_name, s.session_id, st.at
@@ -179,6 +180,7 @@ candidates AS MATERIALIZED (
     JOIN conversation_sessions AS s
       ON s.agent_name = st.agent_name AND s.session_id = st.session_id
     WHERE s.updated_at < %(cutoff)s
+      AND (%(agent_name)s::text IS NULL OR s.agent_name = %(agent_name)s::text)
     ORDER BY st.at
     LIMIT %(batch_size)s
     FOR UPDATE OF s SKIP LOCKED
@@ -202,21 +204,14 @@ SELECT
          THEN (SELECT max(at) FROM candidates)::text END;
 
 -- name: purge_messages_in_heap_order
--- The messages of the conversations purge_idle_in_heap_order just deleted,
--- in the same transaction (its own snapshot, taken after the rows were
--- locked, sees every append that committed before), deleted in the order
--- of their pages: each page once.
-DELETE FROM conversation_history
-WHERE ctid = ANY(ARRAY(
-    SELECT h.ctid
-    FROM conversation_history AS h
-    JOIN unnest(%(agent_names)s::varchar[], %(session_ids)s::varchar[]) AS k (agent_name, session_id)
-      ON h.agent_name = k.agent_name AND h.session_id = k.session_id
-    ORDER BY h.ctid
-))
-AND (agent_name, session_id) IN (
-    SELECT * FROM unnest(%(agent_names)s::varchar[], %(session_ids)s::varchar[])
-);
+-- The messages of the conversations purge_idle_in_heap_order just deleted
+-- (of any agent), in the same transaction: its own snapshot, taken after the
+-- rows were locked, sees every append that committed before. One range of
+-- the primary key per conversation; the batch's conversations lie side by
+-- side, so their ranges reach the same few heap pages.
+DELETE FROM conversation_history AS h
+USING unnest(%(agent_names)s::varchar[], %(session_ids)s::varchar[]) AS k (agent_name, session_id)
+WHERE h.agent_name = k.agent_name AND h.session_id = k.session_id;
 
 -- name: purge_without_flush
 -- A purge's transaction does not wait for its WAL to reach the disk: a

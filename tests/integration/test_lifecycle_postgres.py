@@ -132,6 +132,34 @@ def test_purge_finds_idle_sessions_through_the_recent_index(filled: str) -> None
     assert not any(n.startswith("Seq Scan") for n in agents), agents
 
 
+def test_a_purge_in_heap_order_reads_a_range_of_pages_not_the_table(filled: str) -> None:
+    for agent in ("agent-3", None):
+        nodes = _node_types(
+            plan(
+                filled,
+                "purge_idle_in_heap_order",
+                {
+                    "agent_name": agent,
+                    "cutoff": datetime(2025, 1, 1, 1, tzinfo=UTC),
+                    "after": "(10,0)",
+                    "before": 1034,
+                    "batch_size": 100,
+                },
+            )
+        )
+        assert "Tid Range Scan" in [n.split(":")[0] for n in nodes], nodes
+        assert not any(n.startswith("Seq Scan") for n in nodes), nodes
+    deleting = _node_types(
+        plan(
+            filled,
+            "purge_messages_in_heap_order",
+            {"agent_names": ["agent-1", "agent-2"], "session_ids": ["s-1", "s-2"]},
+        )
+    )
+    assert "Index Scan:conversation_history_pkey" in deleting, deleting
+    assert not any(n.startswith("Seq Scan") for n in deleting), deleting
+
+
 # --- round trips ------------------------------------------------------------------------
 
 
