@@ -171,7 +171,7 @@ WITH starts AS MATERIALIZED (
     SELECT h.ctid AS at, h.agent_name, h.session_id
     FROM conversation_history AS h
     WHERE h.ctid > %(after)s::tid
-      AND h.ctid < format('(%%s,0)', %(before)s::bigint)::tid
+      AND h.ctid < ('(' || %(before)s::bigint || ',0)')::tid
       AND h.seq = 0
 ),
 candidates AS MATERIALIZED (
