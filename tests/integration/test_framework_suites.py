@@ -12,6 +12,7 @@ backend's internals are left out, each listed with its reason in
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -86,7 +87,20 @@ SUITES = {
 
 
 def released_tests(suite: Suite) -> Path:
-    """The suite's sdist unpacked in the cache (downloaded from PyPI on first use)."""
+    """The suite's sdist unpacked in the cache (downloaded from PyPI on first use).
+
+    One process at a time (workers of one run start these tests together): a
+    lock on this file is held while the cache is checked and filled.
+    """
+    fd = os.open(__file__, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _cached_sdist(suite)
+    finally:
+        os.close(fd)  # closing it releases the lock
+
+
+def _cached_sdist(suite: Suite) -> Path:
     stem = f"{suite.package.replace('-', '_')}-{suite.version}"
     unpacked = CACHE / stem
     if (unpacked / "tests").is_dir():
