@@ -163,10 +163,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 LONGEST_FIRST = (
+    "tests/integration/test_bench_load_cpu.py",  # two callgrind counts: 3 minutes
     "tests/integration/test_framework_suites.py",
+    "tests/integration/test_bench_server_count.py",  # the server under callgrind
     "tests/integration/test_wheel.py",
     "tests/integration/test_embedded_privacy.py",
+    "tests/integration/test_bench_bridges.py",
     "tests/integration/test_no_leftovers.py",
+    "tests/integration/test_cli_lifecycle.py",
+    "tests/integration/test_cli_chat_interrupt.py",
 )
 """The test files that run longest, longest first (docs/testing.md, "Where the time goes")."""
 
