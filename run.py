@@ -81,7 +81,8 @@ commands:
          Extra arguments go to pytest, e.g.:
            python3 run.py test tests/unit -q
            python3 run.py test -k migrate -x
-         The whole suite takes 15-20 minutes on a 2-core machine.
+         The whole suite runs on pytest-xdist workers, twice the CPUs
+         (-n 0: one process; -n N: N workers); see SUITE_DURATION below.
          test --quick is the edit loop (about a minute): ruff, the unit
          tests, the contract suite on the in-memory repository and a
          PostgreSQL smoke test; extra arguments go to pytest.
@@ -132,9 +133,11 @@ QUICK_SCOPE = (
     "PostgreSQL smoke test (about a minute)"
 )
 SUITE_DURATION = (
-    "the whole suite takes 15-20 minutes on a 2-core machine (its frameworks' own suites, "
-    "stress and hostile-input generators included); `python3 run.py test --quick` is the "
-    "edit loop"
+    "the whole suite takes 15-20 minutes in one process on a 2-core machine (its "
+    "frameworks' own suites, stress and hostile-input generators included); it runs on "
+    "twice as many pytest-xdist workers as CPUs, which cuts that on a machine with time "
+    'to spare (docs/testing.md, "Where the time goes"); `python3 run.py test --quick` is '
+    "the edit loop"
 )
 
 

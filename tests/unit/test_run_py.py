@@ -305,7 +305,8 @@ def test_the_whole_suite_says_up_front_how_long_it_takes(
     record_commands(monkeypatch, module)
     assert module.main(["test"]) == 0
     out = capsys.readouterr().out
-    assert "the whole suite takes 15-20 minutes" in out and "--quick" in out
+    assert "the whole suite takes 15-20 minutes in one process" in out and "--quick" in out
+    assert "twice as many pytest-xdist workers as CPUs" in out
 
 
 @pytest.mark.parametrize(("cpus", "workers"), [(None, 2), (1, 2), (2, 4), (8, 16)])
