@@ -33,6 +33,7 @@ from agentcore.streams import each
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
     DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_PURGE_MAX_IMPACT,
     DEFAULT_PURGE_PAUSE,
     MAX_LIMIT,
     OWNER_KEY,
@@ -46,6 +47,7 @@ from agentcore.validation import (
     check_idle_for,
     check_limit,
     check_max_content_chars,
+    check_max_impact,
     check_owner,
     check_owner_fits,
     check_page_size,
@@ -380,6 +382,7 @@ class InMemoryHistoryRepository(InMemoryScopedState):
         agent_name: str | None = None,
         batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
         pause: float = DEFAULT_PURGE_PAUSE,
+        max_impact: float = DEFAULT_PURGE_MAX_IMPACT,
         dry_run: bool = False,
         on_progress: Callable[[PurgeReport], None] | None = None,
     ) -> PurgeReport:
@@ -389,6 +392,7 @@ class InMemoryHistoryRepository(InMemoryScopedState):
             check_stored_identifier(agent_name, "agent_name")
         size = check_page_size(batch_size, "batch_size")
         check_pause(pause)
+        check_max_impact(max_impact)
         cutoff = datetime.now(UTC) - idle - UPDATED_AT_STEP
         report = PurgeReport()
         with self._lock:

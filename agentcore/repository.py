@@ -18,7 +18,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
 from agentcore.scoped_state import ScopedStateStore
-from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE, MessageInput
+from agentcore.validation import (
+    DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_PURGE_MAX_IMPACT,
+    DEFAULT_PURGE_PAUSE,
+    MessageInput,
+)
 
 
 @runtime_checkable
@@ -325,6 +330,7 @@ class SessionLifecycle(Protocol):
         agent_name: str | None = None,
         batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
         pause: float = DEFAULT_PURGE_PAUSE,
+        max_impact: float = DEFAULT_PURGE_MAX_IMPACT,
         dry_run: bool = False,
         on_progress: Callable[[PurgeReport], None] | None = None,
     ) -> PurgeReport:
@@ -335,15 +341,24 @@ class SessionLifecycle(Protocol):
         one transaction; a conversation written meanwhile is re-checked under
         its lock and kept, and one whose lock a writer holds is skipped (a
         later purge takes it). Stopping a purge (cancelling it) keeps the
-        batches done; running it again goes on.
+        batches done; running it again goes on. The order of the batches is
+        the store's own (PostgreSQL: where the conversations' rows lie, so
+        that each page is changed once; then the rest, oldest first). A batch
+        lost in a crash was not committed: a later purge deletes it again.
 
         Args:
             idle_for: How long a conversation must have been idle (>= 0).
             agent_name: Only this agent's conversations (default: every agent's).
             batch_size: Conversations per transaction (1 to 10,000). Larger
                 batches purge faster and delay concurrent turns more.
-            pause: Seconds to wait between batches (0 to 3600), leaving the
-                database to other work (docs/operations.md has measurements).
+            pause: Seconds to wait at least between two batches that delete
+                (0 to 3600), leaving the database to other work.
+            max_impact: The share of the purge's time spent in batches (above
+                0, at most 1): after a batch that took ``d`` seconds it waits
+                ``d * (1 - max_impact) / max_impact`` when that is longer than
+                ``pause``, so that a batch slowed by concurrent work slows the
+                purge too. Lower is gentler on concurrent turns and slower
+                (docs/operations.md has measurements).
             dry_run: Count what would be deleted; delete nothing.
             on_progress: Called after each batch with the totals so far.
 
@@ -352,7 +367,8 @@ class SessionLifecycle(Protocol):
 
         Raises:
             InvalidIdentifierError: a bad ``agent_name``.
-            InvalidInputError: a bad ``idle_for``, ``batch_size`` or ``pause``.
+            InvalidInputError: a bad ``idle_for``, ``batch_size``, ``pause`` or
+                ``max_impact``.
         """
         ...
 

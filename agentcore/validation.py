@@ -892,6 +892,14 @@ DEFAULT_PURGE_BATCH_SIZE = 100
 DEFAULT_PURGE_PAUSE = 0.05
 """Seconds ``purge_idle_sessions`` waits between two batches by default."""
 
+DEFAULT_PURGE_MAX_IMPACT = 0.5
+"""The share of its time ``purge_idle_sessions`` may spend in batches by default.
+
+After a batch that took ``d`` seconds it waits ``d * (1 - max_impact) / max_impact``
+(at least ``pause``): at 0.5 as long as the batch took. docs/operations.md has
+what each value costs live turns, measured.
+"""
+
 UPDATED_AT_STEP = timedelta(minutes=1)
 """How stale a conversation's ``updated_at`` may be: a write moves it only when older.
 
@@ -911,6 +919,21 @@ def check_pause(value: object) -> float:
         raise InvalidInputError(f"pause must be a number of seconds, got {type(value).__name__}")
     if not (math.isfinite(value) and 0 <= value <= 3600):
         raise InvalidInputError(f"pause must be between 0 and 3600 seconds, got {value}")
+    return float(value)
+
+
+def check_max_impact(value: object, what: str = "max_impact") -> float:
+    """Return a purge's budget: the share of its time spent in batches, above 0, at most 1.
+
+    Raises:
+        InvalidInputError: anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(
+            f"{what} must be a number above 0 and at most 1, got {type(value).__name__}"
+        )
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise InvalidInputError(f"{what} must be above 0 and at most 1, got {value}")
     return float(value)
 
 

@@ -6,6 +6,7 @@ import itertools
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ _counter = itertools.count()
 
 CREATED_DIRS: list[Path] = []
 """Every scratch directory this test run made; the run fails if one is left (tests/conftest.py)."""
+
+FIGURES: Counter[str] = Counter()
+"""What the reliability tests did in this run (operations, faults, inputs), by name.
+
+Shown in the run's summary (tests/conftest.py), each worker's added up when the
+suite runs on several (pytest-xdist)."""
 
 
 @contextmanager

@@ -13,6 +13,7 @@ backend's internals are left out, each listed with its reason in
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -126,6 +127,9 @@ def released_tests(suite: Suite) -> Path:
 
     A suite whose sdist has no tests runs from the checkout that its
     ``checkout_env`` names; without one it is skipped, and says why.
+
+    One process at a time (workers of one run start these tests together): a
+    lock on this file is held while the cache is checked and filled.
     """
     if suite.checkout_env is not None:
         where = os.environ.get(suite.checkout_env)
@@ -135,6 +139,15 @@ def released_tests(suite: Suite) -> Path:
                 f"{suite.checkout_env} to a checkout of its repository (docs/testing.md)"
             )
         return Path(where)
+    fd = os.open(__file__, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _cached_sdist(suite)
+    finally:
+        os.close(fd)  # closing it releases the lock
+
+
+def _cached_sdist(suite: Suite) -> Path:
     stem = f"{suite.package.replace('-', '_')}-{suite.version}"
     unpacked = CACHE / stem
     if (unpacked / "tests").is_dir():
