@@ -25,12 +25,14 @@ from agentcore import (
     SessionExistsError,
     StaleStateError,
 )
-from agentcore.repository import SessionLifecycle, TurnStore
+from agentcore.repository import HistoryEditing, SessionLifecycle, TurnStore
 from tests.conftest import pool_for
 from tests.contract.conftest import make_idle
 from tests.support import PgServer, app_role, fresh_database
 
-pytestmark = pytest.mark.port.with_args(ScopedStateStore, uses=(TurnStore, SessionLifecycle))
+pytestmark = pytest.mark.port.with_args(
+    ScopedStateStore, uses=(TurnStore, SessionLifecycle, HistoryEditing)
+)
 
 A = "app"
 T0 = 1_700_000_000.123456789
