@@ -159,6 +159,7 @@ class InMemoryHistoryRepository(InMemoryScopedState):
         with self._lock:
             if not batch:
                 self._conversations.pop(key, None)
+                self._drop_scoped_locked(key)
                 return
             now = self._tick()
             conversation = self._conversations.setdefault(key, _Conversation(now, now))
@@ -187,6 +188,7 @@ class InMemoryHistoryRepository(InMemoryScopedState):
         check_stored_identifier(session_id, "session_id")
         with self._lock:
             conversation = self._conversations.pop((agent_name, session_id), None)
+            self._drop_scoped_locked((agent_name, session_id))
             return 0 if conversation is None else len(conversation.messages)
 
     async def pop_message(self, agent_name: str, session_id: str) -> Message | None:
@@ -410,6 +412,7 @@ class InMemoryHistoryRepository(InMemoryScopedState):
                 if not dry_run:
                     for key in batch:
                         del self._conversations[key]
+                        self._drop_scoped_locked(key)
                 report = report.plus(len(batch), messages)
                 if on_progress is not None and not dry_run:
                     on_progress(report)

@@ -66,6 +66,14 @@ class InMemoryScopedState:
             found = self.__dict__["_scoped_rows"] = {}
         return found
 
+    def _drop_scoped_locked(self, key: tuple[str, str]) -> None:
+        """The conversation ``key`` was deleted: its own state goes with it.
+
+        As PostgreSQL's foreign key (ON DELETE CASCADE, migration 0007) does;
+        the owner's and the agent's states are shared and stay.
+        """
+        self._scoped.pop(key, None)
+
     @property
     def _owner_states(self) -> dict[tuple[str, str], dict[str, Any]]:
         return self.__dict__.setdefault("_owner_rows", {})  # type: ignore[no-any-return]

@@ -7,6 +7,12 @@ state changes that go with them is one transaction: both or neither. This is
 what Google ADK's sessions need (``agentcore.integrations.google_adk``), kept
 in agentcore's schema (migration 0007) and checked by one contract suite
 (tests/contract/test_scoped_state_contract.py) on both repositories.
+
+A conversation's own state lives as long as the conversation: deleting the
+conversation by any path (``delete_scoped_session``, ``clear_session``, an
+empty ``save_full_history``, ``purge_idle_sessions``) deletes it too (in
+PostgreSQL a foreign key, ON DELETE CASCADE); the owner's and the agent's
+states are shared and stay.
 """
 
 from __future__ import annotations

@@ -4,7 +4,12 @@
 -- (agentcore.integrations.google_adk), through the ScopedStateStore port that
 -- both repositories implement (agentcore/scoped_state.py). An event and the
 -- state change it carries commit in one transaction (sql/scoped_state.sql).
--- New tables only: no existing table is rewritten or locked.
+-- A conversation's own state points at the conversation ON DELETE CASCADE:
+-- deleting, clearing or purging the conversation (agentcore's idle purge)
+-- deletes it; an owner's and an agent's state are shared and stay.
+-- New tables only: no existing table is rewritten (the foreign key takes a
+-- SHARE ROW EXCLUSIVE lock on conversation_sessions while it is added, on an
+-- empty new table: no row to check).
 -- depends: 0006_cached_role_check
 
 -- One row per conversation that has scoped state: its own state, its owner
@@ -20,7 +25,9 @@ CREATE TABLE session_state (
     revision bigint NOT NULL DEFAULT 0 CHECK (revision >= 0),
     update_time double precision NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (agent_name, session_id)
+    PRIMARY KEY (agent_name, session_id),
+    FOREIGN KEY (agent_name, session_id)
+        REFERENCES conversation_sessions (agent_name, session_id) ON DELETE CASCADE
 );
 
 -- Listing an agent's (or one owner's) sessions in update order reads one

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -112,6 +112,23 @@ def _legacy_with_sql(dsn: str) -> StoreLegacy:
             )
 
     return store
+
+
+async def make_idle(repo: Any, agent: str, session: str, days: int = 2) -> None:
+    """Move the stored conversation's last write ``days`` back, so that a purge
+    with a shorter ``idle_for`` deletes it: with SQL on PostgreSQL (through the
+    repository's own pool), in the fake's dict."""
+    then = datetime.now(UTC) - timedelta(days=days)
+    if isinstance(repo, InMemoryHistoryRepository):
+        repo._conversations[agent, session].updated_at = then
+        return
+    async with repo._pool.connection() as conn:
+        cur = await conn.execute(
+            "UPDATE conversation_sessions SET updated_at = %(t)s"
+            " WHERE agent_name = %(a)s AND session_id = %(s)s",
+            {"t": then, "a": agent, "s": session},
+        )
+        assert cur.rowcount == 1
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ windows and staleness, on the in-memory fake and on PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,9 +21,10 @@ from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
 
 from agentcore import InMemoryHistoryRepository, PostgresHistoryRepository, ScopedStateStore
-from agentcore.integrations.google_adk import AgentcoreSessionService
+from agentcore.integrations.google_adk import AgentcoreSessionService, conversation_id
 from agentcore.repository import SessionLifecycle
 from tests.conftest import pool_for
+from tests.contract.conftest import make_idle
 from tests.support import PgServer, fresh_database
 
 pytestmark = pytest.mark.port.with_args(ScopedStateStore, uses=(SessionLifecycle,))
@@ -192,6 +194,31 @@ async def test_create_delete_and_missing_sessions(service: AgentcoreSessionServi
     assert await service.append_event(generated, partial) is partial
     got = await service.get_session(app_name=APP, user_id="u", session_id=generated.id)
     assert got is not None and got.events == []
+
+
+async def test_a_purged_session_is_gone_from_adk(service: AgentcoreSessionService) -> None:
+    old = await service.create_session(
+        app_name=APP, user_id="u", session_id="old", state={"k": 1, "user:u": 1, "app:a": 1}
+    )
+    new = await service.create_session(app_name=APP, user_id="u", session_id="new")
+    await service.append_event(old, user_event("then", old.last_update_time + 1))
+    await service.append_event(new, user_event("now", new.last_update_time + 1))
+    repository = service._store
+    await make_idle(repository, APP, conversation_id("u", "old"))
+    report = await repository.purge_idle_sessions(timedelta(days=1), pause=0)  # type: ignore[attr-defined]
+    assert report.sessions == 1
+    assert await service.get_session(app_name=APP, user_id="u", session_id="old") is None
+    for listed in (
+        await service.list_sessions(app_name=APP, user_id="u"),
+        await service.list_sessions(app_name=APP),
+    ):
+        assert [s.id for s in listed.sessions] == ["new"]
+        assert listed.sessions[0].state == {"user:u": 1, "app:a": 1}
+    kept = await service.get_session(app_name=APP, user_id="u", session_id="new")
+    assert kept is not None and len(kept.events) == 1
+    # The id can name a new session, which starts with no state of its own.
+    again = await service.create_session(app_name=APP, user_id="u", session_id="old")
+    assert again.state == {"user:u": 1, "app:a": 1} and again.events == []
 
 
 async def test_a_repository_without_scoped_state_is_refused() -> None:

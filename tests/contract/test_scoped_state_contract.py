@@ -25,11 +25,14 @@ from agentcore import (
     SessionExistsError,
     StaleStateError,
 )
-from agentcore.repository import SessionLifecycle, TurnStore
+from agentcore.repository import HistoryEditing, SessionLifecycle, TurnStore
 from tests.conftest import pool_for
+from tests.contract.conftest import make_idle
 from tests.support import PgServer, app_role, fresh_database
 
-pytestmark = pytest.mark.port.with_args(ScopedStateStore, uses=(TurnStore, SessionLifecycle))
+pytestmark = pytest.mark.port.with_args(
+    ScopedStateStore, uses=(TurnStore, SessionLifecycle, HistoryEditing)
+)
 
 A = "app"
 T0 = 1_700_000_000.123456789
@@ -229,6 +232,61 @@ async def test_delete_removes_the_conversation_and_keeps_shared_state(store: Any
     # The id is free again.
     again = await store.create_scoped_session(A, "s1", owner="u1", update_time=T0)
     assert again.state == {} and again.owner_state == {"o": 1}
+
+
+async def test_a_purged_conversation_loses_its_state_and_shared_state_stays(store: Any) -> None:
+    # "talk" has messages (the purge's walk in heap order finds it), "quiet"
+    # has none (only its pass in updated_at order does); "active" is recent.
+    for session in ("talk", "quiet", "active"):
+        await store.create_scoped_session(
+            A,
+            session,
+            owner="u1",
+            update_time=T0,
+            state={"own": session},
+            owner_state={"o": 1},
+            agent_state={"a": 1},
+        )
+    await store.append_with_state(A, "talk", [user("x"), user("y")], owner="u1", update_time=T0)
+    await store.append_with_state(A, "active", [user("z")], owner="u1", update_time=T0 + 1)
+    await make_idle(store, A, "talk")
+    await make_idle(store, A, "quiet")
+    report = await store.purge_idle_sessions(timedelta(days=1), pause=0)
+    assert (report.sessions, report.messages) == (2, 2)
+    for session in ("talk", "quiet"):
+        assert await store.get_scoped_session(A, session, owner="u1") is None
+        assert await store.get_session(A, session) is None
+    assert [s.session_id for s in await store.list_scoped_sessions(A)] == ["active"]
+    assert [s.session_id for s in await store.list_scoped_sessions(A, owner="u1")] == ["active"]
+    found = await store.get_scoped_session(A, "active", owner="u1")
+    assert found is not None
+    assert found[0].state == {"own": "active"} and [m.content for m in found[1]] == ["z"]
+    assert await store.get_owner_state(A, "u1") == {"o": 1}
+    assert await store.get_agent_state(A) == {"a": 1}
+    # The purged ids are free again, with no state left over.
+    again = await store.create_scoped_session(A, "quiet", owner="u2", update_time=T0)
+    assert (again.state, again.revision, again.owner_state) == ({}, 0, {})
+    with pytest.raises(NotFoundError):
+        await store.append_with_state(A, "talk", [user("late")], owner="u1", update_time=T0)
+    assert await store.get_session(A, "talk") is None
+
+
+async def test_clearing_a_conversation_removes_its_state(store: Any) -> None:
+    # clear_session deletes the conversation (its row and messages), and its
+    # own state with it; an empty save_full_history is a clear.
+    for session in ("cleared", "emptied", "kept"):
+        await store.create_scoped_session(
+            A, session, owner="u1", update_time=T0, state={"k": 1}, owner_state={"o": 1}
+        )
+        await store.append_with_state(A, session, [user("x")], owner="u1", update_time=T0)
+    assert await store.clear_session(A, "cleared") == 1
+    await store.save_full_history(A, "emptied", [])
+    assert await store.get_scoped_session(A, "cleared", owner="u1") is None
+    assert await store.get_scoped_session(A, "emptied", owner="u1") is None
+    assert [s.session_id for s in await store.list_scoped_sessions(A)] == ["kept"]
+    assert await store.get_owner_state(A, "u1") == {"o": 1}
+    again = await store.create_scoped_session(A, "cleared", owner="u1", update_time=T0)
+    assert (again.state, again.revision) == ({}, 0)
 
 
 async def test_states_come_back_as_jsonb_keeps_them(store: Any) -> None:
