@@ -19,15 +19,12 @@ from agentcore.models import Message
 from agentcore.scoped_state import ScopedSession
 from agentcore.validation import (
     MessageInput,
-    check_identifier,
     check_limit,
     check_owner,
-    check_owner_fits,
-    check_revision,
+    check_scoped_append,
+    check_scoped_create,
     check_session_time,
-    check_state,
     check_stored_identifier,
-    check_update_time,
     merge_state,
     prepare_messages,
 )
@@ -96,14 +93,10 @@ class InMemoryScopedState:
         """See :meth:`ScopedStateStore.create_scoped_session`."""
         from agentcore.memory import _Conversation
 
-        agent = check_identifier(agent_name, "agent_name")
-        session = check_identifier(session_id, "session_id")
-        who = check_identifier(owner, "owner")
-        check_owner_fits(agent, session, {"owner": who})
-        when = check_update_time(update_time)
-        own = check_state(state, "state")
-        user = check_state(owner_state, "owner_state")
-        shared = check_state(agent_state, "agent_state")
+        request = check_scoped_create(
+            agent_name, session_id, owner, update_time, state, owner_state, agent_state
+        )
+        agent, session, who, when, own, user, shared = request
         key = (agent, session)
         with self._lock:
             if key in self._conversations:
@@ -195,14 +188,17 @@ class InMemoryScopedState:
         agent_state: Mapping[str, Any] | None = None,
     ) -> ScopedSession:
         """See :meth:`ScopedStateStore.append_with_state`."""
-        agent = check_stored_identifier(agent_name, "agent_name")
-        session = check_stored_identifier(session_id, "session_id")
-        who = check_owner(owner)
-        when = check_update_time(update_time)
-        expected = check_revision(expected_revision)
-        own = check_state(state, "state")
-        user = check_state(owner_state, "owner_state")
-        shared = check_state(agent_state, "agent_state")
+        request, expected = check_scoped_append(
+            agent_name,
+            session_id,
+            owner,
+            update_time,
+            expected_revision,
+            state,
+            owner_state,
+            agent_state,
+        )
+        agent, session, who, when, own, user, shared = request
         batch = prepare_messages(messages, max_content_chars=self._max_content_chars)
         key = (agent, session)
         with self._lock:

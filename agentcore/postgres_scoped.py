@@ -20,15 +20,13 @@ from agentcore.scoped_state import ScopedSession
 from agentcore.validation import (
     MAX_LIMIT,
     MessageInput,
-    check_identifier,
+    ScopedWrite,
     check_limit,
     check_owner,
-    check_owner_fits,
-    check_revision,
+    check_scoped_append,
+    check_scoped_create,
     check_session_time,
-    check_state,
     check_stored_identifier,
-    check_update_time,
     prepare_messages,
 )
 
@@ -79,23 +77,11 @@ class PostgresScopedState:
         agent_state: Mapping[str, Any] | None = None,
     ) -> ScopedSession:
         """See :meth:`ScopedStateStore.create_scoped_session`."""
-        agent = check_identifier(agent_name, "agent_name")
-        session = check_identifier(session_id, "session_id")
-        who = check_identifier(owner, "owner")
-        check_owner_fits(agent, session, {"owner": who})
-        when = check_update_time(update_time)
-        own = check_state(state, "state")
-        user = check_state(owner_state, "owner_state")
-        shared = check_state(agent_state, "agent_state")
-        params: dict[str, Any] = {
-            "agent_name": agent,
-            "session_id": session,
-            "owner": who,
-            "state": json.dumps(own),
-            "update_time": when,
-            "user_state": json.dumps(user),
-            "app_state": json.dumps(shared),
-        }
+        request = check_scoped_create(
+            agent_name, session_id, owner, update_time, state, owner_state, agent_state
+        )
+        agent, session, _, _, _, user, shared = request
+        params = _write_params(request)
 
         async def write(conn: AsyncConnection[Any]) -> ScopedSession:
             await conn.execute(self._sql["lock_session"].text, params)
@@ -183,24 +169,19 @@ class PostgresScopedState:
         agent_state: Mapping[str, Any] | None = None,
     ) -> ScopedSession:
         """See :meth:`ScopedStateStore.append_with_state`."""
-        agent = check_stored_identifier(agent_name, "agent_name")
-        session = check_stored_identifier(session_id, "session_id")
-        who = check_owner(owner)
-        when = check_update_time(update_time)
-        expected = check_revision(expected_revision)
-        own = check_state(state, "state")
-        user = check_state(owner_state, "owner_state")
-        shared = check_state(agent_state, "agent_state")
+        request, expected = check_scoped_append(
+            agent_name,
+            session_id,
+            owner,
+            update_time,
+            expected_revision,
+            state,
+            owner_state,
+            agent_state,
+        )
+        agent, session, who, _, _, user, shared = request
         batch = prepare_messages(messages, max_content_chars=self._max_content_chars)
-        params: dict[str, Any] = {
-            "agent_name": agent,
-            "session_id": session,
-            "owner": who,
-            "state": json.dumps(own),
-            "update_time": when,
-            "user_state": json.dumps(user),
-            "app_state": json.dumps(shared),
-        }
+        params = _write_params(request)
         with_ids = any(m.id is not None for m in batch)
         insert = self._sql["append_messages" if with_ids else "append_new_messages"]
         parts = [
@@ -286,6 +267,19 @@ def _refusal(
             f"not {expected}: it was written since it was read; read it again"
         )
     return None
+
+
+def _write_params(checked: ScopedWrite) -> dict[str, Any]:
+    """The parameters of a checked write's statements (sql/scoped_state.sql)."""
+    return {
+        "agent_name": checked.agent_name,
+        "session_id": checked.session_id,
+        "owner": checked.owner,
+        "state": json.dumps(checked.state),
+        "update_time": checked.update_time,
+        "user_state": json.dumps(checked.owner_state),
+        "app_state": json.dumps(checked.agent_state),
+    }
 
 
 def _scoped(agent: str, session: str, owner: str, row: Sequence[Any]) -> ScopedSession:

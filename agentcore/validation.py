@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydantic
 
@@ -1033,3 +1033,81 @@ def check_revision(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInputError(f"expected_revision must be an int >= 0, got {value!r}")
     return value
+
+
+class ScopedWrite(NamedTuple):
+    """A scoped-state write's arguments, checked: what both repositories store."""
+
+    agent_name: str
+    session_id: str
+    owner: str
+    update_time: float
+    state: dict[str, Any]
+    owner_state: dict[str, Any]
+    agent_state: dict[str, Any]
+
+
+def check_scoped_create(
+    agent_name: object,
+    session_id: object,
+    owner: object,
+    update_time: object,
+    state: object,
+    owner_state: object,
+    agent_state: object,
+) -> ScopedWrite:
+    """Check ``create_scoped_session``'s arguments (a new conversation's identifiers).
+
+    Raises:
+        InvalidIdentifierError: a bad identifier, or an owner the metadata cannot hold.
+        InvalidInputError: a bad update time or state.
+    """
+    agent = check_identifier(agent_name, "agent_name")
+    session = check_identifier(session_id, "session_id")
+    who = check_identifier(owner, "owner")
+    check_owner_fits(agent, session, {"owner": who})
+    return ScopedWrite(
+        agent,
+        session,
+        who,
+        check_update_time(update_time),
+        check_state(state, "state"),
+        check_state(owner_state, "owner_state"),
+        check_state(agent_state, "agent_state"),
+    )
+
+
+def check_scoped_append(
+    agent_name: object,
+    session_id: object,
+    owner: object,
+    update_time: object,
+    expected_revision: object,
+    state: object,
+    owner_state: object,
+    agent_state: object,
+) -> tuple[ScopedWrite, int | None]:
+    """Check ``append_with_state``'s arguments (a stored conversation's identifiers).
+
+    Returns:
+        The checked write, and the expected revision (``None``: any).
+
+    Raises:
+        InvalidIdentifierError: a bad identifier or owner.
+        InvalidInputError: a bad update time, revision or state.
+    """
+    agent = check_stored_identifier(agent_name, "agent_name")
+    session = check_stored_identifier(session_id, "session_id")
+    who = check_owner(owner)
+    when = check_update_time(update_time)
+    expected = check_revision(expected_revision)
+    write = ScopedWrite(
+        agent,
+        session,
+        who,
+        when,
+        check_state(state, "state"),
+        check_state(owner_state, "owner_state"),
+        check_state(agent_state, "agent_state"),
+    )
+    return write, expected
