@@ -4,6 +4,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -11,12 +12,14 @@ import pytest
 from hypothesis import HealthCheck, settings
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
+from xdist.scheduler import LoadScopeScheduling
 
 from agentcore import embedded, migrations
 from tests.citus import CitusCluster, citus_missing, running_cluster
 from tests.pgbouncer import INSTALL_HINT, Bouncer, pgbouncer_binary, running_pgbouncer
 from tests.support import (
     CREATED_DIRS,
+    FIGURES,
     PgServer,
     fresh_database,
     migrated_template,
@@ -117,6 +120,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("agentcore reliability figures")
+        for name, value in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {value}")
     if PGBOUNCER_MISSING:
         terminalreporter.section("PGBOUNCER NOT TESTED", sep="!", red=True, bold=True)
         terminalreporter.write_line(
@@ -180,12 +187,57 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the edit loop: the unit tests, the contract suite on the in-memory "
         "repository and the PostgreSQL smoke tests (marked smoke) only",
     )
+    parser.addoption(
+        "--port",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only the contract tests of this port of agentcore.repository (TurnStore, "
+        "SessionLifecycle...; repeatable): see tests/contract/conftest.py",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``--quick``, keep only what the edit loop runs (see ``python3 run.py --help``)."""
-    if not config.getoption("--quick"):
-        return
+    """With ``--quick``, keep only what the edit loop runs (see ``python3 run.py --help``).
+
+    Then put the longest tests first (:data:`LONGEST_FIRST`), so that on
+    several workers they start at once instead of ending the run alone.
+    """
+    if config.getoption("--quick"):
+        keep_quick(config, items)
+    order: dict[str, float] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        order[path] = min(order.get(path, 2), start_order(path, item))
+    items.sort(key=lambda item: order[item.nodeid.split("::", 1)[0]])
+
+
+LONGEST_FIRST = (
+    "tests/integration/test_bench_load_cpu.py",  # two callgrind counts: 3 minutes
+    "tests/integration/test_framework_suites.py",
+    "tests/integration/test_bench_server_count.py",  # the server under callgrind
+    "tests/integration/test_wheel.py",
+    "tests/integration/test_embedded_privacy.py",
+    "tests/integration/test_bench_bridges.py",
+    "tests/integration/test_no_leftovers.py",
+    "tests/integration/test_cli_lifecycle.py",
+    "tests/integration/test_cli_chat_interrupt.py",
+)
+"""The test files that run longest, longest first (docs/testing.md, "Where the time goes")."""
+
+
+def start_order(path: str, item: pytest.Item) -> float:
+    """When ``item``'s file starts: by :data:`LONGEST_FIRST`, then files with slow tests.
+
+    Whole files move (their module fixtures are set up once); the sort keeps
+    the collection's order within each rank.
+    """
+    if path in LONGEST_FIRST:
+        return LONGEST_FIRST.index(path) / len(LONGEST_FIRST)
+    return 1 if item.get_closest_marker("slow") else 2
+
+
+def keep_quick(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -202,9 +254,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = keep
 
 
+WORKERS_LEFT: list[Path] = []
+"""The scratch directories the workers made (pytest-xdist), checked again at the very end."""
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Fail the run if a scratch directory it made is still there (a run leaves nothing)."""
-    left = [path for path in CREATED_DIRS if path.exists()]
+    """Fail the run if a scratch directory it made is still there (a run leaves nothing).
+
+    On several workers each checks its own, and hands them and its reliability
+    figures to the controller (``workeroutput``), which checks them all again
+    once every worker has stopped and its servers with it.
+    """
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["agentcore_created_dirs"] = [str(path) for path in CREATED_DIRS]
+        workeroutput["agentcore_figures"] = dict(FIGURES)
+    left = [path for path in [*CREATED_DIRS, *WORKERS_LEFT] if path.exists()]
     if left:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
@@ -230,3 +295,46 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A worker stopped (pytest-xdist): take its scratch directories and figures."""
+    output = getattr(node, "workeroutput", {})
+    WORKERS_LEFT.extend(Path(path) for path in output.get("agentcore_created_dirs", []))
+    FIGURES.update(output.get("agentcore_figures", {}))
+
+
+ONE_WORKER = {
+    "tests/integration/test_embedded_privacy.py": "adds and deletes the same two OS accounts",
+    "tests/integration/test_wheel.py": "builds the wheel and installs it into a venv once",
+    "tests/integration/test_cli.py": "starts its module's embedded default database once",
+}
+"""Test files whose tests all run on one worker (pytest-xdist), and why.
+
+By file, in :class:`OneWorkerFiles`: pytest-xdist's own ``xdist_group`` marker
+and ``--dist loadgroup`` do nothing under pytest 9.2 (xdist 3.8 renames
+``item._nodeid``, which pytest no longer reads).
+"""
+
+
+class OneWorkerFiles(LoadScopeScheduling):  # type: ignore[misc]
+    """pytest-xdist's ``load`` distribution, except for the files of :data:`ONE_WORKER`.
+
+    Each other test is a unit of its own, sent to whichever worker is free, in
+    the order of the collection (:func:`start_order`: the longest first); each
+    file of :data:`ONE_WORKER` is one unit, all its tests on one worker.
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        return path if path in ONE_WORKER else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> OneWorkerFiles | None:
+    """With ``-n N`` (and no other ``--dist``), schedule with :class:`OneWorkerFiles`."""
+    if config.getoption("dist") != "load":
+        return None
+    config.option.loadscopereorder = False  # the collection's order is the one wanted
+    return OneWorkerFiles(config, log)

@@ -11,7 +11,7 @@
 -- tables stay plain PostgreSQL tables. Create the extension (and add the
 -- workers) before this migration runs; on a database migrated before it,
 -- docs/scaling.md says how to distribute afterwards.
--- depends: 0006_cached_role_check
+-- depends: 0008_langgraph_checkpoints
 
 DO $$
 BEGIN
