@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from xdist.scheduler import LoadScopeScheduling
 
 from agentcore import embedded, migrations
-from tests.citus import CitusCluster, citus_missing, running_cluster
+from tests.citus import TEST_SHARD_COUNT, CitusCluster, citus_missing, running_cluster
 from tests.pgbouncer import INSTALL_HINT, Bouncer, pgbouncer_binary, running_pgbouncer
 from tests.support import (
     CREATED_DIRS,
@@ -87,27 +88,67 @@ def citus_cluster() -> Iterator[CitusCluster]:
     """A Citus coordinator and two workers on loopback, with agentcore's schema migrated.
 
     The schema is in the coordinator's database ``postgres``, distributed by
-    the migrations (tests/citus.py). Without Citus installed the tests that use
-    it are skipped, and the run's summary says so in capitals.
+    the migrations (tests/citus.py), over :data:`~tests.citus.TEST_SHARD_COUNT`
+    shards per table, on nodes that do not wait for the disk. One cluster per
+    run: every test that uses it runs on one worker (:func:`on_the_cluster`).
+    Without Citus installed the tests that use it are skipped, and the run's
+    summary says so in capitals.
     """
     missing = citus_missing()
     if missing is not None:
         pytest.skip(missing)
-    with running_cluster() as cluster:
+    with running_cluster(shard_count=TEST_SHARD_COUNT, throwaway=True) as cluster:
         migrations.apply(cluster.dsn())
         yield cluster
 
 
+# Every row of every table the migrations distributed (or made a reference
+# table), in one transaction: a multi-shard DELETE of a test's few rows costs
+# tens of milliseconds where a TRUNCATE of every shard of every table cost
+# seconds (a new file per shard, and the lock of each on its worker).
+_EMPTY_THE_CLUSTER = """
+DO $$
+DECLARE
+    item regclass;
+BEGIN
+    FOR item IN
+        SELECT logicalrelid FROM pg_dist_partition
+        ORDER BY partmethod = 'n', logicalrelid = 'conversation_sessions'::regclass
+    LOOP
+        EXECUTE format('DELETE FROM %s', item);
+    END LOOP;
+END
+$$
+"""
+
+
+@pytest.fixture(scope="session")
+def citus_janitor(citus_cluster: CitusCluster) -> Iterator[list[psycopg.Connection[Any]]]:
+    """One connection to the coordinator for the whole run, that empties the tables.
+
+    Kept open: a new session on the coordinator opens its own connections to
+    the workers, which cost more than the emptying itself. Replaced when a
+    test broke it.
+    """
+    kept = [psycopg.connect(citus_cluster.dsn(), autocommit=True)]
+    yield kept
+    kept[0].close()
+
+
 @pytest.fixture
-def citus_dsn(citus_cluster: CitusCluster) -> str:
+def citus_dsn(citus_cluster: CitusCluster, citus_janitor: list[psycopg.Connection[Any]]) -> str:
     """The cluster's coordinator, with agentcore's tables emptied for this test.
 
     A Citus cluster propagates no CREATE DATABASE by default, so the tests
     share one database and each begins with empty tables.
     """
     dsn = citus_cluster.dsn()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE conversation_history, conversation_sessions")
+    try:
+        citus_janitor[0].execute(_EMPTY_THE_CLUSTER)
+    except psycopg.OperationalError:
+        citus_janitor[0].close()
+        citus_janitor[0] = psycopg.connect(dsn, autocommit=True)
+        citus_janitor[0].execute(_EMPTY_THE_CLUSTER)
     return dsn
 
 
@@ -205,16 +246,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     if config.getoption("--quick"):
         keep_quick(config, items)
+    unrouted = [
+        item.nodeid
+        for item in items
+        if "citus_cluster" in getattr(item, "fixturenames", ()) and not on_the_cluster(item.nodeid)
+    ]
+    if unrouted:
+        raise pytest.UsageError(
+            "tests that use the Citus cluster must be in a test_citus_*.py file or have a "
+            f"postgres-citus parameter (one worker runs them all): {', '.join(unrouted)}"
+        )
     order: dict[str, float] = {}
     for item in items:
         path = item.nodeid.split("::", 1)[0]
         order[path] = min(order.get(path, 2), start_order(path, item))
-    items.sort(key=lambda item: order[item.nodeid.split("::", 1)[0]])
+    cluster = LONGEST_FIRST.index(CITUS_SCOPE) / len(LONGEST_FIRST)
+    items.sort(
+        key=lambda item: (
+            cluster if on_the_cluster(item.nodeid) else order[item.nodeid.split("::", 1)[0]]
+        )
+    )
+
+
+CITUS_SCOPE = "the Citus cluster's tests"
+"""The tests that use the Citus cluster: one unit of :class:`OneWorkerFiles`."""
+
+
+def on_the_cluster(nodeid: str) -> bool:
+    """Whether a test uses the Citus cluster: by its file or its parameter's id.
+
+    A test file ``test_citus_*.py``, or a parameter id ``postgres-citus`` (the
+    contract suite's ``repo`` and the bridges' own fixtures): all of them run on
+    one worker, so that a run starts one cluster (three servers), not one per
+    worker. :func:`pytest_collection_modifyitems` refuses a test that asks for
+    the cluster without either.
+    """
+    path, _, name = nodeid.partition("::")
+    return Path(path).name.startswith("test_citus_") or bool(_CITUS_PARAM.search(name))
+
+
+_CITUS_PARAM = re.compile(r"\[(?:.*-)?postgres-citus(?:-.*)?\]$")
 
 
 LONGEST_FIRST = (
     "tests/integration/test_bench_load_cpu.py",  # two callgrind counts: 3 minutes
     "tests/integration/test_framework_suites.py",
+    CITUS_SCOPE,  # every test on the cluster, on one worker: about a minute
     "tests/integration/test_bench_server_count.py",  # the server under callgrind
     "tests/integration/test_wheel.py",
     "tests/integration/test_embedded_privacy.py",
@@ -229,8 +306,9 @@ LONGEST_FIRST = (
 def start_order(path: str, item: pytest.Item) -> float:
     """When ``item``'s file starts: by :data:`LONGEST_FIRST`, then files with slow tests.
 
-    Whole files move (their module fixtures are set up once); the sort keeps
-    the collection's order within each rank.
+    Whole files move (their module fixtures are set up once), except the tests
+    on the Citus cluster, which all start at :data:`CITUS_SCOPE`'s rank; the
+    sort keeps the collection's order within each rank.
     """
     if path in LONGEST_FIRST:
         return LONGEST_FIRST.index(path) / len(LONGEST_FIRST)
@@ -323,10 +401,13 @@ class OneWorkerFiles(LoadScopeScheduling):  # type: ignore[misc]
 
     Each other test is a unit of its own, sent to whichever worker is free, in
     the order of the collection (:func:`start_order`: the longest first); each
-    file of :data:`ONE_WORKER` is one unit, all its tests on one worker.
+    file of :data:`ONE_WORKER` is one unit, all its tests on one worker, and so
+    are the tests on the Citus cluster (:func:`on_the_cluster`, :data:`CITUS_SCOPE`).
     """
 
     def _split_scope(self, nodeid: str) -> str:
+        if on_the_cluster(nodeid):
+            return CITUS_SCOPE
         path = nodeid.split("::", 1)[0]
         return path if path in ONE_WORKER else nodeid
 
