@@ -32,12 +32,16 @@ pytestmark = pytest.mark.port.with_args(ScopedStateStore, uses=(SessionLifecycle
 APP = "app"
 
 
-@pytest.fixture(params=["memory", "postgres"])
+@pytest.fixture(params=["memory", "postgres", "postgres-citus"])
 async def service(
     request: pytest.FixtureRequest, pg_server: PgServer
 ) -> AsyncIterator[AgentcoreSessionService]:
     if request.param == "memory":
         yield AgentcoreSessionService(InMemoryHistoryRepository())
+        return
+    if request.param == "postgres-citus":  # a Citus cluster's coordinator (tests/citus.py)
+        async with pool_for(request.getfixturevalue("citus_dsn")) as pool:
+            yield AgentcoreSessionService(PostgresHistoryRepository(pool))
         return
     with fresh_database(pg_server) as dsn:
         async with pool_for(dsn) as pool:

@@ -38,10 +38,17 @@ A = "app"
 T0 = 1_700_000_000.123456789
 
 
-@pytest.fixture(params=["memory", "postgres", "postgres-app-role"])
+@pytest.fixture(params=["memory", "postgres", "postgres-app-role", "postgres-citus"])
 async def store(request: pytest.FixtureRequest, pg_server: PgServer) -> AsyncIterator[Any]:
+    """The fake, PostgreSQL (as the owner, and as the app role), and a Citus
+    cluster's coordinator (session_state co-located with the conversations,
+    owner_state and agent_state reference tables: migration 0009)."""
     if request.param == "memory":
         yield InMemoryHistoryRepository()
+        return
+    if request.param == "postgres-citus":
+        async with pool_for(request.getfixturevalue("citus_dsn")) as pool:
+            yield PostgresHistoryRepository(pool)
         return
     with fresh_database(pg_server) as dsn:
         if request.param == "postgres":
