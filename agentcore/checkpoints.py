@@ -129,6 +129,7 @@ class PostgresCheckpointStore:
             raise InvalidInputError(f"agent_name {agent_name!r} must be 1 to 255 characters")
         self.agent_name = agent_name
         self._sql = _queries()
+        self._citus: bool | None = None
 
     async def put_checkpoint(
         self,
@@ -197,12 +198,12 @@ class PostgresCheckpointStore:
             "before": before,
             "limit": limit,
         }
-        with _db_errors(self._pool):
-            async with self._pool.connection() as conn:
-                cur = conn.cursor(row_factory=dict_row, binary=True)
-                await cur.execute(self._sql["lg_list_checkpoints"].text, params, prepare=False)
-                rows = await cur.fetchall()
-        return [_stored(row) for row in rows]
+        query = (
+            self._sql["lg_list_checkpoints_distributed"]
+            if await self._on_citus()
+            else self._sql["lg_list_checkpoints"]
+        )
+        return [_stored(row) for row in await self._rows(query, params)]
 
     async def put_writes(
         self,
@@ -227,11 +228,9 @@ class PostgresCheckpointStore:
             "channels": [w[1] for w in writes],
             "types": [w[2] for w in writes],
             "blobs": [w[3] for w in writes],
-            "replace": replace,
         }
-        with _db_errors(self._pool):
-            async with self._pool.connection() as conn:
-                await conn.execute(self._sql["lg_put_writes"].text, params)
+        query = self._sql["lg_put_writes"] if replace else self._sql["lg_put_writes_keeping"]
+        await self._run(query, params)
 
     async def delete_threads(self, thread_ids: Sequence[str]) -> None:
         """Delete threads: checkpoints, versions, writes and their conversations."""
@@ -248,6 +247,27 @@ class PostgresCheckpointStore:
     async def prune_keep_latest(self, thread_ids: Sequence[str]) -> None:
         """Keep only each namespace's latest checkpoint of these threads."""
         await self._run(self._sql["lg_prune_keep_latest"], {"thread_ids": list(thread_ids)})
+
+    async def _on_citus(self) -> bool:
+        """Whether the database has the citus extension (migration 0009); asked once."""
+        if self._citus is None:
+            with _db_errors(self._pool):
+                async with self._pool.connection() as conn:
+                    cur = conn.cursor(row_factory=tuple_row)
+                    await cur.execute(self._sql["citus_installed"].text)
+                    row = await cur.fetchone()
+            self._citus = bool(row and row[0])
+        return self._citus
+
+    async def _rows(self, query: Query, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of an unprepared statement (its optional filters planned knowing which
+        are set), as dicts whatever row factory the caller's pool sets."""
+        with _db_errors(self._pool):
+            async with self._pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row, binary=True)
+                await cur.execute(query.text, params, prepare=False)
+                rows: list[dict[str, Any]] = await cur.fetchall()
+        return rows
 
     async def _run(self, query: Query, params: dict[str, Any]) -> None:
         with _db_errors(self._pool):

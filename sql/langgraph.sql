@@ -16,7 +16,8 @@ WITH counter AS (
     ON CONFLICT (agent_name, session_id) DO UPDATE
         SET next_seq = s.next_seq + excluded.next_seq,
             updated_at = CASE
-                WHEN s.updated_at < now() - interval '1 minute' THEN now() ELSE s.updated_at
+                WHEN excluded.updated_at - s.updated_at > interval '1 minute' THEN excluded.updated_at
+                ELSE s.updated_at
             END
     RETURNING s.next_seq - %(message_count)s AS first_seq
 ),
@@ -43,17 +44,22 @@ versions AS (
         %(bases)s::text[], %(starts)s::int8[], %(counts)s::int8[]
     ) AS b (channel, version, type, blob, base, start, count)
     ON CONFLICT (agent_name, thread_id, checkpoint_ns, channel, version) DO NOTHING
+),
+saved AS (
+    INSERT INTO langgraph_checkpoints (
+        agent_name, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,
+        metadata
+    )
+    VALUES (
+        %(agent_name)s, %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s,
+        %(parent_checkpoint_id)s, %(checkpoint)s, %(metadata)s
+    )
+    ON CONFLICT (agent_name, thread_id, checkpoint_ns, checkpoint_id) DO UPDATE
+        SET checkpoint = excluded.checkpoint, metadata = excluded.metadata
 )
-INSERT INTO langgraph_checkpoints (
-    agent_name, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata
-)
-VALUES (
-    %(agent_name)s, %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s,
-    %(parent_checkpoint_id)s, %(checkpoint)s, %(metadata)s
-)
-ON CONFLICT (agent_name, thread_id, checkpoint_ns, checkpoint_id) DO UPDATE
-    SET checkpoint = excluded.checkpoint, metadata = excluded.metadata
-RETURNING (SELECT first_seq FROM counter);
+-- The first seq is the outer SELECT's, not the checkpoint INSERT's RETURNING
+-- (SELECT ... FROM counter): Citus refuses a subquery inside an INSERT.
+SELECT first_seq FROM counter;
 
 -- name: lg_list_checkpoints
 -- Checkpoints newest first, each with its channel values and pending writes:
@@ -102,28 +108,96 @@ WHERE c.agent_name = %(agent_name)s
 ORDER BY c.checkpoint_id DESC
 LIMIT %(limit)s;
 
+-- name: lg_list_checkpoints_distributed
+-- lg_list_checkpoints on a Citus cluster (the citus extension installed,
+-- migration 0009), whose planner fails on a set-returning function over an
+-- outer column in these correlated subqueries (Citus 13.0: "invalid attnum").
+-- The same rows without one: a checkpoint's channel versions are the thread's
+-- blobs whose version its channel_versions names, and a messages channel's
+-- rows are the thread's rows whose seq its ranges contain. Each reads every
+-- blob, and every row, of the thread instead of an index range per version
+-- and per range: on a cluster only, where this statement runs on the
+-- thread's shard. Unprepared, like lg_list_checkpoints.
+SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint,
+    c.metadata,
+    (
+        SELECT array_agg(array[
+            bl.channel::bytea, bl.type::bytea,
+            CASE WHEN bl.messages IS NULL THEN bl.blob ELSE convert_to((
+                SELECT coalesce(json_agg(h.item ORDER BY h.seq), '[]'::json)::text
+                FROM conversation_history AS h
+                WHERE h.agent_name = c.agent_name AND h.session_id = c.thread_id
+                    AND bl.messages @> h.seq
+            ), 'UTF8') END,
+            convert_to(bl.messages::text, 'UTF8')
+        ])
+        FROM langgraph_checkpoint_blobs AS bl
+        WHERE bl.agent_name = c.agent_name AND bl.thread_id = c.thread_id
+            AND bl.checkpoint_ns = c.checkpoint_ns
+            AND bl.version = c.checkpoint -> 'channel_versions' ->> bl.channel
+    ) AS channel_values,
+    (
+        SELECT array_agg(array[
+            w.task_id::bytea, w.channel::bytea, w.type::bytea, w.blob,
+            convert_to(w.task_path, 'UTF8'), w.idx::text::bytea
+        ])
+        FROM langgraph_checkpoint_writes AS w
+        WHERE w.agent_name = c.agent_name AND w.thread_id = c.thread_id
+            AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
+    ) AS pending_writes
+FROM langgraph_checkpoints AS c
+WHERE c.agent_name = %(agent_name)s
+    AND (%(thread_id)s::text IS NULL OR c.thread_id = %(thread_id)s)
+    AND (%(checkpoint_ns)s::text IS NULL OR c.checkpoint_ns = %(checkpoint_ns)s)
+    AND (%(checkpoint_id)s::text IS NULL OR c.checkpoint_id = %(checkpoint_id)s)
+    AND (%(filter)s::jsonb IS NULL OR c.metadata @> %(filter)s::jsonb)
+    AND (%(before)s::text IS NULL OR c.checkpoint_id < %(before)s)
+ORDER BY c.checkpoint_id DESC
+LIMIT %(limit)s;
+
 -- name: lg_put_writes
--- Store a task's writes to a checkpoint; a write already stored under the
--- same (task, idx) is replaced when %(replace)s, kept otherwise (as
--- LangGraph's own savers do). The thread's conversation is created if it is
--- new, and otherwise left as it is: no update of its row, only the foreign
--- key's share lock on it.
+-- Store a task's writes to a checkpoint, replacing a write already stored
+-- under the same (task, idx) (the caller's replace=True, as LangGraph's own
+-- savers do for special channels). The thread's conversation is created if
+-- it is new, and otherwise left as it is: no update of its row, only the
+-- foreign key's share lock on it. The parameters are typed: Citus plans the
+-- CTE and the INSERT apart, where neither tells the other a parameter's type.
 WITH thread AS (
     INSERT INTO conversation_sessions (agent_name, session_id, next_seq)
-    VALUES (%(agent_name)s, %(thread_id)s, 0)
+    VALUES (%(agent_name)s::text, %(thread_id)s::text, 0)
     ON CONFLICT (agent_name, session_id) DO NOTHING
 )
 INSERT INTO langgraph_checkpoint_writes AS w (
     agent_name, thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel,
     type, blob
 )
-SELECT %(agent_name)s, %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s,
-    %(task_path)s, x.idx, x.channel, x.type, x.blob
+SELECT %(agent_name)s::text, %(thread_id)s::text, %(checkpoint_ns)s::text,
+    %(checkpoint_id)s::text, %(task_id)s::text, %(task_path)s::text, x.idx, x.channel, x.type,
+    x.blob
 FROM unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
     AS x (idx, channel, type, blob)
 ON CONFLICT (agent_name, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
-    SET channel = excluded.channel, type = excluded.type, blob = excluded.blob
-    WHERE %(replace)s;
+    SET channel = excluded.channel, type = excluded.type, blob = excluded.blob;
+
+-- name: lg_put_writes_keeping
+-- lg_put_writes keeping a write already stored under the same (task, idx)
+-- (replace=False). Two statements, not a parameter in the conflict's WHERE:
+-- Citus sends that parameter to the worker without its type, which refuses it.
+WITH thread AS (
+    INSERT INTO conversation_sessions (agent_name, session_id, next_seq)
+    VALUES (%(agent_name)s::text, %(thread_id)s::text, 0)
+    ON CONFLICT (agent_name, session_id) DO NOTHING
+)
+INSERT INTO langgraph_checkpoint_writes AS w (
+    agent_name, thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel,
+    type, blob
+)
+SELECT %(agent_name)s::text, %(thread_id)s::text, %(checkpoint_ns)s::text,
+    %(checkpoint_id)s::text, %(task_id)s::text, %(task_path)s::text, x.idx, x.channel, x.type,
+    x.blob
+FROM unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+    AS x (idx, channel, type, blob)
+ON CONFLICT (agent_name, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING;
 
 -- name: lg_delete_threads
 -- Delete threads: their conversations (the checkpoint tables follow by
@@ -161,7 +235,7 @@ counter AS (
     INSERT INTO conversation_sessions AS s (agent_name, session_id, next_seq)
     SELECT %(agent_name)s, %(target)s, next_seq FROM source
     ON CONFLICT (agent_name, session_id) DO UPDATE
-        SET next_seq = s.next_seq + excluded.next_seq, updated_at = now()
+        SET next_seq = s.next_seq + excluded.next_seq, updated_at = excluded.updated_at
     RETURNING s.next_seq - (SELECT next_seq FROM source) AS shift
 ),
 messages AS (

@@ -142,14 +142,18 @@ def citus_dsn(citus_cluster: CitusCluster, citus_janitor: list[psycopg.Connectio
     A Citus cluster propagates no CREATE DATABASE by default, so the tests
     share one database and each begins with empty tables.
     """
-    dsn = citus_cluster.dsn()
+    empty_the_cluster(citus_cluster, citus_janitor)
+    return citus_cluster.dsn()
+
+
+def empty_the_cluster(cluster: CitusCluster, janitor: list[psycopg.Connection[Any]]) -> None:
+    """Delete every row of agentcore's tables on the cluster, over the kept connection."""
     try:
-        citus_janitor[0].execute(_EMPTY_THE_CLUSTER)
+        janitor[0].execute(_EMPTY_THE_CLUSTER)
     except psycopg.OperationalError:
-        citus_janitor[0].close()
-        citus_janitor[0] = psycopg.connect(dsn, autocommit=True)
-        citus_janitor[0].execute(_EMPTY_THE_CLUSTER)
-    return dsn
+        janitor[0].close()
+        janitor[0] = psycopg.connect(cluster.dsn(), autocommit=True)
+        janitor[0].execute(_EMPTY_THE_CLUSTER)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import (
     ALL_CAPABILITIES,
@@ -16,15 +17,28 @@ from langgraph.checkpoint.conformance.capabilities import (
 )
 
 from agentcore.integrations.langgraph import AgentcoreSaver
-from tests.conftest import pool_for
+from tests.conftest import empty_the_cluster, pool_for
 from tests.support import PgServer, fresh_database
 
 
-async def test_conformance_suite_passes_every_capability(pg_server: PgServer) -> None:
+@pytest.mark.parametrize("target", ["postgres", "postgres-citus"])
+async def test_conformance_suite_passes_every_capability(
+    pg_server: PgServer, target: str, request: pytest.FixtureRequest
+) -> None:
+    """On PostgreSQL, and on a Citus cluster's coordinator (tests/citus.py) whose
+    LangGraph tables migration 0009 distributed with the conversations."""
     databases: list[str] = []
 
     @checkpointer_test(name="AgentcoreSaver")
     async def agentcore_saver() -> AsyncIterator[AgentcoreSaver]:
+        if target == "postgres-citus":  # one database, emptied for each capability
+            cluster = request.getfixturevalue("citus_cluster")
+            empty_the_cluster(cluster, request.getfixturevalue("citus_janitor"))
+            dsn = cluster.dsn()
+            databases.append(dsn)
+            async with pool_for(dsn) as pool:
+                yield AgentcoreSaver(pool)
+            return
         with fresh_database(pg_server) as dsn:
             databases.append(dsn)
             async with pool_for(dsn) as pool:

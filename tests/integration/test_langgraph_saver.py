@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from agentcore import InvalidIdentifierError, PostgresHistoryRepository
 from agentcore.integrations.langgraph import AgentcoreSaver
 from bench.langgraph_graph import build_graph, config, human, run_turns
+from tests.conftest import pool_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +77,25 @@ async def test_a_real_graph_reads_back_equal_to_async_postgres_saver(
     await theirs.setup()
     ours = await _scenario(AgentcoreSaver(pg_pool), "thread")
     reference = await _scenario(theirs, "thread")
+    assert len(ours) == len(reference) > 60
+    assert ours == reference
+
+
+@pytest.mark.parametrize("target", ["postgres-citus"])
+async def test_on_a_citus_cluster_a_real_graph_reads_back_equal_to_async_postgres_saver(
+    citus_dsn: str, target: str
+) -> None:
+    """The same graph with AgentcoreSaver on a Citus cluster's coordinator (its
+    tables distributed by migration 0009) and AsyncPostgresSaver on plain
+    tables of the same coordinator (its own schema, which Citus leaves local)."""
+    async with pool_for(citus_dsn) as pool:
+        theirs = AsyncPostgresSaver(pool)
+        await theirs.setup()
+        async with pool.connection() as conn:  # the plain tables' rows of an earlier run
+            for table in ("checkpoint_writes", "checkpoint_blobs", "checkpoints"):
+                await conn.execute(f"DELETE FROM {table}")
+        ours = await _scenario(AgentcoreSaver(pool), "thread")
+        reference = await _scenario(theirs, "thread")
     assert len(ours) == len(reference) > 60
     assert ours == reference
     ids = [[m.id for m in state[0]["messages"]] for state in ours]
