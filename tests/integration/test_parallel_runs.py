@@ -102,9 +102,83 @@ def test_two_workers_add_up_figures_share_a_group_and_fail_on_a_left_folder(
     assert len(workers) == 8 and len(set(workers)) == 1, workers
 
 
+CLUSTER_FILE = """
+import os
+
+import pytest
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_on_the_cluster(case: int) -> None:
+    with open({record!r}, "a") as file:
+        file.write("file " + os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+"""
+
+CLUSTER_PARAMS = """
+import os
+import time
+
+import pytest
+
+
+@pytest.mark.parametrize("target", ["postgres", "postgres-citus"])
+@pytest.mark.parametrize("case", range(4))
+def test_by_target(case: int, target: str) -> None:
+    time.sleep(0.1)  # the other worker is free meanwhile: the next case could go there
+    with open({record!r}, "a") as file:
+        file.write(target + " " + os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+"""
+
+
+def test_the_tests_on_the_citus_cluster_share_one_worker(tmp_path: Path) -> None:
+    """A test_citus_*.py file and every postgres-citus case: one unit (tests/conftest.py,
+    on_the_cluster), so that a run starts one Citus cluster, not one per worker."""
+    record = tmp_path / "workers.txt"
+    files = {
+        "conftest.py": "from tests.conftest import *  # the suite's own hooks and fixtures\n",
+        "pytest.ini": "[pytest]\naddopts = -p no:cacheprovider\n"
+        "asyncio_default_fixture_loop_scope = function\n",
+        "test_citus_something.py": CLUSTER_FILE.format(record=str(record)),
+        "test_targets.py": CLUSTER_PARAMS.format(record=str(record)),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "2", f"--basetemp={tmp_path / 'base'}"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "12 passed" in output, output
+    ran = [line.split() for line in record.read_text(encoding="utf-8").splitlines()]
+    on_the_cluster = {worker for target, worker in ran if target in {"file", "postgres-citus"}}
+    assert len(ran) == 12 and len(on_the_cluster) == 1, ran
+    # The other cases are spread as usual: some ran on the other worker.
+    assert {worker for target, worker in ran if target == "postgres"} - on_the_cluster, ran
+
+
+def test_a_test_asking_for_the_cluster_elsewhere_is_refused(tmp_path: Path) -> None:
+    """Outside the cluster's unit it would start a second cluster on another worker."""
+    (tmp_path / "conftest.py").write_text(
+        "from tests.conftest import *  # the suite's own hooks and fixtures\n", encoding="utf-8"
+    )
+    (tmp_path / "test_stray.py").write_text(
+        "def test_stray(citus_cluster: object) -> None:\n    pass\n", encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "must be in a test_citus_*.py file or have a postgres-citus parameter" in output
+    assert "test_stray.py::test_stray" in output, output
+
+
 def test_the_longest_files_are_collected_first() -> None:
     """So that on several workers they start at once (tests/conftest.py, LONGEST_FIRST)."""
-    from tests.conftest import LONGEST_FIRST
+    from tests.conftest import CITUS_SCOPE, LONGEST_FIRST, on_the_cluster
 
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
@@ -114,5 +188,11 @@ def test_the_longest_files_are_collected_first() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if "::" in line]
     files = list(dict.fromkeys(line.split("::")[0] for line in lines))
-    assert files[: len(LONGEST_FIRST)] == list(LONGEST_FIRST)
-    assert len(files) > len(LONGEST_FIRST) + 10  # and the others after them
+    # The tests on the Citus cluster start at CITUS_SCOPE's rank, whatever their file.
+    cluster = list(dict.fromkeys(line.split("::")[0] for line in lines if on_the_cluster(line)))
+    assert cluster, "no test on the Citus cluster was collected"
+    expected = [
+        path for entry in LONGEST_FIRST for path in (cluster if entry == CITUS_SCOPE else [entry])
+    ]
+    assert files[: len(expected)] == expected
+    assert len(files) > len(expected) + 10  # and the others after them
