@@ -81,7 +81,8 @@ commands:
          Extra arguments go to pytest, e.g.:
            python3 run.py test tests/unit -q
            python3 run.py test -k migrate -x
-         The whole suite takes 15-20 minutes on a 2-core machine.
+         The whole suite runs on pytest-xdist workers, twice the CPUs
+         (-n 0: one process; -n N: N workers); see SUITE_DURATION below.
          test --quick is the edit loop (about a minute): ruff, the unit
          tests, the contract suite on the in-memory repository and a
          PostgreSQL smoke test; extra arguments go to pytest.
@@ -115,7 +116,7 @@ def main(argv: list[str]) -> int:
         return lock(rest)
     if command == "test" and rest[:1] == ["--newest"]:
         print("run.py: test --newest: the newest releases, not the locks (allowed to fail)")
-        return run_checks(ensure_newest(), rest[1:])
+        return run_checks(ensure_newest(), with_workers(rest[1:]))
     ensure_installed(EXTRAS[command])
     if command == "demo":
         return run([str(BIN / "agentcore"), "demo", *rest], env={"AGENTCORE_PROG": PROG})
@@ -124,7 +125,7 @@ def main(argv: list[str]) -> int:
         return run_checks(BIN, ["--quick", *rest[1:]], quick=True)
     if not rest:  # the whole suite: say what it costs before it starts
         print(f"run.py: {SUITE_DURATION}", flush=True)
-    return run_checks(BIN, rest)
+    return run_checks(BIN, with_workers(rest))
 
 
 QUICK_SCOPE = (
@@ -132,10 +133,36 @@ QUICK_SCOPE = (
     "PostgreSQL smoke test (about a minute)"
 )
 SUITE_DURATION = (
-    "the whole suite takes 15-20 minutes on a 2-core machine (its frameworks' own suites, "
-    "stress and hostile-input generators included); `python3 run.py test --quick` is the "
-    "edit loop"
+    "the whole suite takes about 10 minutes on a 2-core machine with nothing else "
+    "running (its frameworks' own suites, stress and hostile-input generators included), "
+    "on twice as many pytest-xdist workers as CPUs; 15-20 minutes in one process (-n 0) "
+    '(docs/testing.md, "Where the time goes"); `python3 run.py test --quick` is '
+    "the edit loop"
 )
+
+
+def worker_count(cpus: int | None) -> int:
+    """How many pytest-xdist workers ``test`` runs the suite on: twice the CPUs, at least 2.
+
+    Much of the suite waits (on PostgreSQL, on subprocesses), so more workers
+    than CPUs pay; docs/testing.md ("Where the time goes") has the measurements.
+    """
+    return max(2, 2 * (cpus or 1))
+
+
+def with_workers(pytest_args: list[str]) -> list[str]:
+    """``pytest_args`` with ``-n N`` (:func:`worker_count`) first, unless they choose.
+
+    They choose with ``-n``/``--numprocesses`` (``-n 0``: no workers, one
+    process), by leaving pytest-xdist out (``-p no:xdist``), or with ``--pdb``
+    or ``--trace``, which need the tests in this process.
+    """
+    for arg in pytest_args:
+        if arg in ("--pdb", "--trace", "no:xdist", "-pno:xdist") or arg.startswith(
+            ("-n", "--numprocesses")
+        ):
+            return pytest_args
+    return ["-n", str(worker_count(os.cpu_count())), *pytest_args]
 
 
 def run_checks(bin_dir: Path, pytest_args: list[str], *, quick: bool = False) -> int:

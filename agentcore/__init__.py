@@ -1,6 +1,14 @@
 """agentcore: session-scoped, persistent conversation history for AI agents."""
 
 from agentcore.agent import Agent
+from agentcore.checkpoints import (
+    MESSAGES_TYPE,
+    ChannelVersion,
+    NewMessage,
+    PostgresCheckpointStore,
+    StoredCheckpoint,
+    check_thread_id,
+)
 from agentcore.errors import (
     AgentcoreError,
     DatabaseUnavailableError,
@@ -19,6 +27,7 @@ from agentcore.errors import (
     RepositoryClosedError,
     SchemaNotReadyError,
     SessionExistsError,
+    StaleStateError,
     StorageError,
     TransientStorageError,
     UnknownAgentError,
@@ -44,7 +53,17 @@ from agentcore.models import (
 from agentcore.offline_models import EchoModel, ScriptedModel
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.postgres import PostgresHistoryRepository
-from agentcore.repository import HistoryRepository
+from agentcore.repository import (
+    ChatMessageStore,
+    HistoryEditing,
+    HistoryExport,
+    HistoryImport,
+    HistoryRepository,
+    SessionItemStore,
+    SessionLifecycle,
+    TurnStore,
+)
+from agentcore.scoped_state import ScopedSession, ScopedStateStore
 from agentcore.sync import SyncHistoryRepository
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
@@ -68,16 +87,22 @@ __all__ = [
     "LEGACY_SESSION_ID",
     "MAX_ID_BYTES",
     "MAX_ID_LENGTH",
+    "MESSAGES_TYPE",
     "REQUIRED_SIGNATURE",
     "Agent",
     "AgentConfig",
     "AgentResult",
     "AgentRunner",
     "AgentcoreError",
+    "ChannelVersion",
+    "ChatMessageStore",
     "CustomWorkflowExecutor",
     "DatabaseUnavailableError",
     "EchoModel",
     "ExecutionFacade",
+    "HistoryEditing",
+    "HistoryExport",
+    "HistoryImport",
     "HistoryPage",
     "HistoryRepository",
     "ImportLineError",
@@ -94,25 +119,35 @@ __all__ = [
     "MissingDependencyError",
     "ModelClient",
     "ModelError",
+    "NewMessage",
     "NotFoundError",
     "OpenAIChatModel",
     "PoolNotOpenError",
+    "PostgresCheckpointStore",
     "PostgresHistoryRepository",
     "PurgeReport",
     "RepositoryClosedError",
     "Role",
     "SchemaNotReadyError",
+    "ScopedSession",
+    "ScopedStateStore",
     "ScriptedModel",
     "SessionExistsError",
     "SessionInfo",
+    "SessionItemStore",
+    "SessionLifecycle",
     "SessionPage",
+    "StaleStateError",
     "StorageError",
+    "StoredCheckpoint",
     "SyncHistoryRepository",
     "TransientStorageError",
+    "TurnStore",
     "UnknownAgentError",
     "UnknownNameError",
     "UnknownWorkflowError",
     "UnsupportedDatabaseError",
     "WorkflowError",
+    "check_thread_id",
     "load_workflows",
 ]

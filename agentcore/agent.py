@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from agentcore.errors import AgentcoreError, InvalidInputError, ModelError
 from agentcore.model_client import ModelClient
 from agentcore.models import AgentConfig, AgentResult, Message
-from agentcore.repository import HistoryRepository
+from agentcore.repository import TurnStore
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
     MAX_ID_BYTES,
@@ -32,24 +32,26 @@ class Agent:
     Args:
         config: The agent's configuration.
         model: The model client that produces replies.
-        history: Where the agent's conversations are kept. Without it (or
-            without ``config.include_history``) turns are neither loaded nor stored.
-            When it has a ``max_content_chars`` attribute (both agentcore
-            repositories do), the input is checked against that limit before
-            the model is called.
+        history: Where the agent's conversations are kept: any
+            :class:`~agentcore.TurnStore` (``load_history``, ``append_messages``,
+            ``get_message``), such as either agentcore repository. Without it
+            (or without ``config.include_history``) turns are neither loaded
+            nor stored. When it has a ``max_content_chars`` attribute (both
+            agentcore repositories do), the input is checked against that
+            limit before the model is called.
 
     Raises:
         InvalidIdentifierError: ``config.name`` is not a usable agent name.
         InvalidInputError: ``config`` is not a valid ``AgentConfig`` (one built
             with ``model_construct`` is checked too), ``model`` has no
-            ``complete`` method, or ``history`` is not a ``HistoryRepository``.
+            ``complete`` method, or ``history`` is not a ``TurnStore``.
     """
 
     def __init__(
         self,
         config: AgentConfig,
         model: ModelClient,
-        history: HistoryRepository | None = None,
+        history: TurnStore | None = None,
     ) -> None:
         self.config = _checked_config(config)
         if not isinstance(model, ModelClient):
@@ -57,10 +59,10 @@ class Agent:
                 "model must be a ModelClient (an object with an async "
                 f"complete(messages, *, config) method), got {type(model).__name__}"
             )
-        if history is not None and not isinstance(history, HistoryRepository):
-            missing = [m for m in _REPOSITORY_METHODS if not hasattr(history, m)]
+        if history is not None and not isinstance(history, TurnStore):
+            missing = [m for m in _TURN_STORE_METHODS if not hasattr(history, m)]
             raise InvalidInputError(
-                f"history must be a HistoryRepository, got {type(history).__name__} "
+                f"history must be a TurnStore, got {type(history).__name__} "
                 f"(it lacks {', '.join(missing)})"
             )
         self._model = model
@@ -158,7 +160,7 @@ class Agent:
             session_id=session_id,
         )
 
-    def _history_for(self, session_id: str | None) -> HistoryRepository | None:
+    def _history_for(self, session_id: str | None) -> TurnStore | None:
         if not self.config.include_history or self._history is None:
             return None
         if session_id is None:
@@ -240,14 +242,8 @@ def _stored_reply(stored: Message, message: Message) -> Message:
     return stored
 
 
-_REPOSITORY_METHODS = (
-    "load_history",
-    "append_messages",
-    "save_full_history",
-    "get_message",
-    "clear_session",
-    "list_sessions",
-)
+_TURN_STORE_METHODS = ("load_history", "append_messages", "get_message")
+"""The methods of :class:`~agentcore.TurnStore`, named when a ``history`` lacks some."""
 
 
 def _checked_config(config: object) -> AgentConfig:

@@ -207,7 +207,8 @@ def start(data_dir: Path, *, throwaway: bool = False) -> EmbeddedServer:
         data_dir: The data directory; created and initialised on first use.
         throwaway: Stop the server and delete ``data_dir`` (and its control
             directory) when :meth:`EmbeddedServer.stop` is called or this process
-            exits (tests); otherwise the server keeps running for later runs.
+            exits (tests), and run it with ``fsync=off`` (nothing it holds outlives
+            it); otherwise the server is durable and keeps running for later runs.
 
     Returns:
         The running server.
@@ -223,7 +224,7 @@ def start(data_dir: Path, *, throwaway: bool = False) -> EmbeddedServer:
         account = _Account.for_server()
         control = _control_dir(data_dir, account)
         with _locked(control):
-            server = _start_locked(data_dir, control, account, install)
+            server = _start_locked(data_dir, control, account, install, durable=not throwaway)
     except OSError as exc:
         raise DatabaseUnavailableError(
             f"could not start the embedded PostgreSQL in {data_dir}: {exc}"
@@ -583,7 +584,9 @@ class _Running:
     dsn: str
 
 
-def _start_locked(data_dir: Path, control: Path, account: _Account, install: Path) -> _Running:
+def _start_locked(
+    data_dir: Path, control: Path, account: _Account, install: Path, *, durable: bool
+) -> _Running:
     running = _recorded_postmaster(data_dir, control)
     if running is not None:
         return running
@@ -610,7 +613,7 @@ def _start_locked(data_dir: Path, control: Path, account: _Account, install: Pat
             f"server is PostgreSQL {_POSTGRES_MAJOR}"
         )
     socket_dir = _socket_dir(data_dir, account)
-    config = _configure(data_dir, control, socket_dir, account)
+    config = _configure(data_dir, control, socket_dir, account, durable=durable)
     _run(account, binaries, "pg_ctl", [
         "start", "-w", "-t", str(START_TIMEOUT_SECONDS), "-D", str(data_dir),
         "-l", str(data_dir / "log"),
@@ -679,8 +682,15 @@ def _conf_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _configure(data_dir: Path, control: Path, socket_dir: Path, account: _Account) -> Path:
-    """Write the configuration the server starts with, in the control directory."""
+def _configure(
+    data_dir: Path, control: Path, socket_dir: Path, account: _Account, *, durable: bool
+) -> Path:
+    """Write the configuration the server starts with, in the control directory.
+
+    A throw-away server (``durable=False``) runs with ``fsync=off``: its files are
+    deleted when it stops, and only a crash of the machine itself (not of
+    PostgreSQL) could lose or corrupt what it wrote.
+    """
     mode, gid = (0o600, -1) if account.is_self else (0o640, account.gid)
     hba, ident, config = (control / n for n in ("pg_hba.conf", "pg_ident.conf", "postgresql.conf"))
     _write(hba, "# Written by agentcore at each start.\nlocal all all peer map=agentcore\n",
@@ -695,6 +705,8 @@ def _configure(data_dir: Path, control: Path, socket_dir: Path, account: _Accoun
         "hba_file": _conf_string(str(hba)),
         "ident_file": _conf_string(str(ident)),
     }
+    if not durable:
+        settings["fsync"] = "off"
     lines = [
         "# Written by agentcore each time it starts the server: edits here are lost.",
         "# The data directory's postgresql.conf (your tuning) is read first; the",

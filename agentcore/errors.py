@@ -135,6 +135,14 @@ class SessionExistsError(AgentcoreError):
     """A conversation was to be created (a copy, an import) where one already exists."""
 
 
+class StaleStateError(AgentcoreError):
+    """A write with scoped state named a revision of the conversation that is no longer current.
+
+    Someone else wrote the conversation's state since the writer read it:
+    nothing was written. Read the conversation again, then write.
+    """
+
+
 class MissingDependencyError(AgentcoreError, ImportError):
     """An optional dependency is not installed (the message names the extra to install)."""
 

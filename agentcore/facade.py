@@ -9,7 +9,7 @@ from agentcore.agent import Agent
 from agentcore.errors import InvalidInputError, UnknownAgentError
 from agentcore.model_client import ModelClient
 from agentcore.models import AgentConfig, AgentResult, Message
-from agentcore.repository import HistoryRepository
+from agentcore.repository import TurnStore
 from agentcore.workflows import CustomWorkflowExecutor
 
 
@@ -23,8 +23,9 @@ class ExecutionFacade:
     Args:
         agents: The agents' configurations; names must be unique.
         model: The model client every agent uses.
-        history: Where conversations are kept (e.g. a ``PostgresHistoryRepository``
-            over your pool, or an ``InMemoryHistoryRepository`` in tests).
+        history: Where conversations are kept: any :class:`~agentcore.TurnStore`
+            (e.g. a ``PostgresHistoryRepository`` over your pool, or an
+            ``InMemoryHistoryRepository`` in tests).
         workflows: Custom workflow classes by name (see
             :func:`~agentcore.workflows.load_workflows`).
 
@@ -38,7 +39,7 @@ class ExecutionFacade:
         self,
         agents: Iterable[AgentConfig],
         model: ModelClient,
-        history: HistoryRepository | None = None,
+        history: TurnStore | None = None,
         workflows: Mapping[str, type] | None = None,
     ) -> None:
         if isinstance(agents, AgentConfig | str | bytes) or not isinstance(agents, Iterable):

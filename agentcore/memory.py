@@ -21,6 +21,7 @@ from agentcore.errors import (
     session_exists,
     session_not_found,
 )
+from agentcore.memory_scoped import InMemoryScopedState
 from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
 from agentcore.paging import (
     decode_history_cursor,
@@ -32,6 +33,7 @@ from agentcore.streams import each
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
     DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_PURGE_MAX_IMPACT,
     DEFAULT_PURGE_PAUSE,
     MAX_LIMIT,
     OWNER_KEY,
@@ -45,6 +47,7 @@ from agentcore.validation import (
     check_idle_for,
     check_limit,
     check_max_content_chars,
+    check_max_impact,
     check_owner,
     check_owner_fits,
     check_page_size,
@@ -76,7 +79,7 @@ class _Conversation:
             self.updated_at = now
 
 
-class InMemoryHistoryRepository:
+class InMemoryHistoryRepository(InMemoryScopedState):
     """Conversation history in a dict; a faithful fake of the PostgreSQL store.
 
     Args:
@@ -156,6 +159,7 @@ class InMemoryHistoryRepository:
         with self._lock:
             if not batch:
                 self._conversations.pop(key, None)
+                self._drop_scoped_locked(key)
                 return
             now = self._tick()
             conversation = self._conversations.setdefault(key, _Conversation(now, now))
@@ -184,6 +188,7 @@ class InMemoryHistoryRepository:
         check_stored_identifier(session_id, "session_id")
         with self._lock:
             conversation = self._conversations.pop((agent_name, session_id), None)
+            self._drop_scoped_locked((agent_name, session_id))
             return 0 if conversation is None else len(conversation.messages)
 
     async def pop_message(self, agent_name: str, session_id: str) -> Message | None:
@@ -379,6 +384,7 @@ class InMemoryHistoryRepository:
         agent_name: str | None = None,
         batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
         pause: float = DEFAULT_PURGE_PAUSE,
+        max_impact: float = DEFAULT_PURGE_MAX_IMPACT,
         dry_run: bool = False,
         on_progress: Callable[[PurgeReport], None] | None = None,
     ) -> PurgeReport:
@@ -388,6 +394,7 @@ class InMemoryHistoryRepository:
             check_stored_identifier(agent_name, "agent_name")
         size = check_page_size(batch_size, "batch_size")
         check_pause(pause)
+        check_max_impact(max_impact)
         cutoff = datetime.now(UTC) - idle - UPDATED_AT_STEP
         report = PurgeReport()
         with self._lock:
@@ -405,6 +412,7 @@ class InMemoryHistoryRepository:
                 if not dry_run:
                     for key in batch:
                         del self._conversations[key]
+                        self._drop_scoped_locked(key)
                 report = report.plus(len(batch), messages)
                 if on_progress is not None and not dry_run:
                     on_progress(report)

@@ -56,6 +56,7 @@ from agentcore.paging import (
     history_cursor,
     session_page,
 )
+from agentcore.postgres_scoped import PostgresScopedState
 from agentcore.rows import (
     message_from_row,
     message_to_copy_row,
@@ -70,6 +71,7 @@ from agentcore.streams import each
 from agentcore.validation import (
     DEFAULT_MAX_CONTENT_CHARS,
     DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_PURGE_MAX_IMPACT,
     DEFAULT_PURGE_PAUSE,
     MAX_LIMIT,
     REPEATED_IMPORT_ID,
@@ -81,6 +83,7 @@ from agentcore.validation import (
     check_idle_for,
     check_limit,
     check_max_content_chars,
+    check_max_impact,
     check_owner,
     check_owner_fits,
     check_page_size,
@@ -95,6 +98,13 @@ from agentcore.validation import (
 )
 
 _T = TypeVar("_T")
+
+PURGE_HEAP_PAGES = 1024
+"""Heap pages of conversation_history a purge batch looks at for first messages.
+
+Its walk in physical order (purge_idle_in_heap_order) goes on from where a full
+batch stopped, or after this many pages: each batch reads at most 8 MiB.
+"""
 
 APPEND_CHUNK_JSONB_BYTES = 64 * 2**20
 """The most an append sends as one jsonb value, by a safe upper estimate (bytes).
@@ -117,7 +127,7 @@ def _queries() -> Queries:
     return load_queries()
 
 
-class PostgresHistoryRepository:
+class PostgresHistoryRepository(PostgresScopedState):
     """Conversation history in PostgreSQL.
 
     Reads are one statement. An append is one round trip (a pipeline holding
@@ -715,24 +725,52 @@ class PostgresHistoryRepository:
         agent_name: str | None = None,
         batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
         pause: float = DEFAULT_PURGE_PAUSE,
+        max_impact: float = DEFAULT_PURGE_MAX_IMPACT,
         dry_run: bool = False,
         on_progress: Callable[[PurgeReport], None] | None = None,
     ) -> PurgeReport:
-        """See :meth:`HistoryRepository.purge_idle_sessions`."""
+        """See :meth:`HistoryRepository.purge_idle_sessions`.
+
+        Two walks: the first takes the idle conversations in the order of
+        their first message on the heap (sql/lifecycle.sql,
+        purge_idle_in_heap_order), so that a page's rows go in one or two
+        consecutive batches; the second, in ``updated_at`` order, takes what
+        the first did not find.
+        """
         idle = check_idle_for(idle_for)
         agent = None if agent_name is None else check_stored_identifier(agent_name, "agent_name")
         size = check_page_size(batch_size, "batch_size")
         wait = check_pause(pause)
+        impact = check_max_impact(max_impact)
         [(cutoff,)] = await self._read(self._sql["idle_cutoff"], {"idle_for": idle})
         agents = [agent] if agent is not None else await self._agents()
         report = PurgeReport()
-        for name in agents:
-            if dry_run:
+        if dry_run:
+            for name in agents:
                 [(sessions, messages)] = await self._read(
                     self._sql["count_idle_sessions"], {"agent_name": name, "cutoff": cutoff}
                 )
                 report = report.plus(int(sessions), int(messages))
-                continue
+            return report
+
+        async def paced(batch: Awaitable[tuple[int, int, Any]]) -> Any:
+            # One batch, then its report and the pause that keeps the purge
+            # busy for at most max_impact of the time.
+            nonlocal report
+            started = monotonic()
+            deleted, messages, reached = await batch
+            spent = monotonic() - started
+            if deleted:
+                report = report.plus(deleted, messages)
+                if on_progress is not None:
+                    on_progress(report)
+                rest = max(wait, spent * (1 - impact) / impact)
+                if rest:
+                    await asyncio.sleep(rest)
+            return reached
+
+        await self._purge_in_heap_order(agent, cutoff, size, paced)
+        for name in agents:
             params: dict[str, Any] = {
                 "agent_name": name,
                 "cutoff": cutoff,
@@ -741,15 +779,10 @@ class PostgresHistoryRepository:
                 "after_session": "",
             }
             while True:
-                deleted, messages, reached_time, reached_session = await self._purge_batch(params)
-                if reached_time is None:
+                position = await paced(self._purge_batch(params))
+                if position is None:
                     break
-                report = report.plus(deleted, messages)
-                if on_progress is not None:
-                    on_progress(report)
-                params["after_time"], params["after_session"] = reached_time, reached_session
-                if wait:
-                    await asyncio.sleep(wait)
+                params["after_time"], params["after_session"] = position
         return report
 
     async def _on_citus(self) -> bool:
@@ -772,15 +805,66 @@ class PostgresHistoryRepository:
         query = self._sql["list_agents_distributed"] if distributed else self._sql["list_agents"]
         return [r[0] for r in await self._read(query, {})]
 
+    async def _purge_in_heap_order(
+        self,
+        agent: str | None,
+        cutoff: datetime,
+        size: int,
+        paced: Callable[[Awaitable[tuple[int, int, Any]]], Awaitable[Any]],
+    ) -> None:
+        """The first walk: batches in the order of the conversations' first messages."""
+        if await self._on_citus():
+            # Citus runs no TID range scan over a distributed table: the walk
+            # in updated_at order (_purge_batch) takes every idle conversation.
+            return
+        [(blocks,)] = await self._read(self._sql["purge_heap_blocks"], {})
+        heap: dict[str, Any] = {
+            "agent_name": agent,
+            "cutoff": cutoff,
+            "batch_size": size,
+            "after": "(0,0)",
+        }
+        block = 0
+        while block < blocks:
+            heap["before"] = min(blocks, block + PURGE_HEAP_PAGES)
+            reached = await paced(self._purge_heap_batch(heap))
+            if reached is None:
+                block = heap["before"]
+                heap["after"] = f"({block},0)"
+            else:
+                heap["after"] = reached
+                block = int(reached.strip("()").split(",")[0])
+
+    async def _purge_heap_batch(self, params: dict[str, Any]) -> tuple[int, int, str | None]:
+        # READ COMMITTED whatever the default (_in_transaction): a row written
+        # since the scan's snapshot is re-read under its lock and kept.
+        async def purge(conn: AsyncConnection[Any]) -> tuple[Any, ...]:
+            await conn.execute(self._sql["purge_without_flush"].text)
+            cur = await conn.execute(
+                self._sql["purge_idle_in_heap_order"].text, params, binary=True
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            if row[0]:
+                await conn.execute(
+                    self._sql["purge_messages_in_heap_order"].text,
+                    {"agent_names": row[0], "session_ids": row[1]},
+                )
+            return tuple(row)
+
+        _, session_ids, counted, reached = await self._in_transaction(purge)
+        return len(session_ids or ()), int(counted), reached
+
     async def _purge_batch(
         self, params: dict[str, Any]
-    ) -> tuple[int, int, datetime | None, str | None]:
+    ) -> tuple[int, int, tuple[datetime, str] | None]:
         if await self._on_citus():
             return await self._purge_batch_distributed(params)
 
         # READ COMMITTED whatever the default (_in_transaction): a row written
         # since the scan's snapshot is re-read under its lock and kept.
         async def purge(conn: AsyncConnection[Any]) -> tuple[Any, ...]:
+            await conn.execute(self._sql["purge_without_flush"].text)
             cur = await conn.execute(self._sql["purge_idle_sessions"].text, params, binary=True)
             row = await cur.fetchone()
             assert row is not None
@@ -792,11 +876,12 @@ class PostgresHistoryRepository:
             return tuple(row)
 
         session_ids, counted, reached_time, reached_session = await self._in_transaction(purge)
-        return len(session_ids or ()), int(counted), reached_time, reached_session
+        position = None if reached_time is None else (reached_time, reached_session)
+        return len(session_ids or ()), int(counted), position
 
     async def _purge_batch_distributed(
         self, params: dict[str, Any]
-    ) -> tuple[int, int, datetime | None, str | None]:
+    ) -> tuple[int, int, tuple[datetime, str] | None]:
         """One purge batch on a Citus cluster: candidates from every shard, then one delete.
 
         Citus runs no FOR UPDATE SKIP LOCKED over several shards: the candidates
@@ -805,7 +890,7 @@ class PostgresHistoryRepository:
         """
         candidates = await self._read(self._sql["purge_candidates_distributed"], params)
         if not candidates:
-            return 0, 0, None, None
+            return 0, 0, None
         # The last candidate in the statement's order (the database's collation).
         reached_session, reached_time = candidates[-1]
         listed = {**params, "session_ids": [row[0] for row in candidates]}
@@ -824,7 +909,7 @@ class PostgresHistoryRepository:
             return tuple(row)
 
         session_ids, counted = await self._in_transaction(purge)
-        return len(session_ids or ()), int(counted), reached_time, reached_session
+        return len(session_ids or ()), int(counted), (reached_time, reached_session)
 
     async def iter_sessions(
         self, agent_name: str | None = None, *, batch_size: int = 1000

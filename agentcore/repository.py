@@ -1,4 +1,14 @@
-"""The storage port: what any history store must do."""
+"""The storage ports: what a history store must do, for each kind of caller.
+
+Each caller asks for the smallest protocol it uses (an :class:`~agentcore.Agent`
+a :class:`TurnStore`, an export a :class:`HistoryExport`...), so a store
+written for one use implements only that port's methods.
+:class:`HistoryRepository` is all of them: both agentcore repositories
+implement it, and the contract suite (``tests/contract/``) checks it port by
+port. A method may belong to several ports: it is described where it is
+first declared in this module, and a port that repeats it repeats its
+signature exactly (a unit test keeps them equal).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +17,30 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
-from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE, MessageInput
+from agentcore.scoped_state import ScopedStateStore
+from agentcore.validation import (
+    DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_PURGE_MAX_IMPACT,
+    DEFAULT_PURGE_PAUSE,
+    MessageInput,
+)
 
 
 @runtime_checkable
-class HistoryRepository(Protocol):
-    """Conversation history keyed by ``(agent_name, session_id)``.
+class TurnStore(Protocol):
+    """What an agent turn needs: read the window, append the turn, find a retried turn's reply.
+
+    :class:`~agentcore.Agent` and :class:`~agentcore.ExecutionFacade` ask
+    for this port only. ``get_message`` is called only for an input
+    ``Message`` with an ``id`` (an exactly-once turn) whose reply the read
+    window did not hold, or when an append stored less than the whole turn;
+    a store for turns without input ids may implement it as ``return None``
+    (a retried turn then calls the model again).
 
     Identifiers are non-empty strings of at most 255 characters with no NUL
     byte (anything else raises :class:`~agentcore.errors.InvalidIdentifierError`
-    before any I/O). Writes also refuse control characters and line separators
-    in ids; reads, ``get_message``, ``list_sessions`` and ``clear_session``
-    accept them, so that conversations stored before that rule stay reachable.
-    A whole batch is validated before anything is written, and every write is
-    atomic. ``session_id=None`` never falls back to a shared
+    before any I/O). A whole batch is validated before anything is written, and
+    every write is atomic. ``session_id=None`` never falls back to a shared
     conversation: reads return ``[]`` and writes store nothing, with a warning.
     """
 
@@ -37,18 +57,6 @@ class HistoryRepository(Protocol):
             InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
             InvalidInputError: ``limit`` is negative or not an int.
             StorageError: the store failed.
-        """
-        ...
-
-    async def save_full_history(
-        self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
-    ) -> None:
-        """Atomically replace the conversation with ``history``.
-
-        Raises:
-            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
-            InvalidMessageError: any message is invalid (nothing is replaced).
-            StorageError: the store failed (the old conversation is intact).
         """
         ...
 
@@ -83,6 +91,30 @@ class HistoryRepository(Protocol):
             InvalidIdentifierError: a bad ``agent_name``, ``session_id`` or
                 ``message_id``.
             StorageError: the store failed.
+        """
+        ...
+
+
+@runtime_checkable
+class HistoryEditing(Protocol):
+    """Rewriting a conversation's stored messages: replace, clear, pop, compare-and-swap.
+
+    Identifiers are non-empty strings of at most 255 characters with no NUL
+    byte (anything else raises :class:`~agentcore.errors.InvalidIdentifierError`
+    before any I/O). A whole batch is validated before anything is written, and
+    every write is atomic. ``session_id=None`` never falls back to a shared
+    conversation: reads return ``[]`` and writes store nothing, with a warning.
+    """
+
+    async def save_full_history(
+        self, agent_name: str, session_id: str | None, history: Sequence[MessageInput]
+    ) -> None:
+        """Atomically replace the conversation with ``history``.
+
+        Raises:
+            InvalidIdentifierError: a bad ``agent_name`` or ``session_id``.
+            InvalidMessageError: any message is invalid (nothing is replaced).
+            StorageError: the store failed (the old conversation is intact).
         """
         ...
 
@@ -144,6 +176,15 @@ class HistoryRepository(Protocol):
             StorageError: the store failed (nothing changes).
         """
         ...
+
+
+@runtime_checkable
+class SessionLifecycle(Protocol):
+    """A conversation's life beyond its turns: listing, paging, metadata, copies, retention.
+
+    What an application's admin pages and the ``agentcore`` command's
+    ``sessions``/``history``/``copy``/``meta``/``purge`` commands call.
+    """
 
     async def list_sessions(self, agent_name: str, limit: int | None = 100) -> list[SessionInfo]:
         """The agent's conversations, most recently written first (at most ``limit``).
@@ -289,6 +330,7 @@ class HistoryRepository(Protocol):
         agent_name: str | None = None,
         batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
         pause: float = DEFAULT_PURGE_PAUSE,
+        max_impact: float = DEFAULT_PURGE_MAX_IMPACT,
         dry_run: bool = False,
         on_progress: Callable[[PurgeReport], None] | None = None,
     ) -> PurgeReport:
@@ -299,15 +341,24 @@ class HistoryRepository(Protocol):
         one transaction; a conversation written meanwhile is re-checked under
         its lock and kept, and one whose lock a writer holds is skipped (a
         later purge takes it). Stopping a purge (cancelling it) keeps the
-        batches done; running it again goes on.
+        batches done; running it again goes on. The order of the batches is
+        the store's own (PostgreSQL: where the conversations' rows lie, so
+        that each page is changed once; then the rest, oldest first). A batch
+        lost in a crash was not committed: a later purge deletes it again.
 
         Args:
             idle_for: How long a conversation must have been idle (>= 0).
             agent_name: Only this agent's conversations (default: every agent's).
             batch_size: Conversations per transaction (1 to 10,000). Larger
                 batches purge faster and delay concurrent turns more.
-            pause: Seconds to wait between batches (0 to 3600), leaving the
-                database to other work (docs/operations.md has measurements).
+            pause: Seconds to wait at least between two batches that delete
+                (0 to 3600), leaving the database to other work.
+            max_impact: The share of the purge's time spent in batches (above
+                0, at most 1): after a batch that took ``d`` seconds it waits
+                ``d * (1 - max_impact) / max_impact`` when that is longer than
+                ``pause``, so that a batch slowed by concurrent work slows the
+                purge too. Lower is gentler on concurrent turns and slower
+                (docs/operations.md has measurements).
             dry_run: Count what would be deleted; delete nothing.
             on_progress: Called after each batch with the totals so far.
 
@@ -316,9 +367,15 @@ class HistoryRepository(Protocol):
 
         Raises:
             InvalidIdentifierError: a bad ``agent_name``.
-            InvalidInputError: a bad ``idle_for``, ``batch_size`` or ``pause``.
+            InvalidInputError: a bad ``idle_for``, ``batch_size``, ``pause`` or
+                ``max_impact``.
         """
         ...
+
+
+@runtime_checkable
+class HistoryExport(Protocol):
+    """What :func:`~agentcore.transfer.export_jsonl` reads: every conversation, streamed."""
 
     def iter_sessions(
         self, agent_name: str | None = None, *, batch_size: int = 1000
@@ -348,6 +405,19 @@ class HistoryRepository(Protocol):
             InvalidInputError: a bad ``batch_size`` (1 to 10,000).
         """
         ...
+
+    async def get_session(self, agent_name: str, session_id: str) -> SessionInfo | None:
+        """As :meth:`SessionLifecycle.get_session`."""
+        ...
+
+
+@runtime_checkable
+class HistoryImport(Protocol):
+    """What :func:`~agentcore.transfer.import_jsonl` writes: whole conversations, streamed.
+
+    When the store has a ``max_content_chars`` attribute, the import bounds
+    the lines it reads by it (else by the largest limit agentcore allows).
+    """
 
     async def import_session(
         self,
@@ -389,3 +459,94 @@ class HistoryRepository(Protocol):
                 read from ``messages``, nothing changed).
         """
         ...
+
+
+@runtime_checkable
+class ChatMessageStore(Protocol):
+    """What the LangChain bridge (:mod:`agentcore.integrations.langchain`) calls."""
+
+    async def load_history(
+        self, agent_name: str, session_id: str | None, limit: int | None = None
+    ) -> list[Message]:
+        """As :meth:`TurnStore.load_history`."""
+        ...
+
+    async def append_messages(
+        self, agent_name: str, session_id: str | None, messages: Sequence[MessageInput]
+    ) -> int:
+        """As :meth:`TurnStore.append_messages`."""
+        ...
+
+    async def clear_session(self, agent_name: str, session_id: str) -> int:
+        """As :meth:`HistoryEditing.clear_session`."""
+        ...
+
+
+@runtime_checkable
+class SessionItemStore(HistoryEditing, Protocol):
+    """What the OpenAI Agents SDK bridge (:mod:`agentcore.integrations.openai_agents`) calls.
+
+    The :class:`HistoryEditing` methods serve ``pop_item``, ``clear_session``
+    and the SDK's compaction hooks (``replace_last_messages``; ``iter_history``
+    when the SDK prunes expired items; ``save_full_history`` for its
+    whole-history replacement).
+    """
+
+    async def load_history(
+        self, agent_name: str, session_id: str | None, limit: int | None = None
+    ) -> list[Message]:
+        """As :meth:`TurnStore.load_history`."""
+        ...
+
+    async def append_messages(
+        self, agent_name: str, session_id: str | None, messages: Sequence[MessageInput]
+    ) -> int:
+        """As :meth:`TurnStore.append_messages`."""
+        ...
+
+    def iter_history(
+        self, agent_name: str, session_id: str, *, batch_size: int = 1000
+    ) -> AsyncIterator[Message]:
+        """As :meth:`HistoryExport.iter_history`."""
+        ...
+
+
+@runtime_checkable
+class HistoryRepository(
+    TurnStore,
+    ScopedStateStore,
+    SessionLifecycle,
+    HistoryExport,
+    HistoryImport,
+    SessionItemStore,
+    HistoryEditing,
+    ChatMessageStore,
+    Protocol,
+):
+    """Conversation history keyed by ``(agent_name, session_id)``: every port at once.
+
+    Both agentcore repositories implement it; a caller that needs only part
+    of it asks for a smaller port (see the module's docstring).
+
+    Identifiers are non-empty strings of at most 255 characters with no NUL
+    byte (anything else raises :class:`~agentcore.errors.InvalidIdentifierError`
+    before any I/O). Writes also refuse control characters and line separators
+    in ids; reads, ``get_message``, ``list_sessions`` and ``clear_session``
+    accept them, so that conversations stored before that rule stay reachable.
+    A whole batch is validated before anything is written, and every write is
+    atomic. ``session_id=None`` never falls back to a shared
+    conversation: reads return ``[]`` and writes store nothing, with a warning.
+    """
+
+
+PORTS: tuple[type, ...] = (
+    TurnStore,
+    HistoryEditing,
+    SessionLifecycle,
+    HistoryExport,
+    HistoryImport,
+    ChatMessageStore,
+    SessionItemStore,
+    ScopedStateStore,
+)
+"""The ports whose union is :class:`HistoryRepository`, the storage ones first."""

@@ -31,7 +31,12 @@ from typing import Any, TypeVar
 from agentcore.errors import RepositoryClosedError, StorageError
 from agentcore.models import HistoryPage, Message, PurgeReport, SessionInfo, SessionPage
 from agentcore.repository import HistoryRepository
-from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE, MessageInput
+from agentcore.validation import (
+    DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_PURGE_MAX_IMPACT,
+    DEFAULT_PURGE_PAUSE,
+    MessageInput,
+)
 
 _T = TypeVar("_T")
 DEFAULT_CLOSE_TIMEOUT = 30.0
@@ -218,6 +223,7 @@ class SyncHistoryRepository:
         agent_name: str | None = None,
         batch_size: int = DEFAULT_PURGE_BATCH_SIZE,
         pause: float = DEFAULT_PURGE_PAUSE,
+        max_impact: float = DEFAULT_PURGE_MAX_IMPACT,
         dry_run: bool = False,
         on_progress: Callable[[PurgeReport], None] | None = None,
     ) -> PurgeReport:
@@ -229,6 +235,7 @@ class SyncHistoryRepository:
                 agent_name=agent_name,
                 batch_size=batch_size,
                 pause=pause,
+                max_impact=max_impact,
                 dry_run=dry_run,
                 on_progress=on_progress,
             )

@@ -35,7 +35,7 @@ from agentcore.errors import (
 )
 from agentcore.exact_json import exact_json
 from agentcore.models import Message, SessionInfo
-from agentcore.repository import HistoryRepository
+from agentcore.repository import HistoryExport, HistoryImport
 from agentcore.validation import (
     MAX_CONTENT_CHARS_LIMIT,
     MAX_ID_LENGTH,
@@ -168,7 +168,7 @@ class ImportRefusal:
 
 
 async def export_jsonl(
-    repository: HistoryRepository,
+    repository: HistoryExport,
     out: TextSink,
     *,
     agent_name: str | None = None,
@@ -179,7 +179,8 @@ async def export_jsonl(
     """Write conversations to ``out`` as JSON Lines.
 
     Args:
-        repository: Where to read from.
+        repository: Where to read from: any :class:`~agentcore.HistoryExport`
+            (``iter_sessions``, ``iter_history``, ``get_session``).
         out: Where to write (text).
         agent_name: Only this agent's conversations (default: every agent's).
         session_id: Only this conversation (needs ``agent_name``).
@@ -212,7 +213,7 @@ async def export_jsonl(
 
 
 async def _sessions(
-    repository: HistoryRepository, agent_name: str | None, session_id: str | None, batch_size: int
+    repository: HistoryExport, agent_name: str | None, session_id: str | None, batch_size: int
 ) -> Any:
     if session_id is not None:
         assert agent_name is not None
@@ -251,7 +252,7 @@ def _line(value: dict[str, Any]) -> str:
 
 
 async def import_jsonl(
-    repository: HistoryRepository,
+    repository: HistoryImport,
     lines: BinaryLines | Iterable[str],
     *,
     on_progress: Progress | None = None,
@@ -289,7 +290,8 @@ async def import_jsonl(
     failed, at or before the bad bytes.
 
     Args:
-        repository: Where to store.
+        repository: Where to store: any :class:`~agentcore.HistoryImport`
+            (``import_session``).
         lines: The export: a file opened in binary (best: it is decoded as
             UTF-8 only once its length is known to be acceptable), a text
             file, ``sys.stdin``, or any iterable of lines.
@@ -341,7 +343,7 @@ async def import_jsonl(
 
 
 async def _import_one(
-    repository: HistoryRepository, reader: _Lines, record: dict[str, Any]
+    repository: HistoryImport, reader: _Lines, record: dict[str, Any]
 ) -> int | ImportRefusal | None:
     """Import one conversation: its message count, a refusal, or ``None`` when it was
     already there (its lines are read past either way)."""

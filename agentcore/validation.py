@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydantic
 
@@ -892,6 +892,14 @@ DEFAULT_PURGE_BATCH_SIZE = 100
 DEFAULT_PURGE_PAUSE = 0.05
 """Seconds ``purge_idle_sessions`` waits between two batches by default."""
 
+DEFAULT_PURGE_MAX_IMPACT = 0.5
+"""The share of its time ``purge_idle_sessions`` may spend in batches by default.
+
+After a batch that took ``d`` seconds it waits ``d * (1 - max_impact) / max_impact``
+(at least ``pause``): at 0.5 as long as the batch took. docs/operations.md has
+what each value costs live turns, measured.
+"""
+
 UPDATED_AT_STEP = timedelta(minutes=1)
 """How stale a conversation's ``updated_at`` may be: a write moves it only when older.
 
@@ -911,6 +919,21 @@ def check_pause(value: object) -> float:
         raise InvalidInputError(f"pause must be a number of seconds, got {type(value).__name__}")
     if not (math.isfinite(value) and 0 <= value <= 3600):
         raise InvalidInputError(f"pause must be between 0 and 3600 seconds, got {value}")
+    return float(value)
+
+
+def check_max_impact(value: object, what: str = "max_impact") -> float:
+    """Return a purge's budget: the share of its time spent in batches, above 0, at most 1.
+
+    Raises:
+        InvalidInputError: anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(
+            f"{what} must be a number above 0 and at most 1, got {type(value).__name__}"
+        )
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise InvalidInputError(f"{what} must be above 0 and at most 1, got {value}")
     return float(value)
 
 
@@ -952,3 +975,139 @@ def check_expected_tail(value: object) -> list[Message]:
                 f"got {type(message).__name__}"
             )
     return list(value)
+
+
+def check_state(value: object, what: str) -> dict[str, Any]:
+    """Validate a scoped state object (or a delta of one); return it as jsonb keeps it.
+
+    Both repositories store exactly the returned dict (keys in jsonb's order,
+    numbers as jsonb reads them), so they give back the same thing.
+
+    Raises:
+        InvalidInputError: not a dict with string keys, or values that are not
+            JSON or that jsonb cannot store (U+0000, lone surrogates, NaN).
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        kind = type(value).__name__
+        raise InvalidInputError(f"{what} must be a dict (a JSON object), got {kind}")
+    for key in value:
+        if not isinstance(key, str):
+            raise InvalidInputError(f"{what} keys must be strings, got {type(key).__name__}")
+    try:
+        stored: dict[str, Any] = _as_jsonb(dict(value))
+    except _JsonProblem as exc:
+        raise InvalidInputError(f"{what}{exc.where()} {exc}") from None
+    return stored
+
+
+def merge_state(current: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` with ``delta``'s keys over it, as jsonb's ``||`` merges (both checked)."""
+    merged: dict[str, Any] = _as_jsonb({**current, **delta})
+    return merged
+
+
+def check_update_time(value: object) -> float:
+    """Return a finite float: a scoped conversation's update time (seconds since the epoch).
+
+    Raises:
+        InvalidInputError: not a real number, or NaN or infinite.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"update_time must be a number, got {type(value).__name__}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise InvalidInputError(f"update_time must be finite, got {value!r}")
+    return result
+
+
+def check_revision(value: object) -> int | None:
+    """Return an expected revision: ``None``, or an int >= 0.
+
+    Raises:
+        InvalidInputError: anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"expected_revision must be an int >= 0, got {value!r}")
+    return value
+
+
+class ScopedWrite(NamedTuple):
+    """A scoped-state write's arguments, checked: what both repositories store."""
+
+    agent_name: str
+    session_id: str
+    owner: str
+    update_time: float
+    state: dict[str, Any]
+    owner_state: dict[str, Any]
+    agent_state: dict[str, Any]
+
+
+def check_scoped_create(
+    agent_name: object,
+    session_id: object,
+    owner: object,
+    update_time: object,
+    state: object,
+    owner_state: object,
+    agent_state: object,
+) -> ScopedWrite:
+    """Check ``create_scoped_session``'s arguments (a new conversation's identifiers).
+
+    Raises:
+        InvalidIdentifierError: a bad identifier, or an owner the metadata cannot hold.
+        InvalidInputError: a bad update time or state.
+    """
+    agent = check_identifier(agent_name, "agent_name")
+    session = check_identifier(session_id, "session_id")
+    who = check_identifier(owner, "owner")
+    check_owner_fits(agent, session, {"owner": who})
+    return ScopedWrite(
+        agent,
+        session,
+        who,
+        check_update_time(update_time),
+        check_state(state, "state"),
+        check_state(owner_state, "owner_state"),
+        check_state(agent_state, "agent_state"),
+    )
+
+
+def check_scoped_append(
+    agent_name: object,
+    session_id: object,
+    owner: object,
+    update_time: object,
+    expected_revision: object,
+    state: object,
+    owner_state: object,
+    agent_state: object,
+) -> tuple[ScopedWrite, int | None]:
+    """Check ``append_with_state``'s arguments (a stored conversation's identifiers).
+
+    Returns:
+        The checked write, and the expected revision (``None``: any).
+
+    Raises:
+        InvalidIdentifierError: a bad identifier or owner.
+        InvalidInputError: a bad update time, revision or state.
+    """
+    agent = check_stored_identifier(agent_name, "agent_name")
+    session = check_stored_identifier(session_id, "session_id")
+    who = check_owner(owner)
+    when = check_update_time(update_time)
+    expected = check_revision(expected_revision)
+    write = ScopedWrite(
+        agent,
+        session,
+        who,
+        when,
+        check_state(state, "state"),
+        check_state(owner_state, "owner_state"),
+        check_state(agent_state, "agent_state"),
+    )
+    return write, expected

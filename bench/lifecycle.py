@@ -5,7 +5,7 @@ Run from the repository root (each part stays within about ten minutes on a
 2-core machine)::
 
     python -m bench.lifecycle paging      # 10,000,000 sessions: ms per page
-    python -m bench.lifecycle purge       # 5,000,000 messages in 100,000 sessions
+    python -m bench.lifecycle purge       # 4,000,000 messages in 100,000 sessions, half idle
     python -m bench.lifecycle transfer    # export and import 1,000,000 messages
     python -m bench.lifecycle all --quick # every part on small stores (< 2 minutes)
 
@@ -13,13 +13,19 @@ Without ``--dsn`` each part starts its own throw-away embedded PostgreSQL (as
 the tests do) and removes it at exit; with ``--dsn`` it writes into that
 (migrated, preferably empty) database. Stores are built set-based with
 generate_series (bench/sql/lifecycle.sql); the build time is reported, not
-measured against anything. Prints a JSON report on stdout and progress on stderr.
+measured against anything. The purge's store is laid out as live traffic
+leaves it: conversations appended in turn, ten at a time, idle and active ones
+of the same agent side by side on the heap's pages; 8 workers run turns on the
+active ones before (a quiet baseline), during and after
+``agentcore sessions purge --idle-for 30d --yes`` run in its own
+process. Prints a JSON report on stdout and progress on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -31,7 +37,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +44,6 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from agentcore import Message, PostgresHistoryRepository, migrations
-from agentcore.models import PurgeReport
 from agentcore.paging import session_cursor
 from agentcore.sql import load_queries
 from agentcore.transfer import export_jsonl, import_jsonl
@@ -175,25 +179,37 @@ def server_time(dsn: str, agent: str, offset: int) -> dict[str, Any]:
 
 
 class Turns:
-    """C workers doing turns (load the last 20, append 2) on random active sessions."""
+    """C workers doing turns (load the last 20, append 2) on random active sessions.
+
+    Active sessions are the odd-numbered ones of agent "bench" (lc_build_interleaved):
+    they share heap pages with the idle ones a purge deletes.
+    """
 
     def __init__(self, repo: PostgresHistoryRepository, sessions: int, concurrency: int) -> None:
         self._repo = repo
-        self._sessions = sessions
+        self._active = sessions // 2
         self._concurrency = concurrency
         self.latencies: list[float] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._started = 0.0
+        self.seconds = 0.0
 
     def start(self) -> None:
         self.latencies = []
         self._stop.clear()
+        self._started = time.perf_counter()
         self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self._concurrency)]
 
     async def stop(self) -> list[float]:
         self._stop.set()
         await asyncio.gather(*self._tasks)
+        self.seconds = time.perf_counter() - self._started
         return self.latencies
+
+    def phase(self) -> dict[str, float]:
+        """The last phase's latencies and rate."""
+        return ms(self.latencies) | {"turns_per_s": round(len(self.latencies) / self.seconds)}
 
     async def _worker(self, seed: int) -> None:
         rng = random.Random(seed)
@@ -202,127 +218,127 @@ class Turns:
             Message(role="assistant", content=ASSISTANT_CONTENT),
         ]
         while not self._stop.is_set():
-            session = f"session-{rng.randint(1, self._sessions)}"
+            session = f"session-{2 * rng.randrange(self._active) + 1}"
             started = time.perf_counter()
-            await self._repo.load_history("active", session, limit=20)
-            await self._repo.append_messages("active", session, turn)
+            await self._repo.load_history("bench", session, limit=20)
+            await self._repo.append_messages("bench", session, turn)
             self.latencies.append(time.perf_counter() - started)
 
 
+def _purge_child(dsn: str, options: str) -> dict[str, Any]:
+    """Run ``agentcore sessions purge --idle-for 30d --yes [options]`` in this process.
+
+    Its own process (as an operator runs it), so that its peak RSS is its own.
+    """
+    from agentcore.cli.app import main as cli
+
+    argv = ["sessions", "purge", "--idle-for", "30d", "--yes", "--dsn", dsn, *options.split()]
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        code = cli(argv)
+    return {"exit": code, "seconds": time.perf_counter() - started, "peak_rss_mib": _peak_rss_mib()}
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 async def purge(
-    dsn: str,
-    idle_sessions: int,
-    active_sessions: int,
-    messages: int,
-    baseline_s: float,
-    concurrency: int,
+    dsn: str, sessions: int, messages: int, phase_s: float, concurrency: int, options: str
 ) -> dict[str, Any]:
     content = {"user_content": USER_CONTENT, "assistant_content": ASSISTANT_CONTENT}
-    build = {}
-    groups = [
-        ("idle-default", idle_sessions, 60),
-        ("idle-aggressive", idle_sessions, 60),
-        ("active", active_sessions, 0),
-        ("idle-wal-off", active_sessions, 60),
-        ("idle-wal-compressed", active_sessions, 60),
-    ]
-    for agent, count, idle_days in groups:
-        log(f"purge: building {count:,} sessions x {messages} messages of {agent}")
-        build[agent] = timed(
+    log(f"purge: building {sessions:,} sessions x {messages} messages, interleaved")
+    build = {
+        "insert_s": timed(
             dsn,
-            "lc_build_conversations",
-            {"agent_name": agent, "sessions": count, "messages": messages, "idle_days": idle_days}
+            "lc_build_interleaved",
+            {"agent_name": "bench", "sessions": sessions, "messages": messages, "together": 10}
             | content,
-        )
-    build["vacuum_analyze_s"] = timed(dsn, "lc_analyze")
+        ),
+        "vacuum_analyze_s": timed(dsn, "lc_analyze"),
+    }
     [(stored_sessions, stored_messages)] = execute(dsn, "lc_counts")
+    [(per_page,)] = execute(dsn, "lc_conversations_per_page", {"pages": 2000})
     log(f"purge: built {stored_sessions:,} sessions, {stored_messages:,} messages: {build}")
-    pool = await open_pool(dsn, concurrency + 2)
+    pool = await open_pool(dsn, concurrency + 1)
     repo = PostgresHistoryRepository(pool)
-    turns = Turns(repo, active_sessions, concurrency)
+    turns = Turns(repo, sessions, concurrency)
+    command = f"agentcore sessions purge --idle-for 30d --yes {options}".strip()
     result: dict[str, Any] = {
         "stored_sessions": stored_sessions,
         "stored_messages": stored_messages,
+        "conversations_per_heap_page": round(per_page, 1),
         "concurrent_turn_workers": concurrency,
+        "purge_command": command,
         "build_s": build,
     }
     try:
-        runs: list[tuple[str, str, dict[str, Any]]] = [
-            ("default (batch_size=100, pause=0.05)", "idle-default", {}),
-            (
-                "aggressive (batch_size=1000, pause=0)",
-                "idle-aggressive",
-                {"batch_size": 1000, "pause": 0},
-            ),
-        ]
-        for label, agent, options in runs:
-            execute(dsn, "lc_checkpoint")
-            [(start,)] = execute(dsn, "lc_wal_lsn")
-            turns.start()
-            await asyncio.sleep(baseline_s)
-            baseline = await turns.stop()
-            [(end,)] = execute(dsn, "lc_wal_lsn")
-            [(turn_wal,)] = execute(dsn, "lc_wal_bytes", {"start": start, "end": end})
-            wal_per_turn = turn_wal / len(baseline)
-            log(f"purge: baseline {ms(baseline)}, {wal_per_turn:.0f} WAL bytes per turn")
-            turns.start()
-            [(start,)] = execute(dsn, "lc_wal_lsn")
-            started = time.perf_counter()
-            report: PurgeReport = await repo.purge_idle_sessions(
-                timedelta(days=30), agent_name=agent, **options
-            )
-            elapsed = time.perf_counter() - started
-            [(end,)] = execute(dsn, "lc_wal_lsn")
-            during = await turns.stop()
-            [(wal,)] = execute(dsn, "lc_wal_bytes", {"start": start, "end": end})
-            purge_wal = wal - wal_per_turn * len(during)
-            entry = {
-                "deleted_sessions": report.sessions,
-                "deleted_messages": report.messages,
-                "seconds": round(elapsed, 1),
-                "messages_per_s": round(report.messages / elapsed),
-                "wal_bytes_per_deleted_message": round(purge_wal / max(1, report.messages), 1),
-                "turns_baseline": ms(baseline),
-                "turns_during_purge": ms(during),
-                "p99_ratio": round(percentile(during, 99) / percentile(baseline, 99), 2),
-            }
-            result[label] = entry
-            log(f"purge: {label}: {entry}")
+        execute(dsn, "lc_checkpoint")
+        result["load_before_baseline"] = _load()
+        [(start,)] = execute(dsn, "lc_wal_lsn")
+        turns.start()
+        await asyncio.sleep(phase_s)
+        await turns.stop()
+        [(end,)] = execute(dsn, "lc_wal_lsn")
+        [(turn_wal,)] = execute(dsn, "lc_wal_bytes", {"start": start, "end": end})
+        wal_per_turn = turn_wal / max(1, len(turns.latencies))
+        baseline = turns.phase()
+        log(f"purge: baseline {baseline}, {wal_per_turn:.0f} WAL bytes per turn")
+        result["load_before_purge"] = _load()
+        execute(dsn, "lc_checkpoint")
+        [(start,)] = execute(dsn, "lc_wal_lsn")
+        turns.start()
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.lifecycle",
+            "_purge",
+            "--dsn",
+            dsn,
+            "--file",
+            options,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await child.communicate()
+        [(end,)] = execute(dsn, "lc_wal_lsn")
+        await turns.stop()
+        during = turns.phase()
+        result["load_after_purge"] = _load()
+        if child.returncode != 0:
+            raise RuntimeError(f"purge failed: {err.decode()}")
+        done = json.loads(out)
+        said = err.decode().strip().splitlines()[-1]
+        deleted = int(said.split("(")[1].split()[0].replace(",", ""))
+        [(wal,)] = execute(dsn, "lc_wal_bytes", {"start": start, "end": end})
+        purge_wal = wal - wal_per_turn * len(turns.latencies)
+        turns.start()
+        await asyncio.sleep(phase_s)
+        await turns.stop()
+        after = turns.phase()
+        [(left_sessions, left_messages)] = execute(dsn, "lc_counts")
+        turned = len(turns.latencies) + during["n"] + baseline["n"]
+        kept = (sessions - sessions // 2) * messages + 2 * int(turned)
+        result |= {
+            "purge_said": said,
+            "deleted_messages": deleted,
+            "seconds": round(done["seconds"], 1),
+            "messages_per_s": round(deleted / done["seconds"]),
+            "wal_bytes_per_deleted_message": round(purge_wal / max(1, deleted), 1),
+            "wal_bytes_per_turn": round(wal_per_turn, 1),
+            "purge_peak_rss_mib": done["peak_rss_mib"],
+            "turns_before": baseline,
+            "turns_during": during,
+            "turns_after": after,
+            "p99_ratio": round(during["p99_ms"] / baseline["p99_ms"], 2),
+            "turns_per_s_ratio": round(during["turns_per_s"] / baseline["turns_per_s"], 2),
+            "left_sessions": left_sessions,
+            "left_messages": left_messages,
+            "messages_lost": kept - left_messages,
+        }
+        log(f"purge: {json.dumps(result)}")
     finally:
         await pool.close()
-    [(methods,)] = execute(dsn, "lc_wal_compressions")
-    method = next(m for m in ("lz4", "zstd", "pglz") if m in methods)
-    for label, agent, compression in [
-        ("WAL alone, wal_compression=off", "idle-wal-off", "off"),
-        (
-            f"WAL alone, wal_compression={method}",
-            "idle-wal-compressed",
-            method,
-        ),
-    ]:
-        execute(dsn, "lc_checkpoint")
-        setting = f"-c wal_compression={compression}"
-        alone: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            dsn, min_size=1, max_size=1, kwargs={"autocommit": True, "options": setting}, open=False
-        )
-        await alone.open(wait=True)
-        try:
-            [(start,)] = execute(dsn, "lc_wal_lsn")
-            started = time.perf_counter()
-            report = await PostgresHistoryRepository(alone).purge_idle_sessions(
-                timedelta(days=30), agent_name=agent
-            )
-            elapsed = time.perf_counter() - started
-            [(end,)] = execute(dsn, "lc_wal_lsn")
-        finally:
-            await alone.close()
-        [(wal,)] = execute(dsn, "lc_wal_bytes", {"start": start, "end": end})
-        result[label] = {
-            "deleted_messages": report.messages,
-            "seconds": round(elapsed, 1),
-            "wal_bytes_per_deleted_message": round(wal / max(1, report.messages), 1),
-        }
-        log(f"purge: {label}: {result[label]}")
     return result
 
 
@@ -449,7 +465,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "part", choices=["paging", "purge", "transfer", "all", "_export", "_import", "_rss"]
+        "part",
+        choices=["paging", "purge", "transfer", "all", "_export", "_import", "_rss", "_purge"],
     )
     parser.add_argument("--dsn", help="use this migrated database instead of a throw-away server")
     parser.add_argument("--quick", action="store_true", help="small stores: a smoke run")
@@ -461,7 +478,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="transfer: conversation length (repeatable; default 100,000 and 1,000,000)",
     )
     parser.add_argument(
-        "--sessions", type=int, help="paging: sessions to build (default 10,000,000)"
+        "--sessions",
+        type=int,
+        help="paging: sessions to build (default 10,000,000); purge: conversations of 40 "
+        "messages, half of them idle (default 100,000: 4,000,000 messages)",
+    )
+    parser.add_argument(
+        "--purge-options",
+        default="",
+        metavar="OPTIONS",
+        help="purge: more options of agentcore sessions purge, e.g. '--max-impact 0.3'",
     )
     parser.add_argument(
         "--concurrency", type=int, default=8, help="purge: concurrent turn workers (default 8)"
@@ -470,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.part in ("_export", "_import"):
         step: Callable[[str, str], Any] = _export if args.part == "_export" else _import
         print(json.dumps(asyncio.run(step(args.dsn, args.file))))
+        return 0
+    if args.part == "_purge":
+        print(json.dumps(_purge_child(args.dsn, args.file)))
         return 0
     if args.part == "_rss":
         import agentcore.transfer  # noqa: F401
@@ -494,11 +523,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report[part] = asyncio.run(
                     purge(
                         dsn,
-                        2_000 if args.quick else 40_000,
-                        1_000 if args.quick else 20_000,
-                        50,
+                        args.sessions or (2_000 if args.quick else 100_000),
+                        40,
                         5 if args.quick else 20,
                         args.concurrency,
+                        args.purge_options,
                     )
                 )
             else:

@@ -145,6 +145,79 @@ SELECT
     (SELECT max(updated_at) FROM candidates),
     (SELECT max(session_id) FROM candidates WHERE updated_at = (SELECT max(updated_at) FROM candidates));
 
+-- name: purge_heap_blocks
+-- How many pages conversation_history has now: where a purge's walk in
+-- physical order ends (rows written later are found by the final pass).
+SELECT pg_relation_size('conversation_history') / current_setting('block_size')::bigint;
+
+-- name: purge_idle_in_heap_order
+-- Delete up to %(batch_size)s conversations idle since before %(cutoff)s (of
+-- agent %(agent_name)s, or of every agent when it is null) whose first message
+-- lies in the pages after the heap position %(after)s and before page
+-- %(before)s, in the order of those first messages on the heap. Live traffic
+-- writes conversations side by side, so consecutive batches delete rows of
+-- the same pages and each page is changed by one or two batches in a row,
+-- not by several batches scattered over the purge (each of which would write
+-- the page's full image to the WAL after a checkpoint). Rows are locked and
+-- re-checked like purge_idle_sessions (SKIP LOCKED, the advisory lock,
+-- READ COMMITTED re-reads a row written since the snapshot). Returns the
+-- deleted keys and message counts, and the position reached: the last first
+-- message locked when the batch is full, else null (the range is done).
+-- A conversation it does not find (no message at position 0, skipped, or
+-- written beyond the pages walked) is left to purge_idle_sessions. The pages
+-- are read with a TID range scan (starts names no agent: with one, a generic
+-- plan would read all of the agent's rows through the primary key instead).
+WITH starts AS MATERIALIZED (
+    SELECT h.ctid AS at, h.agent_name, h.session_id
+    FROM conversation_history AS h
+    WHERE h.ctid > %(after)s::tid
+      AND h.ctid < ('(' || %(before)s::bigint || ',0)')::tid
+      AND h.seq = 0
+),
+candidates AS MATERIALIZED (
+    SELECT s.agent_name, s.session_id, st.at
+    FROM starts AS st
+    JOIN conversation_sessions AS s
+      ON s.agent_name = st.agent_name AND s.session_id = st.session_id
+    WHERE s.updated_at < %(cutoff)s
+      AND (%(agent_name)s::text IS NULL OR s.agent_name = %(agent_name)s::text)
+    ORDER BY st.at
+    LIMIT %(batch_size)s
+    FOR UPDATE OF s SKIP LOCKED
+),
+unlocked AS MATERIALIZED (
+    SELECT agent_name, session_id
+    FROM candidates
+    WHERE pg_try_advisory_xact_lock(hashtext(agent_name), hashtext(session_id))
+),
+deleted AS (
+    DELETE FROM conversation_sessions AS s
+    USING unlocked AS u
+    WHERE s.agent_name = u.agent_name AND s.session_id = u.session_id
+    RETURNING s.agent_name, s.session_id, s.next_seq
+)
+SELECT
+    (SELECT array_agg(agent_name) FROM deleted),
+    (SELECT array_agg(session_id) FROM deleted),
+    (SELECT coalesce(sum(next_seq), 0) FROM deleted),
+    CASE WHEN (SELECT count(*) FROM candidates) >= %(batch_size)s
+         THEN (SELECT max(at) FROM candidates)::text END;
+
+-- name: purge_messages_in_heap_order
+-- The messages of the conversations purge_idle_in_heap_order just deleted
+-- (of any agent), in the same transaction: its own snapshot, taken after the
+-- rows were locked, sees every append that committed before. One range of
+-- the primary key per conversation; the batch's conversations lie side by
+-- side, so their ranges reach the same few heap pages.
+DELETE FROM conversation_history AS h
+USING unnest(%(agent_names)s::varchar[], %(session_ids)s::varchar[]) AS k (agent_name, session_id)
+WHERE h.agent_name = k.agent_name AND h.session_id = k.session_id;
+
+-- name: purge_without_flush
+-- A purge's transaction does not wait for its WAL to reach the disk: a
+-- batch lost in a crash is only conversations that a purge deletes again.
+SET LOCAL synchronous_commit = off;
+
 -- name: purge_session_messages
 -- The messages of the conversations purge_idle_sessions just deleted, in
 -- the same transaction. Its own snapshot, taken after the rows were locked,
@@ -186,7 +259,7 @@ WHERE agent_name = %(agent_name)s AND session_id = %(session_id)s;
 
 -- name: citus_installed
 -- Whether the citus extension is in this database: its tables are then
--- distributed (migration 0007), and the statements over many conversations
+-- distributed (migration 0009), and the statements over many conversations
 -- that Citus cannot run (a recursive CTE, FOR UPDATE over every shard) are
 -- replaced by the *_distributed ones below (docs/scaling.md). Asked once per
 -- repository, on the first such call.

@@ -19,7 +19,8 @@ $$;
 GRANT CONNECT ON DATABASE postgres TO agentcore_app;
 GRANT USAGE ON SCHEMA public TO agentcore_app;
 GRANT SELECT, INSERT, UPDATE, DELETE
-    ON conversation_sessions, conversation_history TO agentcore_app;
+    ON conversation_sessions, conversation_history, session_state, owner_state, agent_state
+    TO agentcore_app;
 GRANT SELECT ON _yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock TO agentcore_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO agentcore_app;

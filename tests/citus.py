@@ -30,6 +30,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,11 @@ START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
 WORKERS = 2
 SHARD_COUNT = 32
+"""Citus' default: the shards of a distributed table (bench/citus.py measures with it)."""
+TEST_SHARD_COUNT = 4
+"""The tests' shards per table (tests/conftest.py): two per worker still puts a
+conversation's statements on one shard of several, and each statement over
+every shard (a per-test reset, an owner's page) sends 4 tasks instead of 32."""
 
 _SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -57,7 +63,6 @@ _SETTINGS = {
     "wal_level": "logical",
     "max_replication_slots": "20",
     "max_wal_senders": "20",
-    "citus.shard_count": str(SHARD_COUNT),
     "citus.shard_replication_factor": "1",
     # The nodes talk over loopback, where the servers offer no TLS.
     "citus.node_conninfo": "'sslmode=disable'",
@@ -65,6 +70,15 @@ _SETTINGS = {
     "citus.local_hostname": "'127.0.0.1'",
     "log_min_messages": "warning",
     "logging_collector": "off",
+}
+
+_THROWAWAY_SETTINGS = {
+    # A test cluster's directories are deleted when it stops: a crash loses
+    # nothing anyone keeps, so nothing waits for the disk (as the tests'
+    # embedded servers, agentcore/embedded.py's throwaway).
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
 }
 
 
@@ -187,20 +201,22 @@ def _own(path: Path, account: pwd.struct_passwd | None, mode: int) -> None:
 
 def _start_node(
     bindir: Path, folder: Path, name: str, password_file: Path, pgpass: Path,
-    account: pwd.struct_passwd | None,
+    account: pwd.struct_passwd | None, settings: dict[str, str],
 ) -> Node:  # fmt: skip
     data_dir = folder / name
     data_dir.mkdir()
     _own(data_dir, account, 0o700)
+    # Without fsync (a throw-away node) initdb need not flush its files either.
+    no_sync = ["--no-sync"] if settings.get("fsync") == "off" else []
     _run_as(account, [
         str(bindir / "initdb"), "-D", str(data_dir), "-U", "postgres", "-E", "UTF8",
         "--locale=C", "--auth-local=reject", "--auth-host=scram-sha-256",
-        f"--pwfile={password_file}",
+        f"--pwfile={password_file}", *no_sync,
     ])  # fmt: skip
     port = _free_port()
     with (data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
         conf.write(f"port = {port}\n")
-        for key, value in _SETTINGS.items():
+        for key, value in settings.items():
             conf.write(f"{key} = {value}\n")
     (data_dir / "pg_hba.conf").write_text(
         "host all all 127.0.0.1/32 scram-sha-256\n"
@@ -220,20 +236,30 @@ def _start_node(
     return Node(port=port, data_dir=data_dir, pid=pid)
 
 
-def _stop_node(node: Node) -> None:
-    """Fast shutdown by the postmaster's process id; wait until it is gone."""
+def _signal(pid: int, number: int) -> bool:
+    """Send signal ``number`` to ``pid`` (0: none); whether that process was still there."""
     try:
-        os.kill(node.pid, signal.SIGINT)
+        os.kill(pid, number)
     except ProcessLookupError:
-        return
+        return False
+    return True
+
+
+def _stop_nodes(nodes: list[Node], *, immediate: bool) -> None:
+    """Shut every node down at once, by its postmaster's process id; wait until all are gone.
+
+    A fast shutdown (SIGINT), or with ``immediate`` an immediate one (SIGQUIT:
+    no checkpoint, for nodes whose directories are thrown away). A node still
+    there after :data:`STOP_TIMEOUT_SECONDS` gets SIGQUIT.
+    """
+    first = signal.SIGQUIT if immediate else signal.SIGINT
+    running = [node for node in nodes if _signal(node.pid, first)]
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            os.kill(node.pid, 0)
-        except ProcessLookupError:
-            return
+    while running and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.kill(node.pid, signal.SIGQUIT)  # immediate shutdown: the directory is thrown away
+        running = [node for node in running if _signal(node.pid, 0)]
+    for node in running:
+        _signal(node.pid, signal.SIGQUIT)
 
 
 def _set_up(cluster: CitusCluster) -> None:
@@ -250,20 +276,32 @@ def _set_up(cluster: CitusCluster) -> None:
 
 @contextmanager
 def running_cluster(
-    bindir: Path | None = None, workers: int = WORKERS, *, citus: bool = True
+    bindir: Path | None = None,
+    workers: int = WORKERS,
+    *,
+    citus: bool = True,
+    shard_count: int = SHARD_COUNT,
+    throwaway: bool = False,
 ) -> Iterator[CitusCluster]:
     """A coordinator and ``workers`` workers with Citus, stopped by process id afterwards.
 
     The database ``postgres`` on every node has the ``citus`` extension, and the
     workers are registered with the coordinator; nothing of agentcore's is created.
-    With ``citus=False`` (and no workers) it is a single PostgreSQL of the same
-    installation and settings, without the extension: the baseline of bench/citus.py.
+    A table distributed on it gets ``shard_count`` shards (``citus.shard_count``).
+    With ``throwaway`` the nodes do not wait for the disk (``fsync``,
+    ``synchronous_commit`` and ``full_page_writes`` off): the tests' cluster,
+    not the bench's. With ``citus=False`` (and no workers) it is a single
+    PostgreSQL of the same installation and settings, without the extension:
+    the baseline of bench/citus.py.
     """
     found = bindir or citus_bindir()
     if found is None:
         raise RuntimeError(citus_missing())
     account = _server_account()
     password = secrets.token_urlsafe(24)
+    settings = _SETTINGS | {"citus.shard_count": str(shard_count)}
+    if throwaway:
+        settings |= _THROWAWAY_SETTINGS
     with scratch_dir("agentcore-citus-") as folder, ExitStack() as stack:
         secrets_dir = folder / "secrets"
         secrets_dir.mkdir()
@@ -275,10 +313,20 @@ def running_cluster(
         pgpass.write_text(f"127.0.0.1:*:*:postgres:{password}\n", encoding="utf-8")
         _own(pgpass, account, 0o600)
         nodes: list[Node] = []
-        for name in ["coordinator", *(f"worker{i}" for i in range(1, workers + 1))]:
-            node = _start_node(found, folder, name, password_file, pgpass, account)
-            stack.callback(_stop_node, node)
-            nodes.append(node)
+        stack.callback(_stop_nodes, nodes, immediate=throwaway)
+        names = ["coordinator", *(f"worker{i}" for i in range(1, workers + 1))]
+        # The nodes are set up and started side by side (initdb is most of it).
+        with ThreadPoolExecutor(max_workers=len(names)) as starting:
+            started = [
+                starting.submit(
+                    _start_node, found, folder, name, password_file, pgpass, account, settings
+                )
+                for name in names
+            ]
+        failed = [future.exception() for future in started if future.exception() is not None]
+        nodes.extend(future.result() for future in started if future.exception() is None)
+        if failed:
+            raise failed[0]  # type: ignore[misc]
         cluster = CitusCluster(
             coordinator=nodes[0], workers=tuple(nodes[1:]), password=password, bindir=found
         )

@@ -6,6 +6,7 @@ import itertools
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ _counter = itertools.count()
 
 CREATED_DIRS: list[Path] = []
 """Every scratch directory this test run made; the run fails if one is left (tests/conftest.py)."""
+
+FIGURES: Counter[str] = Counter()
+"""What the reliability tests did in this run (operations, faults, inputs), by name.
+
+Shown in the run's summary (tests/conftest.py), each worker's added up when the
+suite runs on several (pytest-xdist)."""
 
 
 @contextmanager
@@ -103,6 +110,21 @@ def fresh_database(server: PgServer, *, migrated: bool = True) -> Iterator[str]:
 
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+LANGGRAPH_MIGRATION = next(
+    p.stem
+    for p in (Path(__file__).resolve().parents[1] / "migrations").glob("*.sql")
+    if p.stem.endswith("_langgraph_checkpoints")
+)
+"""The LangGraph checkpointer's migration, by name: its number changes when branches merge."""
+
+CITUS_MIGRATION = next(
+    p.stem
+    for p in (Path(__file__).resolve().parents[1] / "migrations").glob("*.sql")
+    if p.stem.endswith("_citus_distribution")
+)
+"""The Citus distribution migration (the newest; a no-op without Citus), by name: its
+number changes when branches merge."""
 
 
 def least_privilege_blocks() -> tuple[str, str]:

@@ -17,7 +17,11 @@ from agentcore.cli.database import APP_ROLE, DSN_ENV
 from agentcore.cli.render import describe, escape, redacted
 from agentcore.dsn import has_password, parse_dsn
 from agentcore.errors import DISTRIBUTION_NAME, AgentcoreError, InvalidDsnError
-from agentcore.validation import DEFAULT_PURGE_BATCH_SIZE, DEFAULT_PURGE_PAUSE
+from agentcore.validation import (
+    DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_PURGE_MAX_IMPACT,
+    DEFAULT_PURGE_PAUSE,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -301,7 +305,15 @@ def build_parser(prog: str = "agentcore") -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         default=DEFAULT_PURGE_PAUSE,
-        help=f"seconds between batches (default: {DEFAULT_PURGE_PAUSE})",
+        help=f"seconds at least between batches (default: {DEFAULT_PURGE_PAUSE})",
+    )
+    purge.add_argument(
+        "--max-impact",
+        type=float,
+        metavar="SHARE",
+        default=DEFAULT_PURGE_MAX_IMPACT,
+        help="share of the time spent in batches, above 0 and at most 1: after a batch of "
+        f"d seconds wait d*(1-SHARE)/SHARE (default: {DEFAULT_PURGE_MAX_IMPACT})",
     )
     purge.add_argument("--yes", action="store_true", help="do not ask to confirm")
     metadata = action("metadata", "show a session's metadata, or --set it")

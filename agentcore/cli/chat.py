@@ -16,7 +16,7 @@ from agentcore.model_client import ModelClient
 from agentcore.models import AgentConfig
 from agentcore.offline_models import EchoModel
 from agentcore.openai_model import OpenAIChatModel
-from agentcore.repository import HistoryRepository
+from agentcore.repository import TurnStore
 
 EXIT_COMMANDS = frozenset({"/exit", "/quit"})
 
@@ -41,7 +41,7 @@ def build_model(kind: str, model_name: str) -> ModelClient:
 
 
 async def run_chat(
-    history: HistoryRepository,
+    history: TurnStore,
     model: ModelClient,
     config: AgentConfig,
     session_id: str,

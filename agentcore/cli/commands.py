@@ -28,7 +28,7 @@ from agentcore.errors import InvalidInputError, NotFoundError
 from agentcore.models import AgentConfig
 from agentcore.openai_model import OpenAIChatModel
 from agentcore.paging import decode_history_cursor
-from agentcore.repository import HistoryRepository
+from agentcore.repository import SessionLifecycle
 from agentcore.validation import (
     check_identifier,
     check_limit,
@@ -156,11 +156,11 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 # Rollbacks that change no stored data (0005 only resets a table's fillfactor,
-# 0006 moves the role's check from a domain back to the table, 0007 copies a
+# 0006 moves the role's check from a domain back to the table, 0009 copies a
 # Citus cluster's rows back onto the coordinator and does nothing elsewhere):
 # they need no confirmation.
 _LOSSLESS_ROLLBACKS = frozenset(
-    {"0005_hot_session_updates", "0006_cached_role_check", "0007_citus_distribution"}
+    {"0005_hot_session_updates", "0006_cached_role_check", "0009_citus_distribution"}
 )
 
 
@@ -181,6 +181,11 @@ def _rollback_consequence(plan: migrations.RollbackPlan) -> str:
         return (
             f"drops the metadata of the stored conversations ({stored}): "
             "titles, owners and other session metadata are lost"
+        )
+    if "0007_scoped_state" in plan.ids and plan.ids == ["0007_scoped_state"]:
+        return (
+            f"drops the scoped state (Google ADK's session, user: and app: state) kept "
+            f"beside the stored conversations ({stored}); the messages stay"
         )
     if "0004_exact_items" in plan.ids:
         return (
@@ -301,7 +306,7 @@ def _conversation(args: argparse.Namespace, *, stored: bool = False) -> tuple[st
 
 
 async def _require_session(
-    repository: HistoryRepository, database: Database, agent: str, session: str
+    repository: SessionLifecycle, database: Database, agent: str, session: str
 ) -> None:
     """Raise when ``(agent, session)`` has no stored conversation: it was mistyped.
 

@@ -10,7 +10,7 @@ from agentcore.cli.render import counted
 from agentcore.facade import ExecutionFacade
 from agentcore.models import AgentConfig, AgentResult
 from agentcore.offline_models import EchoModel
-from agentcore.repository import HistoryRepository
+from agentcore.repository import HistoryRepository, SessionLifecycle
 
 AGENT = "demo-assistant"
 SHOWN = 4
@@ -118,7 +118,7 @@ async def run_demo(
         )
 
 
-async def _message_counts(history: HistoryRepository) -> dict[str, int]:
+async def _message_counts(history: SessionLifecycle) -> dict[str, int]:
     return {s.session_id: s.message_count for s in await history.list_sessions(AGENT)}
 
 

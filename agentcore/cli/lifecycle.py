@@ -31,6 +31,7 @@ from agentcore.transfer import ImportRefusal, TransferReport, export_jsonl, impo
 from agentcore.validation import (
     check_identifier,
     check_limit,
+    check_max_impact,
     check_page_size,
     check_pause,
     check_stored_identifier,
@@ -185,6 +186,7 @@ def _purge(args: argparse.Namespace) -> int:
     agent = None if args.agent is None else check_stored_identifier(args.agent, "--agent")
     batch_size = check_page_size(args.batch_size, "--batch-size")
     pause = check_pause(args.pause)
+    max_impact = check_max_impact(args.max_impact, "--max-impact")
     database = _database(args)
     scope = f"agent {agent!r}" if agent else "every agent"
 
@@ -205,6 +207,7 @@ def _purge(args: argparse.Namespace) -> int:
                     agent_name=agent,
                     batch_size=batch_size,
                     pause=pause,
+                    max_impact=max_impact,
                     on_progress=lambda r: bar.update(r.sessions, _messages(r.messages)),
                 )
                 bar.update(done.sessions, _messages(done.messages), force=True)

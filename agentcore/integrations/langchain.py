@@ -11,7 +11,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from agentcore import (
-    HistoryRepository,
+    ChatMessageStore,
     InvalidMessageError,
     Message,
     MessageInput,
@@ -66,7 +66,8 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
 
     Args:
         session_id: The conversation's session id.
-        repository: Any agentcore repository, sync or async, owned by the caller.
+        repository: Any agentcore repository, sync or async, or any async
+            :class:`~agentcore.ChatMessageStore`, owned by the caller.
         agent_name: The agentcore agent name the messages are stored under.
 
     Every method raises agentcore's errors: ``InvalidIdentifierError`` for a
@@ -80,7 +81,7 @@ class AgentcoreChatMessageHistory(BaseChatMessageHistory):
     def __init__(
         self,
         session_id: str,
-        repository: HistoryRepository | SyncHistoryRepository,
+        repository: ChatMessageStore | SyncHistoryRepository,
         *,
         agent_name: str = "langchain",
     ) -> None:

@@ -9,12 +9,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from agentcore import (
-    HistoryRepository,
     InvalidMessageError,
     Message,
     MessageInput,
     MissingDependencyError,
     Role,
+    SessionItemStore,
 )
 
 try:
@@ -58,7 +58,8 @@ class AgentcoreSession:
         session_id: The session, as the SDK names it; with ``agent_name`` it
             keys the conversation in agentcore.
         repository: Any agentcore repository (PostgreSQL, or the in-memory
-            fake in tests), owned by the caller.
+            fake in tests), or any :class:`~agentcore.SessionItemStore`, owned
+            by the caller.
         agent_name: The agentcore agent name the items are stored under.
         session_settings: The SDK's settings (``limit``: how many of the
             latest items ``get_items`` returns by default).
@@ -71,7 +72,7 @@ class AgentcoreSession:
     def __init__(
         self,
         session_id: str,
-        repository: HistoryRepository,
+        repository: SessionItemStore,
         *,
         agent_name: str = "openai-agents",
         session_settings: SessionSettings | dict[str, Any] | None = None,
@@ -116,7 +117,6 @@ class AgentcoreSession:
     async def clear_session(self) -> None:
         """Delete every item of the session."""
         await self._repository.clear_session(self.agent_name, self.session_id)
-
 
     async def _get_compaction_snapshot(
         self,

@@ -139,3 +139,49 @@ CHECKPOINT;
 -- name: lc_wal_compressions
 -- The wal_compression methods this server was built with.
 SELECT enumvals FROM pg_settings WHERE name = 'wal_compression';
+
+-- name: lc_build_interleaved
+-- %(sessions)s conversations of agent %(agent_name)s with %(messages)s
+-- messages each, stored the way live traffic writes them: conversations
+-- appended in turn, %(together)s at a time (two messages per turn), so each
+-- heap page holds rows of about %(together)s conversations. Even-numbered
+-- conversations were last written 60 to 90 days ago (idle: a 30-day purge
+-- takes them, in an order that follows neither the session id nor the heap),
+-- odd-numbered ones an hour ago (active: the turns write them), side by side
+-- on the same pages under the same agent.
+WITH s AS (
+    INSERT INTO conversation_sessions (agent_name, session_id, next_seq, created_at, updated_at)
+    SELECT %(agent_name)s, 'session-' || i, %(messages)s,
+           now() - interval '91 days',
+           CASE WHEN i %% 2 = 0
+                THEN now() - interval '60 days'
+                     - ((i::bigint * 7919) %% %(sessions)s) * (interval '30 days' / %(sessions)s)
+                ELSE now() - interval '1 hour' END
+    FROM generate_series(1, %(sessions)s) AS i
+    RETURNING 1
+)
+INSERT INTO conversation_history (
+    agent_name, session_id, seq, role, content, message_id, created_at
+)
+SELECT
+    %(agent_name)s,
+    'session-' || i,
+    n,
+    CASE WHEN n %% 2 = 0 THEN 'user' ELSE 'assistant' END,
+    CASE WHEN n %% 2 = 0 THEN %(user_content)s::text ELSE %(assistant_content)s::text END,
+    'm-' || n,
+    now() - interval '91 days' + n * interval '1 second'
+FROM generate_series(1, %(sessions)s) AS i
+CROSS JOIN generate_series(0, %(messages)s - 1) AS n
+ORDER BY i / %(together)s, n / 2, i, n;
+
+-- name: lc_conversations_per_page
+-- How many conversations share a heap page of conversation_history, on
+-- average over the first %(pages)s pages (the layout check).
+SELECT avg(c)::float8
+FROM (
+    SELECT count(DISTINCT session_id) AS c
+    FROM conversation_history
+    WHERE ctid < format('(%%s,0)', %(pages)s::int)::tid
+    GROUP BY (ctid::text::point)[0]
+) AS per_page;

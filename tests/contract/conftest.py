@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -16,6 +16,7 @@ from agentcore import (
     SyncHistoryRepository,
 )
 from agentcore.memory import _Conversation
+from agentcore.repository import PORTS
 from tests.conftest import BehindPgBouncer, pool_for
 from tests.support import PgServer, app_role, fresh_database
 
@@ -50,6 +51,30 @@ class ThreadedSyncRepository:
             return await asyncio.to_thread(method, *args, **kwargs)
 
         return call
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--port NAME``, keep only the contract tests whose ``port`` mark names that port.
+
+    Every contract module declares the ports it checks
+    (``pytestmark = pytest.mark.port(TurnStore, ...)``, the classes of
+    :mod:`agentcore.repository`; tests/unit/test_ports.py keeps that true).
+    """
+    wanted = set(config.getoption("--port"))
+    if not wanted:
+        return
+    known = {port.__name__ for port in PORTS}
+    if wanted - known:
+        raise pytest.UsageError(
+            f"--port {', '.join(sorted(wanted - known))}: the ports are {', '.join(sorted(known))}"
+        )
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        ports = {port.__name__ for mark in item.iter_markers("port") for port in mark.args}
+        (keep if ports & wanted else drop).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
 
 
 StoreLegacy = Callable[[str, str, datetime], Awaitable[None]]
@@ -87,6 +112,23 @@ def _legacy_with_sql(dsn: str) -> StoreLegacy:
             )
 
     return store
+
+
+async def make_idle(repo: Any, agent: str, session: str, days: int = 2) -> None:
+    """Move the stored conversation's last write ``days`` back, so that a purge
+    with a shorter ``idle_for`` deletes it: with SQL on PostgreSQL (through the
+    repository's own pool), in the fake's dict."""
+    then = datetime.now(UTC) - timedelta(days=days)
+    if isinstance(repo, InMemoryHistoryRepository):
+        repo._conversations[agent, session].updated_at = then
+        return
+    async with repo._pool.connection() as conn:
+        cur = await conn.execute(
+            "UPDATE conversation_sessions SET updated_at = %(t)s"
+            " WHERE agent_name = %(a)s AND session_id = %(s)s",
+            {"t": then, "a": agent, "s": session},
+        )
+        assert cur.rowcount == 1
 
 
 @pytest.fixture

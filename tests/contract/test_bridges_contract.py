@@ -24,6 +24,9 @@ from langchain_core.messages import (
 from agentcore import HistoryRepository, InvalidMessageError
 from agentcore.integrations.langchain import AgentcoreChatMessageHistory
 from agentcore.integrations.openai_agents import AgentcoreSession
+from agentcore.repository import ChatMessageStore, SessionItemStore
+
+pytestmark = pytest.mark.port.with_args(ChatMessageStore, SessionItemStore)
 
 SDK_ITEMS: list[Any] = [
     {"role": "user", "content": "Weather in Paris?"},

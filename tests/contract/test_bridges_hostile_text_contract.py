@@ -41,7 +41,10 @@ from agentcore import HistoryRepository, InvalidMessageError
 from agentcore.exact_json import exact_json
 from agentcore.integrations.langchain import AgentcoreChatMessageHistory
 from agentcore.integrations.openai_agents import AgentcoreSession
+from agentcore.repository import ChatMessageStore, SessionItemStore
 from agentcore.validation import MAX_JSON_FIELD_BYTES
+
+pytestmark = pytest.mark.port.with_args(ChatMessageStore, SessionItemStore)
 
 set_tracing_disabled(True)  # no trace export (it would need an API key)
 

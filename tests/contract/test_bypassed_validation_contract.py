@@ -17,6 +17,9 @@ from agentcore import (
     InvalidMessageError,
     Message,
 )
+from agentcore.repository import HistoryEditing, SessionLifecycle, TurnStore
+
+pytestmark = pytest.mark.port.with_args(TurnStore, HistoryEditing, uses=(SessionLifecycle,))
 
 A = "support-bot"
 

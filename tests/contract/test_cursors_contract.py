@@ -19,8 +19,11 @@ from hypothesis import strategies as st
 
 from agentcore import HistoryRepository, InvalidInputError
 from agentcore.paging import session_cursor
+from agentcore.repository import SessionLifecycle
 from agentcore.validation import EARLIEST, LATEST
 from tests.contract.conftest import StoreLegacy
+
+pytestmark = pytest.mark.port.with_args(SessionLifecycle)
 
 EXAMPLES = settings(
     max_examples=20,

@@ -9,7 +9,18 @@ from typing import Any
 import pytest
 
 from agentcore import HistoryRepository, InvalidMessageError, Message
+from agentcore.repository import (
+    HistoryEditing,
+    HistoryExport,
+    HistoryImport,
+    SessionLifecycle,
+    TurnStore,
+)
 from agentcore.transfer import export_jsonl, import_jsonl
+
+pytestmark = pytest.mark.port.with_args(
+    TurnStore, HistoryEditing, SessionLifecycle, HistoryExport, HistoryImport
+)
 
 A = "framework"
 

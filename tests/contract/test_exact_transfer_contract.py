@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -23,8 +24,19 @@ from agentcore import (
     InMemoryHistoryRepository,
     Message,
 )
+from agentcore.repository import (
+    HistoryEditing,
+    HistoryExport,
+    HistoryImport,
+    SessionLifecycle,
+    TurnStore,
+)
 from agentcore.transfer import TransferReport, export_jsonl, import_jsonl
 from tests.contract.legacy_rows import LEGACY_IDS, store_legacy_conversation
+
+pytestmark = pytest.mark.port.with_args(
+    HistoryExport, HistoryImport, uses=(TurnStore, HistoryEditing, SessionLifecycle)
+)
 
 A = "support-bot"
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

@@ -21,6 +21,9 @@ from agentcore import (
     ScriptedModel,
 )
 from agentcore.agent import MODEL_REPLY_ID_KEY, reply_id_for
+from agentcore.repository import TurnStore
+
+pytestmark = pytest.mark.port.with_args(TurnStore)
 
 A = "support-bot"
 

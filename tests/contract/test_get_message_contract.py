@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 
 from agentcore import HistoryRepository, InvalidIdentifierError
+from agentcore.repository import HistoryEditing, SessionLifecycle, TurnStore
+
+pytestmark = pytest.mark.port.with_args(TurnStore, uses=(HistoryEditing, SessionLifecycle))
 
 A = "support-bot"
 

@@ -16,6 +16,11 @@ from agentcore import (
     InvalidMessageError,
     Message,
 )
+from agentcore.repository import HistoryEditing, HistoryImport, SessionLifecycle, TurnStore
+
+pytestmark = pytest.mark.port.with_args(
+    TurnStore, HistoryEditing, uses=(SessionLifecycle, HistoryImport)
+)
 
 A = "support-bot"
 

@@ -18,7 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentcore import HistoryRepository, ImportLineError, InMemoryHistoryRepository
+from agentcore.repository import HistoryEditing, HistoryExport, HistoryImport, TurnStore
 from agentcore.transfer import MAX_JSON_DEPTH, export_jsonl, import_jsonl
+
+pytestmark = pytest.mark.port.with_args(
+    HistoryImport, uses=(TurnStore, HistoryEditing, HistoryExport)
+)
 
 HEADER = b'{"format":"agentcore-history","version":1}\n'
 USER = {"role": "user", "content": "x"}

@@ -15,7 +15,10 @@ from agentcore import (
     InvalidInputError,
     InvalidMessageError,
 )
+from agentcore.repository import HistoryEditing, HistoryImport, SessionLifecycle, TurnStore
 from tests.contract.conftest import StoreLegacy
+
+pytestmark = pytest.mark.port.with_args(TurnStore, HistoryEditing, SessionLifecycle, HistoryImport)
 
 A = "support-bot"
 USER = {"role": "user", "content": "x"}

@@ -22,11 +22,14 @@ from agentcore import (
     PostgresHistoryRepository,
     postgres,
 )
+from agentcore.repository import HistoryEditing, SessionLifecycle, TurnStore
 from agentcore.validation import (
     MAX_CONTENT_CHARS_LIMIT,
     MAX_JSON_FIELD_BYTES,
     MAX_TEXT_FIELD_CHARS,
 )
+
+pytestmark = pytest.mark.port.with_args(TurnStore, uses=(HistoryEditing, SessionLifecycle))
 
 A = "support-bot"
 

@@ -19,6 +19,17 @@ from agentcore import (
 )
 from agentcore.errors import SessionExistsError
 from agentcore.models import PurgeReport
+from agentcore.repository import (
+    HistoryEditing,
+    HistoryExport,
+    HistoryImport,
+    SessionLifecycle,
+    TurnStore,
+)
+
+pytestmark = pytest.mark.port.with_args(
+    SessionLifecycle, HistoryExport, HistoryImport, uses=(TurnStore, HistoryEditing)
+)
 
 A = "support-bot"
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -384,6 +395,10 @@ async def test_a_purged_session_id_can_be_used_again(repo: HistoryRepository) ->
         ({"batch_size": 0}, "batch_size must be"),
         ({"pause": -1}, "pause must be"),
         ({"pause": float("inf")}, "pause must be"),
+        ({"max_impact": 0}, "max_impact must be above 0 and at most 1, got 0"),
+        ({"max_impact": 1.5}, "max_impact must be above 0 and at most 1, got 1.5"),
+        ({"max_impact": float("nan")}, "max_impact must be above 0"),
+        ({"max_impact": True}, "max_impact must be a number above 0 and at most 1, got bool"),
         ({"agent_name": ""}, "agent_name"),
     ],
 )

@@ -13,6 +13,9 @@ from agents.testing import ScriptedModel, assistant_message
 
 from agentcore import HistoryRepository
 from agentcore.integrations.openai_agents import AgentcoreSession
+from agentcore.repository import SessionItemStore
+
+pytestmark = pytest.mark.port.with_args(SessionItemStore)
 
 
 def said(*texts: str) -> list[Any]:

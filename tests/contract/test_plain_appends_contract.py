@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 from agentcore import HistoryRepository, InvalidMessageError, Message
+from agentcore.repository import TurnStore
+
+pytestmark = pytest.mark.port.with_args(TurnStore)
 
 A = "support-bot"
 TEXTS = [

@@ -9,6 +9,11 @@ from typing import Any, cast
 import pytest
 
 from agentcore import HistoryRepository, InvalidIdentifierError
+from agentcore.repository import HistoryEditing, HistoryImport, SessionLifecycle, TurnStore
+
+pytestmark = pytest.mark.port.with_args(
+    HistoryEditing, uses=(TurnStore, SessionLifecycle, HistoryImport)
+)
 
 A = "support-bot"
 

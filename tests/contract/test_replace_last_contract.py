@@ -14,6 +14,9 @@ from agentcore import (
     InvalidMessageError,
     Message,
 )
+from agentcore.repository import HistoryEditing, SessionLifecycle, TurnStore
+
+pytestmark = pytest.mark.port.with_args(HistoryEditing, uses=(TurnStore, SessionLifecycle))
 
 A = "support-bot"
 

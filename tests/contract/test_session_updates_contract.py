@@ -14,6 +14,11 @@ import pytest
 
 from agentcore import HistoryRepository, Message
 from agentcore.models import PurgeReport
+from agentcore.repository import HistoryEditing, HistoryImport, SessionLifecycle, TurnStore
+
+pytestmark = pytest.mark.port.with_args(
+    SessionLifecycle, uses=(TurnStore, HistoryEditing, HistoryImport)
+)
 
 A = "agent"
 LONG_AGO = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -18,6 +18,13 @@ from agentcore import (
     InvalidMessageError,
     LineTooLongError,
 )
+from agentcore.repository import (
+    HistoryEditing,
+    HistoryExport,
+    HistoryImport,
+    SessionLifecycle,
+    TurnStore,
+)
 from agentcore.transfer import (
     FORMAT_VERSION,
     ImportRefusal,
@@ -25,6 +32,10 @@ from agentcore.transfer import (
     export_jsonl,
     import_jsonl,
     max_line_bytes,
+)
+
+pytestmark = pytest.mark.port.with_args(
+    HistoryExport, HistoryImport, uses=(TurnStore, HistoryEditing, SessionLifecycle)
 )
 
 A, B = "support-bot", "sales-bot"

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
 from agentcore import embedded
 from agentcore.embedded import EmbeddedServer
-from tests.support import scratch_dir
+from tests.support import FIGURES, scratch_dir
 
-FIGURES: Counter[str] = Counter()
-"""What the reliability tests did in this run (operations, faults, inputs), by name."""
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES:
-        terminalreporter.section("agentcore reliability figures")
-        for name, value in sorted(FIGURES.items()):
-            terminalreporter.write_line(f"{name}: {value}")
+__all__ = ["FIGURES", "private_server"]
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,13 @@ import psycopg
 import pytest
 
 from agentcore import Message, PostgresHistoryRepository, migrations
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION
 
 FIFTH = "0005_hot_session_updates"
 SIXTH = "0006_cached_role_check"
-SEVENTH = "0007_citus_distribution"  # above 0006, a no-op without Citus
+SEVENTH = "0007_scoped_state"
+EIGHTH = LANGGRAPH_MIGRATION
+NINTH = CITUS_MIGRATION  # a no-op without Citus
 
 
 def _storage_and_checks(dsn: str) -> tuple[int, list[tuple[str, str]]]:
@@ -60,7 +63,7 @@ async def test_0006_moves_the_check_without_touching_the_rows_and_back(
 ) -> None:
     dsn = empty_database_dsn
     migrations.apply(dsn)
-    assert migrations.rollback(dsn, steps=2) == [SEVENTH, SIXTH]
+    assert migrations.rollback(dsn, steps=4) == [NINTH, EIGHTH, SEVENTH, SIXTH]
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
         stored = [
             Message(role=role, content=f"{role} says", tool_call_id="c" if role == "tool" else None)
@@ -71,7 +74,7 @@ async def test_0006_moves_the_check_without_touching_the_rows_and_back(
     storage, checks = _storage_and_checks(dsn)
     assert [owner for owner, _ in checks] == ["conversation_history"]
 
-    assert migrations.apply(dsn) == [SIXTH, SEVENTH]
+    assert migrations.apply(dsn) == [SIXTH, SEVENTH, EIGHTH, NINTH]
     after, checks = _storage_and_checks(dsn)
     assert after == storage  # neither rewritten nor copied
     assert checks == [
@@ -97,7 +100,7 @@ async def test_0006_moves_the_check_without_touching_the_rows_and_back(
     # Back: PostgreSQL cannot turn a domain column into its base type in
     # place (varchar(50) takes a length coercion), so the rollback rewrites
     # the table, keeping every row.
-    assert migrations.rollback(dsn, steps=2) == [SEVENTH, SIXTH]
+    assert migrations.rollback(dsn, steps=4) == [NINTH, EIGHTH, SEVENTH, SIXTH]
     _, checks = _storage_and_checks(dsn)
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
         assert [m.content for m in await repo.load_history("a", "t")][-1] == "ok"
@@ -112,5 +115,5 @@ async def test_0006_moves_the_check_without_touching_the_rows_and_back(
     _refuses_bad_roles(dsn)
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT to_regtype('message_role')").fetchone() == (None,)
-    assert migrations.apply(dsn) == [SIXTH, SEVENTH]
+    assert migrations.apply(dsn) == [SIXTH, SEVENTH, EIGHTH, NINTH]
     _refuses_bad_roles(dsn)

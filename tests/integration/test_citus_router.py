@@ -29,6 +29,7 @@ from psycopg import AsyncCursor
 from psycopg_pool import AsyncConnectionPool
 
 from agentcore import Message, PostgresHistoryRepository
+from tests.citus import TEST_SHARD_COUNT
 
 Recorded = list[tuple[str, dict[str, Any] | None]]
 
@@ -232,4 +233,4 @@ def test_the_check_sees_a_fan_out(citus_dsn: str) -> None:
     plan = _explain(
         citus_dsn, "SELECT count(*) FROM conversation_sessions WHERE agent_name = 'agent'", None
     )
-    assert _fans_out(plan) == "task counts [32]", plan
+    assert _fans_out(plan) == f"task counts [{TEST_SHARD_COUNT}]", plan

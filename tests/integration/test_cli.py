@@ -21,7 +21,7 @@ import pytest
 
 from agentcore import embedded, migrations
 from agentcore.cli import main
-from tests.support import scratch_dir
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION, scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -246,7 +246,11 @@ def test_migrate_status_up_down_on_an_empty_database(cli: Cli, empty_database_ds
         "pending",
         "0006_cached_role_check",
         "pending",
-        "0007_citus_distribution",
+        "0007_scoped_state",
+        "pending",
+        LANGGRAPH_MIGRATION,
+        "pending",
+        CITUS_MIGRATION,
     ]
     up = cli("migrate", "up", *dsn)
     assert up.out.splitlines() == [
@@ -256,20 +260,26 @@ def test_migrate_status_up_down_on_an_empty_database(cli: Cli, empty_database_ds
         "applied 0004_exact_items",
         "applied 0005_hot_session_updates",
         "applied 0006_cached_role_check",
-        "applied 0007_citus_distribution",
+        "applied 0007_scoped_state",
+        f"applied {LANGGRAPH_MIGRATION}",
+        f"applied {CITUS_MIGRATION}",
     ]
     assert cli("migrate", "up", *dsn).out.strip() == "already up to date"
-    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 7
+    assert cli("migrate", *dsn).out.split()[::2] == ["applied"] * 9
 
     down = cli("migrate", "down", *dsn)
-    assert down.out.strip() == "rolled back 0007_citus_distribution"
+    assert down.out.strip() == f"rolled back {CITUS_MIGRATION}"
+    down = cli("migrate", "down", *dsn)
+    assert down.out.strip() == f"rolled back {LANGGRAPH_MIGRATION}"
+    down = cli("migrate", "down", *dsn)
+    assert down.out.strip() == "rolled back 0007_scoped_state"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0006_cached_role_check"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0005_hot_session_updates"
     down = cli("migrate", "down", *dsn)
     assert down.out.strip() == "rolled back 0004_exact_items"
-    statuses = ["applied"] * 3 + ["pending"] * 4
+    statuses = ["applied"] * 3 + ["pending"] * 6
     assert cli("migrate", "status", *dsn).out.split()[::2] == statuses
     assert cli("migrate", "down", "--all", *dsn).out.splitlines() == [
         "rolled back 0003_session_metadata",

@@ -259,6 +259,8 @@ def test_sessions_purge_counts_asks_then_deletes(store: str) -> None:
         "1",
         "--pause",
         "0",
+        "--max-impact",
+        "1",
     )
     assert rest.out.startswith("purged 1 conversation (1 message)")
     assert rest.err == ""  # no progress bar when stderr is not a terminal
@@ -266,6 +268,14 @@ def test_sessions_purge_counts_asks_then_deletes(store: str) -> None:
         "purged 0 conversations"
     )
     assert_one_line_error(cli(store, "sessions", "purge", "--idle-for", "30 days"), "--idle-for")
+
+
+@pytest.mark.parametrize("share", ["0", "1.01", "nan"])
+def test_sessions_purge_refuses_a_max_impact_out_of_range(store: str, share: str) -> None:
+    refused = cli(store, "sessions", "purge", "--idle-for", "30d", "--yes", "--max-impact", share)
+    assert_one_line_error(refused, f"--max-impact must be above 0 and at most 1, got {share}")
+    dry = cli(store, "sessions", "purge", "--idle-for", "30d", "--dry-run")
+    assert dry.out.startswith("would purge 2 conversations")  # nothing was deleted
 
 
 def _purge_on_a_terminal(dsn: str, answer: str) -> Run:
@@ -378,7 +388,15 @@ def test_each_sessions_action_takes_only_its_own_options(
 def test_each_sessions_action_lists_only_its_own_options_in_its_help(store: str) -> None:
     purge = cli(store, "sessions", "purge", "--help")
     assert purge.code == 0
-    for option in ("--idle-for", "--dry-run", "--batch-size", "--pause", "--yes", "--agent"):
+    for option in (
+        "--idle-for",
+        "--dry-run",
+        "--batch-size",
+        "--pause",
+        "--max-impact",
+        "--yes",
+        "--agent",
+    ):
         assert option in purge.out
     for option in ("--from", "--to", "--up-to", "--set", "--replace", "--owner", "--json"):
         assert option not in purge.out

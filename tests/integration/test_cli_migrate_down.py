@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from agentcore import embedded, migrations
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION, scratch_dir
 from tests.support import run_cli as run
-from tests.support import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = sorted(
@@ -64,14 +64,26 @@ def test_down_without_a_terminal_refuses_and_says_what_it_would_drop(
     applied = ["applied"] * len(MIGRATIONS)
     assert run(capsys, "migrate", "status", *dsn)[1].split()[::2] == applied
 
-    # Rolling back only what loses nothing (0007 does nothing without Citus,
-    # 0006 moves the role's check back to the table, 0005 resets a fillfactor)
-    # asks nothing.
-    code, out, _ = run(capsys, "migrate", "down", "--steps", "3", *dsn)
+    # Rolling back the Citus distribution asks nothing (without Citus it does
+    # nothing; on a cluster it copies the rows back onto the coordinator)...
+    code, out, _ = run(capsys, "migrate", "down", *dsn)
+    assert (code, out) == (0, f"rolled back {CITUS_MIGRATION}\n")
+    # ...rolling back LangGraph's tables asks (they may hold checkpoints)...
+    code, _, err = run(capsys, "migrate", "down", *dsn)
+    assert code == 1 and f"rolling back {LANGGRAPH_MIGRATION} " in err
+    assert run(capsys, "migrate", "down", "--yes", *dsn)[0] == 0
+    # ...so does rolling back 0007, which drops the scoped state.
+    code, out, err = run(capsys, "migrate", "down", "--steps", "1", *dsn)
+    assert code == 1
+    assert "drops the scoped state (Google ADK's session, user: and app: state)" in err
+    code, out, _ = run(capsys, "migrate", "down", "--steps", "1", "--yes", *dsn)
+    assert code == 0 and out.endswith("rolled back 0007_scoped_state\n")
+    # Rolling back only what loses nothing (0006 moves the role's check back
+    # to the table, 0005 resets a fillfactor) asks nothing.
+    code, out, _ = run(capsys, "migrate", "down", "--steps", "2", *dsn)
     assert (code, out) == (
         0,
-        "rolled back 0007_citus_distribution\nrolled back 0006_cached_role_check\n"
-        "rolled back 0005_hot_session_updates\n",
+        "rolled back 0006_cached_role_check\nrolled back 0005_hot_session_updates\n",
     )
     assert run(capsys, "migrate", "up", *dsn)[0] == 0
 

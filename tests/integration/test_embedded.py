@@ -82,7 +82,22 @@ def test_server_outlives_its_starter_and_stops_from_another_process(data_dir: Pa
         server = embedded.start(data_dir)
         with psycopg.connect(server.dsn) as conn:
             assert conn.execute("SELECT x FROM kept").fetchall() == [(42,)]
+            assert conn.execute("SHOW fsync").fetchone() == ("on",)  # a kept server is durable
         assert embedded.stop(data_dir) is True
+
+
+def test_a_throwaway_server_skips_fsync_and_a_kept_one_on_the_same_directory_does_not(
+    data_dir: Path,
+) -> None:
+    """Throw-away data is deleted at stop: it is not worth a flush to disk (tests run faster)."""
+    server = embedded.start(data_dir, throwaway=True)
+    with psycopg.connect(server.dsn) as conn:
+        assert conn.execute("SHOW fsync").fetchone() == ("off",)
+    assert embedded.stop(data_dir) is True
+    data_dir.mkdir(parents=True, exist_ok=True)
+    kept = embedded.start(data_dir)
+    with psycopg.connect(kept.dsn) as conn:
+        assert conn.execute("SHOW fsync").fetchone() == ("on",)
 
 
 def test_status_of_a_missing_directory_says_nothing_runs(tmp_path: Path) -> None:

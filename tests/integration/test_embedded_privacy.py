@@ -13,6 +13,7 @@ normal user they are skipped, with that reason in the summary.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -161,24 +162,40 @@ def _python_for(entry: pwd.struct_passwd, imports: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _accounts_lock() -> Iterator[None]:
+    """Held while this process may add or delete the accounts: a lock on this file.
+
+    On several workers this file's tests already run on one (ONE_WORKER in
+    tests/conftest.py); the lock also covers another ``--dist`` mode.
+    """
+    fd = os.open(__file__, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing it releases the lock
+
+
 @pytest.fixture(scope="module")
 def accounts() -> Iterator[tuple[Account, Account]]:
-    created = []
-    try:
-        pairs = [_ensure_account(name) for name in (OWNER, INTRUDER)]
-        created = [entry.pw_name for entry, made in pairs if made]
-        owner_python = _python_for(pairs[0][0], "import agentcore.embedded, psycopg")
-        intruder_python = _python_for(pairs[1][0], "import socket, json")
-        if owner_python is None or intruder_python is None:
-            pytest.fail(
-                f"the accounts {OWNER}/{INTRUDER} cannot run this checkout's Python "
-                f"({sys.executable}) or any system python3: put the checkout where other "
-                "accounts can read it"
-            )
-        yield Account(pairs[0][0], owner_python), Account(pairs[1][0], intruder_python)
-    finally:
-        for name in created:
-            subprocess.run(["userdel", name], check=False, capture_output=True)
+    created: list[str] = []
+    with _accounts_lock():
+        try:
+            pairs = [_ensure_account(name) for name in (OWNER, INTRUDER)]
+            created = [entry.pw_name for entry, made in pairs if made]
+            owner_python = _python_for(pairs[0][0], "import agentcore.embedded, psycopg")
+            intruder_python = _python_for(pairs[1][0], "import socket, json")
+            if owner_python is None or intruder_python is None:
+                pytest.fail(
+                    f"the accounts {OWNER}/{INTRUDER} cannot run this checkout's Python "
+                    f"({sys.executable}) or any system python3: put the checkout where other "
+                    "accounts can read it"
+                )
+            yield Account(pairs[0][0], owner_python), Account(pairs[1][0], intruder_python)
+        finally:
+            for name in created:
+                subprocess.run(["userdel", name], check=False, capture_output=True)
 
 
 def _sockets_under(folder: Path) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from agentcore import PostgresHistoryRepository, migrations
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION
 
 ITEM = {"type": "function_call", "call_id": "c1", "arguments": "{}", "x": 1.5}
 
@@ -20,10 +21,13 @@ async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
         [with_item, _plain] = await repo.load_history("a", "s")
         assert with_item.item == ITEM
 
-    # 0005 (a fillfactor), 0006 (the role's check) and 0007 (Citus only) sit
-    # above 0004: roll back all four, newest first.
-    assert migrations.rollback(empty_database_dsn, steps=4) == [
-        "0007_citus_distribution",
+    # 0005 (a fillfactor), 0006 (the role's check), 0007 (scoped state),
+    # LangGraph's tables and the Citus distribution (a no-op here) sit above
+    # 0004: roll back all six, newest first.
+    assert migrations.rollback(empty_database_dsn, steps=6) == [
+        CITUS_MIGRATION,
+        LANGGRAPH_MIGRATION,
+        "0007_scoped_state",
         "0006_cached_role_check",
         "0005_hot_session_updates",
         "0004_exact_items",
@@ -43,7 +47,9 @@ async def test_rollback_keeps_items_in_metadata_and_reapplying_works(
         "0004_exact_items",
         "0005_hot_session_updates",
         "0006_cached_role_check",
-        "0007_citus_distribution",
+        "0007_scoped_state",
+        LANGGRAPH_MIGRATION,
+        CITUS_MIGRATION,
     ]
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
         loaded = await repo.load_history("a", "s")

@@ -1,7 +1,8 @@
 """The frameworks' own tests, run against agentcore's bridges over both repositories.
 
-The released sdists of openai-agents and langchain-core on PyPI carry their
-test suites. Each is downloaded once (pinned version and sha256) into
+The released sdists of openai-agents, langchain-core and
+langgraph-checkpoint-postgres on PyPI carry their test suites. Each is
+downloaded once (pinned version and sha256) into
 ``.cache/frameworks/``, never committed, and the selected test files run in a
 pytest subprocess with ``tests/frameworks/plugins/agentcore_swap.py``, which
 swaps the framework's reference store (``SQLiteSession``,
@@ -12,6 +13,7 @@ backend's internals are left out, each listed with its reason in
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -41,6 +43,10 @@ class Suite:
     paths: tuple[str, ...]
     left_out: str
     min_reached: int  # tests that must have built an agentcore-backed store
+    # A suite whose sdist carries no tests (google-adk): a checkout of its
+    # repository's tests at the release, named by this environment variable.
+    checkout_env: str | None = None
+    options: tuple[str, ...] = ()
 
 
 SUITES = {
@@ -82,11 +88,66 @@ SUITES = {
         left_out="langchain_left_out.txt",
         min_reached=20,
     ),
+    "google-adk": Suite(
+        name="google-adk",
+        package="google-adk",
+        version="2.13.0",
+        sha256="",  # not downloaded: the sdist has no tests
+        paths=("tests/unittests/sessions/test_session_service.py",),
+        left_out="google_adk_left_out.txt",
+        min_reached=40,
+        checkout_env="AGENTCORE_ADK_TESTS",
+        options=("-o", "asyncio_mode=auto"),
+    ),
+    # LangGraph's tests of its own PostgreSQL checkpointer, with AsyncPostgresSaver
+    # and PostgresSaver swapped for AgentcoreSaver (on PostgreSQL only: the
+    # saver has no in-memory twin). The store tests (test_store.py,
+    # test_async_store.py) test LangGraph's BaseStore, not a checkpointer.
+    "langgraph": Suite(
+        name="langgraph",
+        package="langgraph-checkpoint-postgres",
+        version="3.2.0",
+        sha256="dffef0e6822d7c614019f7f2c4bdbef42859746aee2d3e6d9d9747cf3744ca90",
+        paths=(
+            "tests/test_async.py",
+            "tests/test_sync.py",
+            "tests/test_prune.py",
+            "tests/test_conformance_delta.py",
+            "tests/test_delta_pagination.py",
+            "tests/test_delta_plain_value_seed.py",
+        ),
+        left_out="langgraph_left_out.txt",
+        min_reached=20,
+    ),
 }
 
 
 def released_tests(suite: Suite) -> Path:
-    """The suite's sdist unpacked in the cache (downloaded from PyPI on first use)."""
+    """The suite's sdist unpacked in the cache (downloaded from PyPI on first use).
+
+    A suite whose sdist has no tests runs from the checkout that its
+    ``checkout_env`` names; without one it is skipped, and says why.
+
+    One process at a time (workers of one run start these tests together): a
+    lock on this file is held while the cache is checked and filled.
+    """
+    if suite.checkout_env is not None:
+        where = os.environ.get(suite.checkout_env)
+        if not where:
+            pytest.skip(
+                f"{suite.package} {suite.version}'s sdist has no tests: set "
+                f"{suite.checkout_env} to a checkout of its repository (docs/testing.md)"
+            )
+        return Path(where)
+    fd = os.open(__file__, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _cached_sdist(suite)
+    finally:
+        os.close(fd)  # closing it releases the lock
+
+
+def _cached_sdist(suite: Suite) -> Path:
     stem = f"{suite.package.replace('-', '_')}-{suite.version}"
     unpacked = CACHE / stem
     if (unpacked / "tests").is_dir():
@@ -148,7 +209,12 @@ def left_out(suite: Suite) -> dict[str, str]:
 
 
 CASES = [
-    *[(framework, backend) for framework in SUITES for backend in ("memory", "postgres")],
+    *[
+        (framework, backend)
+        for framework in SUITES
+        for backend in ("memory", "postgres")
+        if not (framework == "langgraph" and backend == "memory")
+    ],
     ("langchain", "postgres-sync"),  # LangChain's sync API over the sync repository
 ]
 
@@ -184,6 +250,7 @@ def test_framework_own_tests_pass_on_the_bridge(
         "--tb=short",
         "-rfE",  # the log ends with every failed test, one a line
         f"--junitxml={junit}",
+        *suite.options,
         *[f"--deselect={node}" for node in skipped],
         *suite.paths,
     ]

@@ -14,10 +14,13 @@ import psycopg
 
 from agentcore import Message, PostgresHistoryRepository, migrations
 from tests.conftest import pool_for
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION
 
 FIFTH = "0005_hot_session_updates"
 SIXTH = "0006_cached_role_check"
-SEVENTH = "0007_citus_distribution"  # a no-op without Citus
+SEVENTH = "0007_scoped_state"
+EIGHTH = LANGGRAPH_MIGRATION
+NINTH = CITUS_MIGRATION  # a no-op without Citus
 TURNS = 100
 
 
@@ -66,7 +69,7 @@ def test_0005_sets_fillfactor_and_rolls_back_and_up_again(empty_database_dsn: st
     dsn = empty_database_dsn
     migrations.apply(dsn)
     assert _fillfactor(dsn) == ["fillfactor=90"]
-    assert migrations.rollback(dsn, steps=3) == [SEVENTH, SIXTH, FIFTH]
+    assert migrations.rollback(dsn, steps=5) == [NINTH, EIGHTH, SEVENTH, SIXTH, FIFTH]
     assert _fillfactor(dsn) is None
-    assert migrations.apply(dsn) == [FIFTH, SIXTH, SEVENTH]
+    assert migrations.apply(dsn) == [FIFTH, SIXTH, SEVENTH, EIGHTH, NINTH]
     assert _fillfactor(dsn) == ["fillfactor=90"]

@@ -6,8 +6,10 @@ The contract suite runs through that role too (``tests/contract``, the
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
+import re
 
 import psycopg
 import pytest
@@ -32,8 +34,11 @@ def test_the_documented_grants_are_only_row_rights() -> None:
         line for line in least_privilege_grants().splitlines() if not line.startswith("--")
     )
     assert "SELECT, INSERT, UPDATE, DELETE" in grants
+    # Whole words: the table owner_state (migration 0007) is not an OWNER clause.
+    single = re.findall(r"[A-Z_]+", grants.upper().replace("CREATE ROLE", ""))
+    words = {*single, *(f"{a} {b}" for a, b in itertools.pairwise(single))}
     for word in ("ALL", "TRUNCATE", "CREATE ON", "SUPERUSER", "CREATEDB", "OWNER"):
-        assert word not in grants.upper().replace("CREATE ROLE", ""), word
+        assert word not in words, word
 
 
 @pytest.mark.parametrize("statement", DDL)

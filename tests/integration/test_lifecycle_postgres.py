@@ -18,12 +18,13 @@ from agentcore.models import PurgeReport
 from agentcore.sql import load_queries
 from bench.wire import traced
 from tests.conftest import pool_for
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION
 
 SQL = load_queries()
 THIRD = "0003_session_metadata"
 FIFTH = "0005_hot_session_updates"
 SIXTH = "0006_cached_role_check"
-SEVENTH = "0007_citus_distribution"  # a no-op without Citus
+SEVENTH = "0007_scoped_state"
 
 # 20,000 conversations of 10 agents, one message each, a quarter with an owner
 # among 5 (hundreds of conversations each, like a busy user), updated_at spread
@@ -133,6 +134,34 @@ def test_purge_finds_idle_sessions_through_the_recent_index(filled: str) -> None
     assert not any(n.startswith("Seq Scan") for n in agents), agents
 
 
+def test_a_purge_in_heap_order_reads_a_range_of_pages_not_the_table(filled: str) -> None:
+    for agent in ("agent-3", None):
+        nodes = _node_types(
+            plan(
+                filled,
+                "purge_idle_in_heap_order",
+                {
+                    "agent_name": agent,
+                    "cutoff": datetime(2025, 1, 1, 1, tzinfo=UTC),
+                    "after": "(10,0)",
+                    "before": 1034,
+                    "batch_size": 100,
+                },
+            )
+        )
+        assert "Tid Range Scan" in [n.split(":")[0] for n in nodes], nodes
+        assert not any(n.startswith("Seq Scan") for n in nodes), nodes
+    deleting = _node_types(
+        plan(
+            filled,
+            "purge_messages_in_heap_order",
+            {"agent_names": ["agent-1", "agent-2"], "session_ids": ["s-1", "s-2"]},
+        )
+    )
+    assert "Index Scan:conversation_history_pkey" in deleting, deleting
+    assert not any(n.startswith("Seq Scan") for n in deleting), deleting
+
+
 # --- round trips ------------------------------------------------------------------------
 
 
@@ -220,6 +249,100 @@ async def test_purge_keeps_a_conversation_whose_write_commits_during_the_purge(
         assert [m.content for m in await repo.load_history("a", "s")] == ["x", "new"]
 
 
+# --- the walk in heap order, and the budget ---------------------------------------------
+
+# 60 conversations of agents "a" and "b" written in turn, 6 at a time (the way
+# live traffic leaves them: a page holds rows of several), even ones idle; two
+# idle ones of "a" without messages (only the final pass finds them); one idle
+# conversation whose first message was deleted (its rows start at position 1).
+INTERLEAVED = """
+INSERT INTO conversation_sessions (agent_name, session_id, next_seq, updated_at)
+SELECT CASE WHEN i % 3 = 0 THEN 'b' ELSE 'a' END, 's-' || i, 8,
+       CASE WHEN i % 2 = 0 THEN timestamptz '2025-01-01' + i * interval '1 minute'
+            ELSE now() END
+FROM generate_series(1, 60) AS i;
+INSERT INTO conversation_history (agent_name, session_id, seq, role, content)
+SELECT CASE WHEN i % 3 = 0 THEN 'b' ELSE 'a' END, 's-' || i, n, 'user', repeat('x', 300)
+FROM generate_series(1, 60) AS i CROSS JOIN generate_series(0, 7) AS n
+ORDER BY i / 6, n, i;
+INSERT INTO conversation_sessions (agent_name, session_id, next_seq, updated_at)
+VALUES ('a', 'empty-1', 0, '2025-01-01'), ('a', 'empty-2', 0, '2025-01-01');
+DELETE FROM conversation_history WHERE session_id = 's-4' AND seq = 0;
+UPDATE conversation_sessions SET next_seq = 7 WHERE session_id = 's-4';
+"""
+
+
+def _stored(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT s.session_id, count(h.seq) FROM conversation_sessions AS s"
+            " LEFT JOIN conversation_history AS h USING (agent_name, session_id)"
+            " GROUP BY s.session_id"
+        ).fetchall()
+        (orphans,) = conn.execute(
+            "SELECT count(*) FROM conversation_history AS h WHERE NOT EXISTS ("
+            " SELECT 1 FROM conversation_sessions AS s"
+            " WHERE s.agent_name = h.agent_name AND s.session_id = h.session_id)"
+        ).fetchone() or (None,)
+    assert orphans == 0, "messages left without their conversation"
+    return dict(rows)
+
+
+@pytest.mark.parametrize("agent", [None, "a"])
+async def test_a_purge_in_heap_order_deletes_exactly_the_idle_conversations(
+    database_dsn: str, agent: str | None
+) -> None:
+    with psycopg.connect(database_dsn, autocommit=True) as conn:
+        conn.execute(INTERLEAVED.encode())
+    before = _stored(database_dsn)
+    idle = {f"s-{i}" for i in range(2, 61, 2) if agent is None or i % 3}
+    idle |= {"empty-1", "empty-2"}
+    async with pool_for(database_dsn, max_size=2) as pool:
+        repo = PostgresHistoryRepository(pool)
+        progress: list[PurgeReport] = []
+        report = await repo.purge_idle_sessions(
+            timedelta(days=30),
+            agent_name=agent,
+            batch_size=4,
+            pause=0,
+            max_impact=1,
+            on_progress=progress.append,
+        )
+    assert report == PurgeReport(sessions=len(idle), messages=sum(before[s] for s in idle))
+    assert progress[-1] == report and len(progress) >= len(idle) // 4
+    assert _stored(database_dsn) == {s: n for s, n in before.items() if s not in idle}
+
+
+async def test_a_purge_waits_after_each_batch_in_proportion_to_its_cost(
+    database_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with psycopg.connect(database_dsn, autocommit=True) as conn:
+        conn.execute(INTERLEAVED.encode())
+    async with pool_for(database_dsn, max_size=2) as pool:
+        repo = PostgresHistoryRepository(pool)
+        spent: list[float] = []
+        batch = repo._purge_heap_batch
+
+        async def slow_batch(params: dict[str, Any]) -> Any:
+            # Each batch costs 20 ms more, as under concurrent load.
+            started = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.02)
+            done = await batch(params)
+            if done[0]:
+                spent.append(asyncio.get_running_loop().time() - started)
+            return done
+
+        monkeypatch.setattr(repo, "_purge_heap_batch", slow_batch)
+        started = asyncio.get_running_loop().time()
+        await repo.purge_idle_sessions(
+            timedelta(days=30), agent_name="a", batch_size=5, pause=0, max_impact=0.25
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+    # Busy a quarter of the time: after a batch of d seconds, 3 d of rest.
+    assert len(spent) >= 3
+    assert elapsed >= 4 * sum(spent)
+
+
 # --- migration 0003 ---------------------------------------------------------------------
 
 
@@ -230,7 +353,9 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         await repo.append_messages("a", "s", [{"role": "user", "content": "kept"}])
         await repo.set_session_metadata("a", "s", {"owner": "u", "title": "t"})
 
-    assert migrations.rollback(dsn, steps=5) == [
+    assert migrations.rollback(dsn, steps=7) == [
+        CITUS_MIGRATION,
+        LANGGRAPH_MIGRATION,
         SEVENTH,
         SIXTH,
         FIFTH,
@@ -251,7 +376,15 @@ async def test_0003_rolls_back_and_up_again_keeping_conversations(empty_database
         assert "metadata" not in columns
         assert conn.execute("SELECT next_seq FROM conversation_sessions").fetchall() == [(1,)]
 
-    assert migrations.apply(dsn) == [THIRD, "0004_exact_items", FIFTH, SIXTH, SEVENTH]
+    assert migrations.apply(dsn) == [
+        THIRD,
+        "0004_exact_items",
+        FIFTH,
+        SIXTH,
+        SEVENTH,
+        LANGGRAPH_MIGRATION,
+        CITUS_MIGRATION,
+    ]
     async with PostgresHistoryRepository.from_dsn(dsn) as repo:
         [info] = await repo.list_sessions("a")
         assert (info.session_id, info.message_count, info.metadata) == ("s", 1, {})

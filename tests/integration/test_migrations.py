@@ -17,15 +17,19 @@ from agentcore import (
     migrations,
 )
 from agentcore.errors import DatabaseUnavailableError, MigrationError, SchemaNotReadyError
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION
 
 FIRST, SECOND = "0001_conversation_history", "0002_session_scoped_history"
 THIRD = "0003_session_metadata"
 FOURTH = "0004_exact_items"
 FIFTH = "0005_hot_session_updates"
 SIXTH = "0006_cached_role_check"
-# The Citus distribution migration (a no-op without Citus); the integrator
-# renumbers it after migrations merged before it: its name is kept only here.
-SEVENTH = "0007_citus_distribution"
+SEVENTH = "0007_scoped_state"
+EIGHTH = LANGGRAPH_MIGRATION
+# The Citus distribution (a no-op without Citus); its name (number) changes
+# when branches merge: tests/support.py finds it.
+NINTH = CITUS_MIGRATION
+EVERY = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH, EIGHTH, NINTH]
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
 LEGACY_ROWS = [  # (agent_name, role, content, created_at): inserted out of time order
@@ -41,7 +45,9 @@ def legacy_database(
     dsn: str, rows: list[tuple[str, str, str, datetime]] = LEGACY_ROWS
 ) -> list[tuple[int, str, str, str, datetime]]:
     """Bring an empty database to the pre-session schema and fill it like the seed did."""
-    assert migrations.apply(dsn, migrations_dir=None) and migrations.rollback(dsn, steps=6) == [
+    assert migrations.apply(dsn, migrations_dir=None) and migrations.rollback(dsn, steps=8) == [
+        NINTH,
+        EIGHTH,
         SEVENTH,
         SIXTH,
         FIFTH,
@@ -67,15 +73,7 @@ def legacy_rows(dsn: str) -> list[tuple[int, str, str, str, datetime]]:
 
 
 def test_apply_on_empty_database_applies_everything_once(empty_database_dsn: str) -> None:
-    assert migrations.apply(empty_database_dsn) == [
-        FIRST,
-        SECOND,
-        THIRD,
-        FOURTH,
-        FIFTH,
-        SIXTH,
-        SEVENTH,
-    ]
+    assert migrations.apply(empty_database_dsn) == EVERY
     assert migrations.apply(empty_database_dsn) == []
     assert [(s.id, s.applied) for s in migrations.status(empty_database_dsn)] == [
         (FIRST, True),
@@ -85,12 +83,23 @@ def test_apply_on_empty_database_applies_everything_once(empty_database_dsn: str
         (FIFTH, True),
         (SIXTH, True),
         (SEVENTH, True),
+        (EIGHTH, True),
+        (NINTH, True),
     ]
 
 
 async def test_upgrade_keeps_legacy_rows_under_the_legacy_session(empty_database_dsn: str) -> None:
     legacy_database(empty_database_dsn)
-    assert migrations.apply(empty_database_dsn) == [SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH]
+    assert migrations.apply(empty_database_dsn) == [
+        SECOND,
+        THIRD,
+        FOURTH,
+        FIFTH,
+        SIXTH,
+        SEVENTH,
+        EIGHTH,
+        NINTH,
+    ]
 
     async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
         support = await repo.load_history("support", LEGACY_SESSION_ID)
@@ -137,7 +146,9 @@ async def test_rollback_restores_legacy_schema_and_rows(empty_database_dsn: str)
             ],
         )
 
-    assert migrations.rollback(empty_database_dsn, steps=6) == [
+    assert migrations.rollback(empty_database_dsn, steps=8) == [
+        NINTH,
+        EIGHTH,
         SEVENTH,
         SIXTH,
         FIFTH,
@@ -170,27 +181,28 @@ async def test_rollback_restores_legacy_schema_and_rows(empty_database_dsn: str)
         assert new_id > max(r[0] for r in after)
 
     # ...and up again keeps everything, legacy and rolled-back rows alike.
-    assert migrations.apply(empty_database_dsn) == [SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH]
-    async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
-        assert len(await repo.load_history("support", LEGACY_SESSION_ID)) == 6
-
-
-def test_full_rollback_then_apply_again(empty_database_dsn: str) -> None:
-    migrations.apply(empty_database_dsn)
-    everything = [SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]
-    assert migrations.rollback(empty_database_dsn, steps=None) == everything
-    with psycopg.connect(empty_database_dsn) as conn:
-        assert conn.execute("SELECT to_regclass('conversation_history')").fetchone() == (None,)
-    assert migrations.rollback(empty_database_dsn, steps=None) == []
     assert migrations.apply(empty_database_dsn) == [
-        FIRST,
         SECOND,
         THIRD,
         FOURTH,
         FIFTH,
         SIXTH,
         SEVENTH,
+        EIGHTH,
+        NINTH,
     ]
+    async with PostgresHistoryRepository.from_dsn(empty_database_dsn) as repo:
+        assert len(await repo.load_history("support", LEGACY_SESSION_ID)) == 6
+
+
+def test_full_rollback_then_apply_again(empty_database_dsn: str) -> None:
+    migrations.apply(empty_database_dsn)
+    everything = [NINTH, EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]
+    assert migrations.rollback(empty_database_dsn, steps=None) == everything
+    with psycopg.connect(empty_database_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('conversation_history')").fetchone() == (None,)
+    assert migrations.rollback(empty_database_dsn, steps=None) == []
+    assert migrations.apply(empty_database_dsn) == EVERY
 
 
 def test_negative_rollback_steps_are_rejected(empty_database_dsn: str) -> None:
@@ -215,7 +227,7 @@ def test_two_processes_applying_at_once_both_succeed(empty_database_dsn: str) ->
     assert [p.returncode for p in procs] == [0, 0], outputs
     applied = sorted(out.strip() for out, _ in outputs)
     # One did the work, the other found none left.
-    assert applied == ["", f"{FIRST},{SECOND},{THIRD},{FOURTH},{FIFTH},{SIXTH},{SEVENTH}"]
+    assert applied == ["", ",".join(EVERY)]
     assert all(s.applied for s in migrations.status(empty_database_dsn))
 
 
@@ -307,7 +319,9 @@ async def test_odd_legacy_roles_and_names_load_as_valid_messages_and_roll_back(
             " VALUES ('a', 's', 0, 'function', 'x')"
         )
 
-    assert migrations.rollback(empty_database_dsn, steps=6) == [
+    assert migrations.rollback(empty_database_dsn, steps=8) == [
+        NINTH,
+        EIGHTH,
         SEVENTH,
         SIXTH,
         FIFTH,

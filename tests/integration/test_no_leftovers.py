@@ -2,8 +2,9 @@
 
 Runs a small part of the suite in a subprocess whose temp directory
 (``TMPDIR``) is a fresh empty folder, so that other test runs on the machine
-cannot interfere: the part starts its own embedded server (the shared test
-server and a private one) and uses the docs examples' data directories. The
+cannot interfere: the part runs on two workers, as ``python3 run.py test``
+runs the suite, and each starts its own embedded servers (the shared test
+server, a private one) and uses the docs examples' data directories. The
 folder must be empty afterwards. pytest's own ``tmp_path`` folders go to
 ``--basetemp`` elsewhere; they are pytest's business (removed after a passing
 run, see ``tmp_path_retention_policy``).
@@ -35,6 +36,8 @@ def test_a_run_of_tests_using_every_kind_of_scratch_dir_leaves_the_temp_dir_empt
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "-n",
+                "2",  # as run.py test runs it: each worker starts its own servers
                 f"--basetemp={base}",
                 "tests/unit/test_docs_examples.py::test_docs_example_runs_and_prints_what_the_docs_say",
                 "-k",

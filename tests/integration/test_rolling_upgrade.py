@@ -30,7 +30,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from agentcore import Message, PostgresHistoryRepository, migrations
 from agentcore.errors import SchemaNotReadyError
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION
 
+SIXTH, SEVENTH = "0006_cached_role_check", "0007_scoped_state"
 WORKERS = 4  # one conversation each, and as many connections in the pool
 WARM_TURNS = 8  # psycopg prepares on the 5th execution on a connection
 TURNS_AFTER = 4  # per worker, once the migration has returned
@@ -56,17 +58,17 @@ class Step:
     served_after: bool
 
 
-# 0007 (the Citus distribution, a no-op on one server) sits above 0006: every
-# step starts with it rolled back too, and every "up" applies it again.
 STEPS = {
+    "0007-down": Step(0, _rollback_one, True, True),
+    "0007-up": Step(1, _apply, True, True),
     "0006-down": Step(1, _rollback_one, True, True),
-    "0006-up": Step(2, _apply, True, True),
+    "0006-0007-up": Step(2, _apply, True, True),
     "0005-down": Step(2, _rollback_one, True, True),
-    "0005-0006-up": Step(3, _apply, True, True),
+    "0005-0007-up": Step(3, _apply, True, True),
     "0004-down": Step(3, _rollback_one, True, False),
-    "0004-0006-up": Step(4, _apply, False, True),
+    "0004-0007-up": Step(4, _apply, False, True),
     "0003-down": Step(4, _rollback_one, False, False),
-    "0003-0006-up": Step(5, _apply, False, True),
+    "0003-0007-up": Step(5, _apply, False, True),
 }
 
 
@@ -159,8 +161,10 @@ async def test_a_migration_under_traffic_fails_no_call_while_the_schema_serves(
     database_dsn: str, autocommit: bool, step_name: str
 ) -> None:
     step = STEPS[step_name]
-    if step.rolled_back:
-        migrations.rollback(database_dsn, steps=step.rolled_back)
+    # The Citus distribution (a no-op on one server) and LangGraph's tables,
+    # the newest migrations, hold no conversation: the steps are counted below
+    # them, so they go first.
+    migrations.rollback(database_dsn, steps=2 + step.rolled_back)
     async with _pool(database_dsn, autocommit) as pool:
         traffic = Traffic(PostgresHistoryRepository(pool))
         for _ in range(5):  # warm: every connection has prepared what runs today
@@ -244,6 +248,9 @@ async def test_a_call_on_a_plan_0006_made_stale_succeeds_both_ways(
     The first statement that meets a stale plan forgets every prepared
     statement of its connection, so each call goes first once.
     """
+    # The Citus distribution (a no-op on one server) and LangGraph's tables,
+    # the newest migrations, go first: 0007 is then the newest.
+    assert migrations.rollback(database_dsn, steps=2) == [CITUS_MIGRATION, LANGGRAPH_MIGRATION]
     async with AsyncConnectionPool(
         database_dsn,
         min_size=1,
@@ -252,11 +259,15 @@ async def test_a_call_on_a_plan_0006_made_stale_succeeds_both_ways(
         open=False,
     ) as pool:  # one connection: every call below runs on it
         repo = PostgresHistoryRepository(pool)
-        migrations.rollback(database_dsn)  # 0007, a no-op on one server: 0006 is on top
-        for change in (migrations.rollback, migrations.apply):
+        # Down past 0007 (new tables only: no plan of these calls reads them)
+        # and 0006, then up again.
+        for change, done in (
+            (lambda dsn: migrations.rollback(dsn, steps=2), [SEVENTH, SIXTH]),
+            (migrations.apply, [SIXTH, SEVENTH, LANGGRAPH_MIGRATION, CITUS_MIGRATION]),
+        ):
             for _ in range(WARM_TURNS):
                 await _every_call_returning_stored_columns(repo)
             assert await _prepared_on_every_connection(pool, "RETURNING role", connections=1)
-            assert change(database_dsn)[:1] == ["0006_cached_role_check"]
+            assert change(database_dsn) == done
             await FIRST_CALLS[first](repo)  # StorageError before
             await _every_call_returning_stored_columns(repo)

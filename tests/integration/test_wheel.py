@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import CITUS_MIGRATION, LANGGRAPH_MIGRATION
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
@@ -137,8 +139,8 @@ def test_installed_command_runs_the_demo_and_the_migrations(
     assert first.returncode == 0, first.stderr
     assert (
         "applied 0001_conversation_history, 0002_session_scoped_history, 0003_session_metadata, "
-        "0004_exact_items, 0005_hot_session_updates, 0006_cached_role_check, "
-        "0007_citus_distribution" in first.stdout
+        "0004_exact_items, 0005_hot_session_updates, 0006_cached_role_check, 0007_scoped_state, "
+        f"{LANGGRAPH_MIGRATION}, {CITUS_MIGRATION}" in first.stdout
     )
     assert "Run 1:" in first.stdout
     second = _run(
@@ -169,7 +171,11 @@ def test_installed_command_runs_the_demo_and_the_migrations(
         "applied",
         "0006_cached_role_check",
         "applied",
-        "0007_citus_distribution",
+        "0007_scoped_state",
+        "applied",
+        LANGGRAPH_MIGRATION,
+        "applied",
+        CITUS_MIGRATION,
     ]
     where = _run(
         installed / "python",

@@ -115,7 +115,11 @@ def test_wrong_collaborators_are_refused_when_the_agent_is_built() -> None:
         Agent({"name": "bot"}, ScriptedModel([]))  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match=r"model must be a ModelClient .*, got str"):
         Agent(CONFIG, "gpt-4o")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInputError, match="history must be a HistoryRepository, got dict"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"history must be a TurnStore, got dict \(it lacks load_history, "
+        r"append_messages, get_message\)",
+    ):
         Agent(CONFIG, ScriptedModel([]), {})  # type: ignore[arg-type]
 
     class NoLimit(InMemoryHistoryRepository):

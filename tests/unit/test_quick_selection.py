@@ -29,3 +29,19 @@ def test_quick_keeps_unit_tests_the_fake_s_contract_and_the_smoke_tests_only() -
     assert integration == {"tests/integration/test_smoke.py"}
     every_unit = collected("tests/unit")
     assert [line for line in quick if line.startswith("tests/unit/")] == every_unit
+
+
+def test_port_keeps_the_contract_modules_that_check_that_port_only() -> None:
+    chosen = collected("--port", "HistoryImport", "tests/contract")
+    modules = {line.split("::")[0].removeprefix("tests/contract/") for line in chosen}
+    assert modules == {
+        "test_exact_items_contract.py",
+        "test_exact_transfer_contract.py",
+        "test_hostile_import_contract.py",
+        "test_identifier_rules_contract.py",
+        "test_lifecycle_contract.py",
+        "test_transfer_contract.py",
+    }
+    # Every repository of the fixture, PgBouncer's included.
+    assert any("[postgres-pgbouncer" in line for line in chosen)
+    assert any("[memory" in line for line in chosen)

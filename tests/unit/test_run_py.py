@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -207,11 +208,12 @@ def test_test_type_checks_the_library_its_tests_and_the_benchmarks(
 
     monkeypatch.setattr(module, "ensure_installed", lambda extra: None)
     monkeypatch.setattr(module, "run", run)
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 2)
     assert module.main(["test", "tests/unit", "-q"]) == 0
     tools = {command[2]: command[3:] for command in commands if command[1:2] == ["-m"]}
     assert tools["ruff"] == ["check", "agentcore", "tests", "bench", "run.py"]
     assert tools["mypy"] == ["agentcore", "tests", "bench"]
-    assert tools["pytest"] == ["tests/unit", "-q"]
+    assert tools["pytest"] == ["-n", "4", "tests/unit", "-q"]
 
 
 def test_test_newest_runs_the_same_checks_with_the_newest_releases_not_the_locks(
@@ -238,7 +240,7 @@ def test_test_newest_runs_the_same_checks_with_the_newest_releases_not_the_locks
         ["pytest"],
     ]
     assert all(command[0].startswith(newest) for command in checks)
-    assert checks[-1][3:] == ["tests/unit", "-q"]
+    assert checks[-1][3:] == ["-n", str(module.worker_count(os.cpu_count())), "tests/unit", "-q"]
 
 
 def test_lock_compiles_the_test_lock_first_and_the_others_keep_its_pins(tmp_path: Path) -> None:
@@ -303,4 +305,24 @@ def test_the_whole_suite_says_up_front_how_long_it_takes(
     record_commands(monkeypatch, module)
     assert module.main(["test"]) == 0
     out = capsys.readouterr().out
-    assert "the whole suite takes 15-20 minutes" in out and "--quick" in out
+    assert "the whole suite takes about 10 minutes on a 2-core machine" in out and "--quick" in out
+    assert "twice as many pytest-xdist workers as CPUs" in out
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(None, 2), (1, 2), (2, 4), (8, 16)])
+def test_the_suite_runs_on_twice_as_many_workers_as_cpus(cpus: int | None, workers: int) -> None:
+    assert load_run_py().worker_count(cpus) == workers
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [["-n", "0"], ["-n0"], ["-n", "3"], ["--numprocesses=1"], ["-p", "no:xdist"], ["--pdb"]],
+)
+def test_arguments_that_choose_the_workers_or_need_one_process_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch, chosen: list[str]
+) -> None:
+    module = load_run_py()
+    monkeypatch.setattr(module, "ensure_installed", lambda extra: None)
+    commands = record_commands(monkeypatch, module)
+    assert module.main(["test", "tests/unit", *chosen]) == 0
+    assert commands[-1][3:] == ["tests/unit", *chosen]

@@ -13,6 +13,10 @@ subclass of agentcore's bridge, over the repository named by
   not, as in SQLite.
 - langchain-core: ``InMemoryChatMessageHistory`` becomes
   :class:`AgentcoreChatMessageHistory`, one conversation per instance.
+- Google ADK: the session tests' ``get_session_service`` (parametrised over
+  ADK's service kinds) returns an :class:`AgentcoreSessionService` for every
+  kind, over a new in-memory repository per test, or over PostgreSQL whose
+  tables are emptied before each test (ADK's tests reuse app and session ids).
 
 It writes the node ids of the tests that built a swapped object to
 ``AGENTCORE_SWAP_REPORT``, so that the caller can tell the tests that reached
@@ -181,9 +185,159 @@ def _swap_langchain() -> None:
     chat_history.InMemoryChatMessageHistory = InMemoryChatMessageHistory  # type: ignore[assignment,misc]
 
 
+def _adk_session_service(*_: Any, **__: Any) -> Any:
+    """``get_session_service(service_type, tmp_path)`` of ADK's tests, on agentcore."""
+    from agentcore.integrations.google_adk import AgentcoreSessionService
+
+    class SwappedSessionService(AgentcoreSessionService):
+        async def __aenter__(self) -> SwappedSessionService:
+            return self
+
+        async def __aexit__(self, *_: object) -> None:
+            """Nothing to close: the repository belongs to the plugin."""
+
+    _reached.add(_current_test)
+    repository = InMemoryHistoryRepository() if BACKEND == "memory" else _repository()
+    return SwappedSessionService(repository)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if FRAMEWORK != "google-adk":
+        return
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and hasattr(module, "get_session_service"):
+            module.get_session_service = _adk_session_service
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if FRAMEWORK == "google-adk" and BACKEND != "memory":
+        import psycopg
+
+        with psycopg.connect(os.environ["AGENTCORE_DSN"], autocommit=True) as conn:
+            conn.execute(
+                "TRUNCATE conversation_sessions, conversation_history, session_state,"
+                " owner_state, agent_state"
+            )
+
+
+def _server_uri() -> str:
+    """The test server as a URI a database name can be appended to (LangGraph's tests do)."""
+    from urllib.parse import quote
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(os.environ["AGENTCORE_DSN"])
+    host = quote(str(params.get("host", "localhost")), safe="")
+    user = quote(str(params.get("user", "postgres")), safe="")
+    password = params.get("password")
+    auth = f"{user}:{quote(str(password), safe='')}" if password else user
+    return f"postgresql://{auth}@{host}:{params.get('port', 5432)}/"
+
+
+def _swap_langgraph() -> None:  # noqa: C901 - the two swapped classes, kept together
+    """``AsyncPostgresSaver`` and ``PostgresSaver`` become AgentcoreSaver.
+
+    Their tests hand the saver a connection or a pool and call ``setup()``:
+    the swapped classes open an AsyncConnectionPool on the same database,
+    and ``setup()`` applies agentcore's migrations there. The sync one runs
+    an AgentcoreSaver on an event loop of its own thread (the sync methods
+    then call it from the test's thread, as ``graph.invoke`` callers do).
+    """
+    import threading
+    from collections.abc import AsyncIterator, Iterator
+    from contextlib import asynccontextmanager, contextmanager
+
+    import langgraph.checkpoint.postgres as sync_module
+    import langgraph.checkpoint.postgres.aio as aio_module
+    from psycopg_pool import AsyncNullConnectionPool
+
+    from agentcore import migrations
+    from agentcore.integrations.langgraph import AgentcoreSaver
+
+    class LazyPool(AsyncNullConnectionPool):
+        """Opens on first use (a saver's constructor cannot await) and keeps no
+        connection between calls, so the tests can drop their database."""
+
+        @asynccontextmanager
+        async def connection(self, timeout: float | None = None) -> AsyncIterator[Any]:
+            if self.closed:
+                await self.open(wait=True)
+            async with super().connection(timeout) as conn:
+                yield conn
+
+    def dsn_of(conn: Any) -> str:
+        if isinstance(conn, str):
+            return conn
+        if hasattr(conn, "conninfo"):  # a pool
+            return str(conn.conninfo)
+        return str(conn.info.dsn)
+
+    def lazy_pool(dsn: str) -> LazyPool:
+        return LazyPool(dsn, kwargs={"autocommit": True}, open=False)
+
+    class AsyncPostgresSaver(AgentcoreSaver):
+        def __init__(self, conn: Any, pipe: Any = None, serde: Any = None) -> None:
+            self._dsn = dsn_of(conn)
+            self._own_pool = lazy_pool(self._dsn)
+            super().__init__(self._own_pool, serde=serde)
+            _reached.add(_current_test)
+
+        @classmethod
+        @asynccontextmanager
+        async def from_conn_string(
+            cls, conn_string: str, *, pipeline: bool = False, serde: Any = None
+        ) -> AsyncIterator[AsyncPostgresSaver]:
+            saver = cls(conn_string, serde=serde)
+            try:
+                yield saver
+            finally:
+                await saver._own_pool.close()
+
+        async def setup(self) -> None:
+            await asyncio.to_thread(migrations.apply, self._dsn)
+
+    class PostgresSaver(AgentcoreSaver):
+        def __init__(self, conn: Any, pipe: Any = None, serde: Any = None) -> None:
+            self._dsn = dsn_of(conn)
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, daemon=True).start()
+
+            async def make() -> None:
+                self._own_pool = lazy_pool(self._dsn)
+                AgentcoreSaver.__init__(self, self._own_pool, serde=serde)
+
+            asyncio.run_coroutine_threadsafe(make(), loop).result()
+            _reached.add(_current_test)
+
+        @classmethod
+        @contextmanager
+        def from_conn_string(
+            cls, conn_string: str, *, pipeline: bool = False, serde: Any = None
+        ) -> Iterator[PostgresSaver]:
+            saver = cls(conn_string, serde=serde)
+            try:
+                yield saver
+            finally:
+                asyncio.run_coroutine_threadsafe(saver._own_pool.close(), saver.loop).result()
+
+        def setup(self) -> None:
+            migrations.apply(self._dsn)
+
+    aio_module.AsyncPostgresSaver = AsyncPostgresSaver  # type: ignore[assignment,misc]
+    sync_module.PostgresSaver = PostgresSaver  # type: ignore[assignment,misc]
+
+    import tests.conftest as their_conftest  # the suite's own, on PYTHONPATH first
+
+    their_conftest.DEFAULT_POSTGRES_URI = _server_uri()  # type: ignore[attr-defined]
+    their_conftest.DEFAULT_URI = _server_uri() + "postgres"  # type: ignore[attr-defined]
+
+
 if FRAMEWORK == "openai-agents":
     _swap_openai_agents()
-else:
+elif FRAMEWORK == "langgraph":
+    _swap_langgraph()
+elif FRAMEWORK == "langchain":
     _swap_langchain()
 
 
