@@ -22,6 +22,7 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from agentcore import embedded, migrations
 
 _counter = itertools.count()
+_VERSIONS: dict[str, int] = {}
 
 CREATED_DIRS: list[Path] = []
 """Every scratch directory this test run made; the run fails if one is left (tests/conftest.py)."""
@@ -61,6 +62,14 @@ class PgServer:
     def dsn(self, dbname: str) -> str:
         return make_conninfo("", **(self.params | {"dbname": dbname}))
 
+    def version(self) -> int:
+        """The server's ``server_version_num``, asked once."""
+        key = self.dsn("postgres")
+        if key not in _VERSIONS:
+            with psycopg.connect(key) as conn:
+                _VERSIONS[key] = conn.info.server_version
+        return _VERSIONS[key]
+
     def janitor(
         self, dbname: str, *, template: str | None = None, as_template: bool = False
     ) -> DatabaseJanitor:
@@ -80,13 +89,17 @@ def running_server() -> Iterator[dict[str, Any]]:
     """``$AGENTCORE_TEST_DSN``'s server, or a throw-away embedded one in a temp dir."""
     external = os.environ.get("AGENTCORE_TEST_DSN")
     if external:
-        yield conninfo_to_dict(external)
+        try:
+            yield conninfo_to_dict(external)
+        finally:
+            _close_admin()
         return
     with scratch_dir("agentcore-test-") as parent:
         server = embedded.start(parent / "pgdata", throwaway=True)
         try:
             yield conninfo_to_dict(server.dsn)
         finally:
+            _close_admin()
             server.stop()
 
 
@@ -106,12 +119,24 @@ _ADMIN: dict[str, psycopg.Connection[Any]] = {}
 """One connection per server for creating and dropping the tests' databases."""
 
 
-def _admin(server: PgServer) -> psycopg.Connection[Any]:
+def _admin(server: PgServer, statement: sql.Composed) -> None:
+    """Run ``statement`` on the server's admin connection (a new one if it was lost:
+    some tests restart their server)."""
     dsn = server.dsn("postgres")
     conn = _ADMIN.get(dsn)
-    if conn is None or conn.closed:
-        conn = _ADMIN[dsn] = psycopg.connect(dsn, autocommit=True)
-    return conn
+    if conn is not None and not conn.closed:
+        try:
+            conn.execute(statement)
+            return
+        except psycopg.OperationalError:
+            conn.close()
+    _ADMIN[dsn] = psycopg.connect(dsn, autocommit=True)
+    _ADMIN[dsn].execute(statement)
+
+
+def _close_admin() -> None:
+    while _ADMIN:
+        _ADMIN.popitem()[1].close()
 
 
 @contextmanager
@@ -125,19 +150,17 @@ def fresh_database(server: PgServer, *, migrated: bool = True) -> Iterator[str]:
     104 ms through pytest-postgresql's janitor, measured on the shared machine).
     """
     name = f"agentcore_test_{os.getpid()}_{next(_counter)}"
-    admin = _admin(server)
     create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if migrated:
         create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(server.template))
-        if admin.info.server_version >= 150000:
+        if server.version() >= 150000:
             create += sql.SQL(" STRATEGY FILE_COPY")
-    admin.execute(create)
+    _admin(server, create)
     try:
         yield server.dsn(name)
     finally:
-        _admin(server).execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        _admin(server, drop.format(sql.Identifier(name)))
 
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
