@@ -171,15 +171,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 LONGEST_FIRST = (
-    "tests/integration/test_bench_load_cpu.py",  # two callgrind counts: 3 minutes
-    "tests/integration/test_framework_suites.py",
+    "tests/integration/test_framework_suites.py",  # openai-agents' suite on PostgreSQL: 80-110 s
+    "tests/integration/test_model_equivalence.py",  # fake and PostgreSQL on random sequences
+    "tests/unit/test_quick_selection.py",  # two collections of the whole suite
+    "tests/integration/test_parallel_runs.py",  # a run on two workers
+    "tests/integration/test_whole_surface.py",
+    "tests/integration/test_no_leftovers.py",
     "tests/integration/test_bench_server_count.py",  # the server under callgrind
     "tests/integration/test_wheel.py",
     "tests/integration/test_embedded_privacy.py",
+    "tests/integration/test_bench_load_cpu.py",  # two callgrind counts
     "tests/integration/test_bench_bridges.py",
-    "tests/integration/test_no_leftovers.py",
     "tests/integration/test_cli_lifecycle.py",
     "tests/integration/test_cli_chat_interrupt.py",
+    "tests/integration/test_pgbouncer.py",
 )
 """The test files that run longest, longest first (docs/testing.md, "Where the time goes")."""
 
