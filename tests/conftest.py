@@ -18,7 +18,9 @@ from tests.pgbouncer import INSTALL_HINT, Bouncer, pgbouncer_binary, running_pgb
 from tests.support import (
     CREATED_DIRS,
     FIGURES,
+    AppRoleServer,
     PgServer,
+    app_role_template,
     fresh_database,
     migrated_template,
     running_server,
@@ -98,6 +100,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             red=True,
             bold=True,
         )
+
+
+@pytest.fixture(scope="session")
+def app_role_server(pg_server: PgServer) -> Iterator[AppRoleServer]:
+    """Clones that hold docs/operations.md's grants for an app role (``app_role_template``)."""
+    with app_role_template(pg_server) as app:
+        yield app
 
 
 @pytest.fixture

@@ -217,6 +217,45 @@ def app_role(owner_dsn: str) -> Iterator[str]:
             conn.execute(f'DROP ROLE "{role}"'.encode())
 
 
+@dataclass(frozen=True)
+class AppRoleServer:
+    """Databases cloned from :attr:`server`'s template already hold the documented grants."""
+
+    server: PgServer
+    role: str
+
+    @contextmanager
+    def database(self) -> Iterator[str]:
+        """A fresh database of its own, and the app role's DSN for it."""
+        with fresh_database(self.server) as dsn:
+            yield make_conninfo(dsn, user=self.role, password="change-me")
+
+
+@contextmanager
+def app_role_template(server: PgServer) -> Iterator[AppRoleServer]:
+    """A template with docs/operations.md's grants run in it, and the role they grant to.
+
+    Table and schema privileges and default privileges live in the database's
+    own catalogs, so every clone of this template holds them: a test gets an
+    app-role database for the price of a clone, instead of creating and
+    dropping a role and running the grants each time (``app_role``).
+    """
+    name = f"agentcore_tmpl_app_{os.getpid()}"
+    role = f"agentcore_app_{os.getpid()}_tmpl"
+    create, grants = documented_app_role_sql(role, name)
+    clone = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
+    _admin(server, clone.format(sql.Identifier(name), sql.Identifier(server.template)))
+    try:
+        with psycopg.connect(server.dsn(name), autocommit=True) as conn:
+            conn.execute(create.encode())
+            conn.execute(grants.encode())
+        yield AppRoleServer(PgServer(params=server.params, template=name), role)
+    finally:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        _admin(server, drop.format(sql.Identifier(name)))
+        _admin(server, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """Run ``agentcore ARGV`` in this process; its exit code, stdout and stderr."""
     from agentcore.cli import main
