@@ -18,7 +18,7 @@ from agentcore import (
 from agentcore.memory import _Conversation
 from agentcore.repository import PORTS
 from tests.conftest import BehindPgBouncer, pool_for
-from tests.support import AppRoleServer, PgServer, fresh_database
+from tests.support import AppRoleServer, PgServer, fresh_database, reused_database
 
 
 class ThreadedSyncRepository:
@@ -184,7 +184,7 @@ async def repo(
             async with pool_for(app_dsn) as pool:
                 yield PostgresHistoryRepository(pool)
         return
-    with fresh_database(pg_server) as dsn:
+    with reused_database(pg_server) as dsn:
         request.node.stash[_STORE_LEGACY] = _legacy_with_sql(dsn)
         if request.param == "postgres":
             async with pool_for(dsn) as pool:

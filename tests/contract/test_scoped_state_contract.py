@@ -28,7 +28,7 @@ from agentcore import (
 from agentcore.repository import HistoryEditing, SessionLifecycle, TurnStore
 from tests.conftest import pool_for
 from tests.contract.conftest import make_idle
-from tests.support import AppRoleServer, PgServer, fresh_database
+from tests.support import AppRoleServer, PgServer, reused_database
 
 pytestmark = pytest.mark.port.with_args(
     ScopedStateStore, uses=(TurnStore, SessionLifecycle, HistoryEditing)
@@ -49,7 +49,7 @@ async def store(request: pytest.FixtureRequest, pg_server: PgServer) -> AsyncIte
             async with pool_for(app_dsn) as pool:
                 yield PostgresHistoryRepository(pool)
         return
-    with fresh_database(pg_server) as dsn:
+    with reused_database(pg_server) as dsn:
         async with pool_for(dsn) as pool:
             yield PostgresHistoryRepository(pool)
 
