@@ -21,7 +21,9 @@ from tests.pgbouncer import INSTALL_HINT, Bouncer, pgbouncer_binary, running_pgb
 from tests.support import (
     CREATED_DIRS,
     FIGURES,
+    AppRoleServer,
     PgServer,
+    app_role_template,
     fresh_database,
     migrated_template,
     running_server,
@@ -187,6 +189,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+@pytest.fixture(scope="session")
+def app_role_server(pg_server: PgServer) -> Iterator[AppRoleServer]:
+    """Clones that hold docs/operations.md's grants for an app role (``app_role_template``)."""
+    with app_role_template(pg_server) as app:
+        yield app
+
+
 @pytest.fixture
 def database_dsn(pg_server: PgServer) -> Iterator[str]:
     """A migrated database that only this test uses."""
@@ -293,16 +302,21 @@ _CITUS_PARAM = re.compile(r"\[(?:.*-)?postgres-citus(?:-.*)?\]$")
 
 
 LONGEST_FIRST = (
-    "tests/integration/test_bench_load_cpu.py",  # two callgrind counts: 3 minutes
-    "tests/integration/test_framework_suites.py",
-    CITUS_SCOPE,  # every test on the cluster, on one worker: about a minute
+    "tests/integration/test_framework_suites.py",  # openai-agents' suite on PostgreSQL: 80-110 s
+    CITUS_SCOPE,  # every test on the cluster, on one worker
+    "tests/integration/test_model_equivalence.py",  # fake and PostgreSQL on random sequences
+    "tests/unit/test_quick_selection.py",  # two collections of the whole suite
+    "tests/integration/test_parallel_runs.py",  # a run on two workers
+    "tests/integration/test_whole_surface.py",
+    "tests/integration/test_no_leftovers.py",
     "tests/integration/test_bench_server_count.py",  # the server under callgrind
     "tests/integration/test_wheel.py",
     "tests/integration/test_embedded_privacy.py",
+    "tests/integration/test_bench_load_cpu.py",  # two callgrind counts
     "tests/integration/test_bench_bridges.py",
-    "tests/integration/test_no_leftovers.py",
     "tests/integration/test_cli_lifecycle.py",
     "tests/integration/test_cli_chat_interrupt.py",
+    "tests/integration/test_pgbouncer.py",
 )
 """The test files that run longest, longest first (docs/testing.md, "Where the time goes")."""
 

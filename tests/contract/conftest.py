@@ -18,7 +18,7 @@ from agentcore import (
 from agentcore.memory import _Conversation
 from agentcore.repository import PORTS
 from tests.conftest import BehindPgBouncer, pool_for
-from tests.support import PgServer, app_role, fresh_database
+from tests.support import AppRoleServer, PgServer, fresh_database, reused_database
 
 
 class ThreadedSyncRepository:
@@ -187,19 +187,21 @@ async def repo(
         with SyncHistoryRepository.over(memory) as sync:
             yield ThreadedSyncRepository(sync)
         return
-    with fresh_database(pg_server) as dsn:
+    if request.param == "postgres-app-role":
+        app: AppRoleServer = request.getfixturevalue("app_role_server")
+        with app.database() as app_dsn:
+            request.node.stash[_STORE_LEGACY] = _legacy_with_sql(app_dsn)
+            async with pool_for(app_dsn) as pool:
+                yield PostgresHistoryRepository(pool)
+        return
+    with reused_database(pg_server) as dsn:
         request.node.stash[_STORE_LEGACY] = _legacy_with_sql(dsn)
         if request.param == "postgres":
             async with pool_for(dsn) as pool:
                 yield PostgresHistoryRepository(pool)
             return
-        if request.param == "postgres-sync":
-            sync = await asyncio.to_thread(SyncHistoryRepository.from_dsn, dsn, max_size=10)
-            try:
-                yield ThreadedSyncRepository(sync)
-            finally:
-                await asyncio.to_thread(sync.close)
-            return
-        with app_role(dsn) as app_dsn:
-            async with pool_for(app_dsn) as pool:
-                yield PostgresHistoryRepository(pool)
+        sync = await asyncio.to_thread(SyncHistoryRepository.from_dsn, dsn, max_size=10)
+        try:
+            yield ThreadedSyncRepository(sync)
+        finally:
+            await asyncio.to_thread(sync.close)

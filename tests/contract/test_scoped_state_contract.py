@@ -28,7 +28,7 @@ from agentcore import (
 from agentcore.repository import HistoryEditing, SessionLifecycle, TurnStore
 from tests.conftest import pool_for
 from tests.contract.conftest import make_idle
-from tests.support import PgServer, app_role, fresh_database
+from tests.support import AppRoleServer, PgServer, reused_database
 
 pytestmark = pytest.mark.port.with_args(
     ScopedStateStore, uses=(TurnStore, SessionLifecycle, HistoryEditing)
@@ -50,14 +50,15 @@ async def store(request: pytest.FixtureRequest, pg_server: PgServer) -> AsyncIte
         async with pool_for(request.getfixturevalue("citus_dsn")) as pool:
             yield PostgresHistoryRepository(pool)
         return
-    with fresh_database(pg_server) as dsn:
-        if request.param == "postgres":
-            async with pool_for(dsn) as pool:
-                yield PostgresHistoryRepository(pool)
-            return
-        with app_role(dsn) as app_dsn:
+    if request.param == "postgres-app-role":
+        app: AppRoleServer = request.getfixturevalue("app_role_server")
+        with app.database() as app_dsn:
             async with pool_for(app_dsn) as pool:
                 yield PostgresHistoryRepository(pool)
+        return
+    with reused_database(pg_server) as dsn:
+        async with pool_for(dsn) as pool:
+            yield PostgresHistoryRepository(pool)
 
 
 def user(text: str, at: datetime | None = None) -> Message:
