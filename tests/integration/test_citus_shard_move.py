@@ -52,7 +52,7 @@ from agentcore import (
     migrations,
 )
 from agentcore.agent import reply_id_for
-from tests.citus import CitusCluster, Node, running_cluster
+from tests.citus import TEST_SHARD_COUNT, CitusCluster, Node, running_cluster
 
 AGENT = "mover"
 PER_SHARD = 6
@@ -321,11 +321,12 @@ async def test_a_write_held_by_a_tenant_isolation_fails_retryable() -> None:
     nothing stored, whose retry with the same ids stores its messages once.
     Either way they are stored exactly once.
     """
-    with running_cluster() as cluster:
+    with running_cluster(shard_count=TEST_SHARD_COUNT, throwaway=True) as cluster:
         migrations.apply(cluster.dsn())
         dsn = cluster.dsn()
         tenant = "tenant-0"
         with psycopg.connect(dsn, autocommit=True) as conn:
+            before = _shard_counts(conn)
             old = _shard_of(conn, "conversation_sessions", tenant)
             writer = next(  # a neighbour: on the shard that is split, not isolated
                 name
@@ -364,8 +365,19 @@ async def test_a_write_held_by_a_tenant_isolation_fails_retryable() -> None:
             assert len(await repo.load_history(AGENT, tenant)) == 1
         with psycopg.connect(dsn, autocommit=True) as conn:
             new = _shard_of(conn, "conversation_sessions", tenant)
-            counts = conn.execute(
-                "SELECT table_name::text, count(*) FROM citus_shards GROUP BY 1 ORDER BY 1"
-            ).fetchall()
+            after = _shard_counts(conn)
         assert new != old
-        assert counts == [("conversation_history", 34), ("conversation_sessions", 34)]
+        # The split shard became three (the tenant's, and one each side), in every
+        # co-located table; a reference table keeps its one shard.
+        assert {table: count for table, (_, count) in after.items()} == {
+            table: count + 2 if kind == "distributed" else count
+            for table, (kind, count) in before.items()
+        }
+        assert after["conversation_sessions"] == ("distributed", TEST_SHARD_COUNT + 2)
+
+
+def _shard_counts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT table_name::text, citus_table_type, count(*) FROM citus_shards GROUP BY 1, 2"
+    ).fetchall()
+    return {table: (kind, count) for table, kind, count in rows}
