@@ -18,7 +18,7 @@ from agentcore import (
 from agentcore.memory import _Conversation
 from agentcore.repository import PORTS
 from tests.conftest import BehindPgBouncer, pool_for
-from tests.support import AppRoleServer, PgServer, fresh_database, reused_database
+from tests.support import AppRoleServer, PgServer, reused_database
 
 
 class ThreadedSyncRepository:
@@ -173,7 +173,7 @@ async def repo(
         return
     if request.param == "postgres-pgbouncer":
         behind: BehindPgBouncer = request.getfixturevalue("behind_pgbouncer")
-        with fresh_database(behind.pg) as dsn:
+        with reused_database(behind.pg, pooled=True) as dsn:
             request.node.stash[_STORE_LEGACY] = _legacy_with_sql(dsn)
             async with PostgresHistoryRepository.from_dsn(behind.bouncer.through(dsn)) as bounced:
                 yield bounced

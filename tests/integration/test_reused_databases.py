@@ -82,3 +82,28 @@ def test_the_database_of_a_failed_test_is_dropped(pg_server: PgServer) -> None:
         1 / 0  # noqa: B018
     with reused_database(pg_server) as dsn:
         assert name(dsn) != failed
+
+
+def test_through_pgbouncer_an_idle_server_connection_may_stay(pg_server: PgServer) -> None:
+    """PgBouncer keeps its server connections: idle ones go on to the next test."""
+    with reused_database(pg_server, pooled=True) as dsn:
+        idle = psycopg.connect(dsn, autocommit=True)
+        idle.execute("SELECT 1")
+        used = name(dsn)
+    try:
+        with reused_database(pg_server, pooled=True) as dsn:
+            assert name(dsn) == used
+            assert idle.execute("SELECT count(*) FROM conversation_sessions").fetchone() == (0,)
+    finally:
+        idle.close()
+
+
+def test_through_pgbouncer_a_connection_in_a_transaction_drops_it(pg_server: PgServer) -> None:
+    with reused_database(pg_server, pooled=True) as dsn:
+        busy = psycopg.connect(dsn)  # not autocommit: idle in transaction after a statement
+        busy.execute("SELECT count(*) FROM conversation_history")
+        used = name(dsn)
+    with reused_database(pg_server, pooled=True) as dsn:
+        assert name(dsn) != used
+    assert _is_dead(busy)
+    busy.close()
