@@ -63,6 +63,10 @@ class PgServer:
     def dsn(self, dbname: str) -> str:
         return make_conninfo("", **(self.params | {"dbname": dbname}))
 
+    def key(self) -> tuple[str, str]:
+        """The server and the template: two servers may have templates of one name."""
+        return self.dsn("postgres"), self.template
+
     def version(self) -> int:
         """The server's ``server_version_num``, asked once."""
         key = self.dsn("postgres")
@@ -229,10 +233,10 @@ def app_role(owner_dsn: str) -> Iterator[str]:
             conn.execute(f'DROP ROLE "{role}"'.encode())
 
 
-_SPARE: dict[str, list[str]] = {}
-"""Emptied databases cloned from each template (by its name), for the next test."""
+_SPARE: dict[tuple[str, str], list[str]] = {}
+"""Emptied databases cloned from each template (by server and name), for the next test."""
 
-_PRISTINE: dict[str, str] = {}
+_PRISTINE: dict[tuple[str, str], str] = {}
 """Each template's schema fingerprint (:data:`_FINGERPRINT`), as its clones start."""
 
 _FINGERPRINT = """
@@ -290,7 +294,7 @@ def reused_database(server: PgServer, *, pooled: bool = False) -> Iterator[str]:
     its server connections: idle ones (no transaction, no lock) may stay, and
     the next test's clients use them, as an application's next requests do.
     """
-    spare = _SPARE.setdefault(server.template, [])
+    spare = _SPARE.setdefault(server.key(), [])
     name = spare.pop() if spare else _clone(server)
     empty = False
     try:
@@ -312,11 +316,11 @@ def _clone(server: PgServer) -> str:
     if server.version() >= 150000:
         create += sql.SQL(" STRATEGY FILE_COPY")
     _admin(server, create)
-    if server.template not in _PRISTINE:
+    if server.key() not in _PRISTINE:
         with psycopg.connect(server.dsn(name)) as conn:
             row = conn.execute(_FINGERPRINT, {"idle_ok": False}).fetchone()
             assert row is not None and row[1] == 0, row
-            _PRISTINE[server.template] = row[0]
+            _PRISTINE[server.key()] = row[0]
     return name
 
 
@@ -330,7 +334,7 @@ def _empty(server: PgServer, name: str, *, pooled: bool) -> bool:
                 if row is None or row[1] == 0:
                     break
                 time.sleep(0.01)
-            if row != (_PRISTINE[server.template], 0):
+            if row != (_PRISTINE[server.key()], 0):
                 return False
             tables = [
                 sql.Identifier(table)
@@ -348,7 +352,7 @@ def _empty(server: PgServer, name: str, *, pooled: bool) -> bool:
 def drop_spares(server: PgServer) -> None:
     """Drop the emptied clones of ``server``'s template that no test took."""
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-    for name in _SPARE.pop(server.template, []):
+    for name in _SPARE.pop(server.key(), []):
         _admin(server, drop.format(sql.Identifier(name)))
 
 

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from tests.conftest import BehindPgBouncer
 from tests.support import PgServer, reused_database
 
 CHANGES = [
@@ -107,3 +108,14 @@ def test_through_pgbouncer_a_connection_in_a_transaction_drops_it(pg_server: PgS
         assert name(dsn) != used
     assert _is_dead(busy)
     busy.close()
+
+
+def test_templates_of_one_name_on_two_servers_keep_their_own_databases(
+    pg_server: PgServer, behind_pgbouncer: BehindPgBouncer
+) -> None:
+    """Each worker names its templates after its process id, on every server it starts."""
+    other = behind_pgbouncer.pg
+    assert other.template == pg_server.template and other.key() != pg_server.key()
+    for server in (pg_server, other, pg_server, other):
+        with reused_database(server) as dsn, psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT count(*) FROM conversation_history").fetchone() == (0,)
