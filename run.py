@@ -133,7 +133,7 @@ QUICK_SCOPE = (
     "PostgreSQL smoke test (about a minute)"
 )
 SUITE_DURATION = (
-    "the whole suite takes about 10 minutes on a 2-core machine with nothing else "
+    "the whole suite takes about 7 minutes on a 2-core machine with nothing else "
     "running (its frameworks' own suites, stress and hostile-input generators included), "
     "on twice as many pytest-xdist workers as CPUs; 15-20 minutes in one process (-n 0) "
     '(docs/testing.md, "Where the time goes"); `python3 run.py test --quick` is '

@@ -305,7 +305,7 @@ def test_the_whole_suite_says_up_front_how_long_it_takes(
     record_commands(monkeypatch, module)
     assert module.main(["test"]) == 0
     out = capsys.readouterr().out
-    assert "the whole suite takes about 10 minutes on a 2-core machine" in out and "--quick" in out
+    assert "the whole suite takes about 7 minutes on a 2-core machine" in out and "--quick" in out
     assert "twice as many pytest-xdist workers as CPUs" in out
 
 
