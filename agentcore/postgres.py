@@ -835,24 +835,57 @@ class PostgresHistoryRepository(PostgresScopedState):
                 heap["after"] = reached
                 block = int(reached.strip("()").split(",")[0])
 
-    async def _purge_heap_batch(self, params: dict[str, Any]) -> tuple[int, int, str | None]:
-        # READ COMMITTED whatever the default (_in_transaction): a row written
-        # since the scan's snapshot is re-read under its lock and kept.
-        async def purge(conn: AsyncConnection[Any]) -> tuple[Any, ...]:
-            await conn.execute(self._sql["purge_without_flush"].text)
-            cur = await conn.execute(
-                self._sql["purge_idle_in_heap_order"].text, params, binary=True
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            if row[0]:
-                await conn.execute(
-                    self._sql["purge_messages_in_heap_order"].text,
-                    {"agent_names": row[0], "session_ids": row[1]},
-                )
-            return tuple(row)
+    async def _purge_in_transaction(
+        self,
+        pick: Query,
+        params: dict[str, Any],
+        delete: Query,
+        targets: Callable[[tuple[Any, ...]], dict[str, Any]],
+        *,
+        flush: bool = False,
+    ) -> tuple[Any, ...]:
+        """One purge batch's transaction: ``pick`` deletes the idle conversations' rows
+        and returns them (first column empty or NULL when there is none), then
+        ``delete`` removes their messages (its parameters from ``targets(row)``).
 
-        _, session_ids, counted, reached = await self._in_transaction(purge)
+        READ COMMITTED whatever the default (_in_transaction): a row written
+        since the scan's snapshot is re-read under its lock and kept. Without
+        ``flush`` the commit does not wait for its WAL (sql/lifecycle.sql,
+        purge_without_flush).
+        """
+        return await self._in_transaction(
+            functools.partial(
+                self._purge_rows, pick=pick, params=params, delete=delete, targets=targets,
+                flush=flush,
+            )
+        )  # fmt: skip
+
+    async def _purge_rows(
+        self,
+        conn: AsyncConnection[Any],
+        *,
+        pick: Query,
+        params: dict[str, Any],
+        delete: Query,
+        targets: Callable[[tuple[Any, ...]], dict[str, Any]],
+        flush: bool,
+    ) -> tuple[Any, ...]:
+        if not flush:
+            await conn.execute(self._sql["purge_without_flush"].text)
+        cur = await conn.execute(pick.text, params, binary=True)
+        row = await cur.fetchone()
+        assert row is not None
+        if row[0]:
+            await conn.execute(delete.text, targets(tuple(row)))
+        return tuple(row)
+
+    async def _purge_heap_batch(self, params: dict[str, Any]) -> tuple[int, int, str | None]:
+        _, session_ids, counted, reached = await self._purge_in_transaction(
+            self._sql["purge_idle_in_heap_order"],
+            params,
+            self._sql["purge_messages_in_heap_order"],
+            lambda row: {"agent_names": row[0], "session_ids": row[1]},
+        )
         return len(session_ids or ()), int(counted), reached
 
     async def _purge_batch(
@@ -860,22 +893,12 @@ class PostgresHistoryRepository(PostgresScopedState):
     ) -> tuple[int, int, tuple[datetime, str] | None]:
         if await self._on_citus():
             return await self._purge_batch_distributed(params)
-
-        # READ COMMITTED whatever the default (_in_transaction): a row written
-        # since the scan's snapshot is re-read under its lock and kept.
-        async def purge(conn: AsyncConnection[Any]) -> tuple[Any, ...]:
-            await conn.execute(self._sql["purge_without_flush"].text)
-            cur = await conn.execute(self._sql["purge_idle_sessions"].text, params, binary=True)
-            row = await cur.fetchone()
-            assert row is not None
-            if row[0]:
-                await conn.execute(
-                    self._sql["purge_session_messages"].text,
-                    {"agent_name": params["agent_name"], "session_ids": row[0]},
-                )
-            return tuple(row)
-
-        session_ids, counted, reached_time, reached_session = await self._in_transaction(purge)
+        session_ids, counted, reached_time, reached_session = await self._purge_in_transaction(
+            self._sql["purge_idle_sessions"],
+            params,
+            self._sql["purge_session_messages"],
+            lambda row: {"agent_name": params["agent_name"], "session_ids": row[0]},
+        )
         position = None if reached_time is None else (reached_time, reached_session)
         return len(session_ids or ()), int(counted), position
 
@@ -894,21 +917,13 @@ class PostgresHistoryRepository(PostgresScopedState):
         # The last candidate in the statement's order (the database's collation).
         reached_session, reached_time = candidates[-1]
         listed = {**params, "session_ids": [row[0] for row in candidates]}
-
-        async def purge(conn: AsyncConnection[Any]) -> tuple[Any, ...]:
-            cur = await conn.execute(
-                self._sql["purge_listed_sessions_distributed"].text, listed, binary=True
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            if row[0]:
-                await conn.execute(
-                    self._sql["purge_session_messages"].text,
-                    {"agent_name": params["agent_name"], "session_ids": row[0]},
-                )
-            return tuple(row)
-
-        session_ids, counted = await self._in_transaction(purge)
+        session_ids, counted = await self._purge_in_transaction(
+            self._sql["purge_listed_sessions_distributed"],
+            listed,
+            self._sql["purge_session_messages"],
+            lambda row: {"agent_name": params["agent_name"], "session_ids": row[0]},
+            flush=True,
+        )
         return len(session_ids or ()), int(counted), (reached_time, reached_session)
 
     async def iter_sessions(
