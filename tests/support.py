@@ -158,17 +158,25 @@ def fresh_database(server: PgServer, *, migrated: bool = True) -> Iterator[str]:
     104 ms through pytest-postgresql's janitor, measured on the shared machine).
     """
     name = f"agentcore_test_{os.getpid()}_{next(_counter)}"
-    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if migrated:
-        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(server.template))
-        if server.version() >= 150000:
-            create += sql.SQL(" STRATEGY FILE_COPY")
-    _admin(server, create)
+    _create(server, name, server.template if migrated else None)
     try:
         yield server.dsn(name)
     finally:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        _admin(server, drop.format(sql.Identifier(name)))
+        _drop(server, name)
+
+
+def _create(server: PgServer, name: str, template: str | None) -> None:
+    """``CREATE DATABASE name``, a clone of ``template`` (by its files on PostgreSQL 15+)."""
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        if server.version() >= 150000:
+            create += sql.SQL(" STRATEGY FILE_COPY")
+    _admin(server, create)
+
+
+def _drop(server: PgServer, name: str) -> None:
+    _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -304,18 +312,12 @@ def reused_database(server: PgServer, *, pooled: bool = False) -> Iterator[str]:
         if empty:
             spare.append(name)
         else:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            _admin(server, drop.format(sql.Identifier(name)))
+            _drop(server, name)
 
 
 def _clone(server: PgServer) -> str:
     name = f"agentcore_test_{os.getpid()}_{next(_counter)}"
-    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-        sql.Identifier(name), sql.Identifier(server.template)
-    )
-    if server.version() >= 150000:
-        create += sql.SQL(" STRATEGY FILE_COPY")
-    _admin(server, create)
+    _create(server, name, server.template)
     if server.key() not in _PRISTINE:
         with psycopg.connect(server.dsn(name)) as conn:
             row = conn.execute(_FINGERPRINT, {"idle_ok": False}).fetchone()
@@ -351,9 +353,8 @@ def _empty(server: PgServer, name: str, *, pooled: bool) -> bool:
 
 def drop_spares(server: PgServer) -> None:
     """Drop the emptied clones of ``server``'s template that no test took."""
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
     for name in _SPARE.pop(server.key(), []):
-        _admin(server, drop.format(sql.Identifier(name)))
+        _drop(server, name)
 
 
 @dataclass(frozen=True)
@@ -382,8 +383,7 @@ def app_role_template(server: PgServer) -> Iterator[AppRoleServer]:
     name = f"agentcore_tmpl_app_{os.getpid()}"
     role = f"agentcore_app_{os.getpid()}_tmpl"
     create, grants = documented_app_role_sql(role, name)
-    clone = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
-    _admin(server, clone.format(sql.Identifier(name), sql.Identifier(server.template)))
+    _create(server, name, server.template)
     try:
         with psycopg.connect(server.dsn(name), autocommit=True) as conn:
             conn.execute(create.encode())
@@ -394,8 +394,7 @@ def app_role_template(server: PgServer) -> Iterator[AppRoleServer]:
         finally:
             drop_spares(app)
     finally:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        _admin(server, drop.format(sql.Identifier(name)))
+        _drop(server, name)
         _admin(server, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
